@@ -1,0 +1,1 @@
+"""Curate an instruction dataset for supervised fine-tuning with Argilla, as Dagster assets."""

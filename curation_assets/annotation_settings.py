@@ -1,0 +1,61 @@
+"""The Argilla dataset design of the curation task: fields, questions and guidelines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import argilla as rg
+
+GUIDELINES_PATH = Path(__file__).with_name("guidelines.md")
+DATASET_NAME = "curate_dolly"
+
+# Record fields shown to the annotator, in display order, with the tutorial's titles.
+FIELD_TITLES = {
+    "category": "Task category",
+    "instruction": "Instruction",
+    "context": "Input",
+    "response": "Response",
+}
+# Each question rewrites one field; "submit unchanged" keeps the original.
+QUESTION_FOR_FIELD = {
+    "instruction": "new-instruction",
+    "context": "new-input",
+    "response": "new-response",
+}
+
+
+def load_guidelines(path: Path = GUIDELINES_PATH) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def curation_dataset_settings(guidelines: str | None = None) -> rg.Settings:
+    """Settings of the tutorial's dataset: four text fields and three rewriting questions."""
+    return rg.Settings(
+        guidelines=guidelines if guidelines is not None else load_guidelines(),
+        fields=[
+            rg.TextField(name="category", title=FIELD_TITLES["category"]),
+            rg.TextField(name="instruction", title=FIELD_TITLES["instruction"]),
+            rg.TextField(name="context", title=FIELD_TITLES["context"], required=False),
+            rg.TextField(name="response", title=FIELD_TITLES["response"]),
+        ],
+        questions=[
+            rg.TextQuestion(
+                name="new-instruction",
+                title="Final instruction:",
+                description="The instruction as it should be. Keep the suggestion if it is already right.",
+                required=True,
+            ),
+            rg.TextQuestion(
+                name="new-input",
+                title="Final input:",
+                description="The input (context) as it should be; leave empty if the task needs none.",
+                required=False,
+            ),
+            rg.TextQuestion(
+                name="new-response",
+                title="Final response:",
+                description="The response as it should be: correct, complete, concise.",
+                required=True,
+            ),
+        ],
+    )

@@ -1,0 +1,125 @@
+"""`curation-argilla`: serve, bootstrap and inspect the embedded Argilla server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import httpx
+
+from .bootstrap import NewerDatabaseError, annotator_names_from, read_credentials
+from .config import DEFAULT_HOST, DEFAULT_PORT, LocalArgillaConfig, default_data_dir
+from .server import CannotServeError, ServeOptions
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    arguments = parser.parse_args(argv)
+    config = LocalArgillaConfig(data_dir=arguments.data_dir.resolve(), host=arguments.host, port=arguments.port)
+    try:
+        return arguments.command(config, arguments)
+    except (CannotServeError, NewerDatabaseError, ValueError) as error:
+        print(f"curation-argilla: {error}", file=sys.stderr)
+        return 2
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="curation-argilla",
+        description="The embedded Argilla 2.8 server: SQLite, no Elasticsearch, no Redis, no Docker.",
+    )
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="database, credentials (default: %(default)s)")
+    parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="(default: %(default)s)")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="migrate, create accounts if missing, and serve the API and UI")
+    _add_annotator_options(serve)
+    serve.add_argument("--allow-remote", action="store_true", help="allow demo accounts on a non-loopback address")
+    serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(command=_serve)
+
+    setup = commands.add_parser("bootstrap", help="migrate and create the owner and annotators, then exit")
+    _add_annotator_options(setup)
+    setup.set_defaults(command=_bootstrap)
+
+    status = commands.add_parser("status", help="is the server up, and what does it hold")
+    status.set_defaults(command=_status)
+
+    credentials = commands.add_parser("credentials", help="print the stored logins and API keys")
+    credentials.add_argument("--env", action="store_true", help="print shell exports for the pipeline instead")
+    credentials.set_defaults(command=_credentials)
+    return parser
+
+
+def _add_annotator_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--annotators-file",
+        type=Path,
+        help="one annotator username per line (default: $CURATION_ARGILLA_ANNOTATORS, else demo annotators)",
+    )
+
+
+def _serve(config: LocalArgillaConfig, arguments: argparse.Namespace) -> int:
+    from .server import serve
+
+    options = ServeOptions(
+        annotator_names=annotator_names_from(arguments.annotators_file),
+        allow_remote=arguments.allow_remote,
+        log_level=arguments.log_level,
+    )
+    serve(config, options)
+    return 0
+
+
+def _bootstrap(config: LocalArgillaConfig, arguments: argparse.Namespace) -> int:
+    from .bootstrap import bootstrap, describe_new_accounts
+    from .runtime import clear_frontend_copies, import_argilla_server
+
+    import_argilla_server(config)
+    try:
+        result = bootstrap(config, annotator_names_from(arguments.annotators_file))
+    finally:
+        clear_frontend_copies(config)
+    print(describe_new_accounts(result, config.url) or f"Accounts up to date in {config.data_dir}")
+    return 0
+
+
+def _status(config: LocalArgillaConfig, arguments: argparse.Namespace) -> int:
+    credentials = read_credentials(config)
+    headers = {"X-Argilla-Api-Key": credentials.owner.api_key} if credentials else {}
+    try:
+        response = httpx.get(f"{config.url}/api/v1/status", headers=headers, timeout=5)
+    except httpx.TransportError:
+        print(f"No Argilla answers at {config.url}. Start one with: curation-argilla serve --port {config.port}")
+        return 1
+    if response.status_code == 401:
+        print(f"Argilla at {config.url} is up, but not with the credentials in {config.data_dir}.")
+        return 1
+    response.raise_for_status()
+    version = response.json().get("version", "?")
+    print(f"Argilla {version} is up at {config.url} (data: {config.data_dir})")
+    if credentials:
+        datasets = httpx.get(f"{config.url}/api/v1/me/datasets", headers=headers, timeout=5).json()["items"]
+        print(f"{len(datasets)} dataset(s); annotators: {', '.join(a.username for a in credentials.annotators)}")
+    return 0
+
+
+def _credentials(config: LocalArgillaConfig, arguments: argparse.Namespace) -> int:
+    credentials = read_credentials(config)
+    if credentials is None:
+        print(f"No credentials in {config.data_dir} yet: run `curation-argilla serve` (or `bootstrap`) first.")
+        return 1
+    if arguments.env:
+        print(f"export ARGILLA_API_URL={config.url}")
+        print(f"export ARGILLA_API_KEY={credentials.owner.api_key}")
+        return 0
+    print(f"Argilla at {config.url} (from {config.credentials_path})")
+    for account in [credentials.owner, *credentials.annotators]:
+        print(f"  {account.role:<9} {account.username:<12} password: {account.password:<18} api key: {account.api_key}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

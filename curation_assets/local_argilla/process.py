@@ -1,0 +1,124 @@
+"""Run the embedded Argilla as a child process: used by the Quickstart, the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from .bootstrap import ANNOTATORS_ENV, Credentials, read_credentials
+from .config import LocalArgillaConfig
+
+STARTUP_TIMEOUT_SECONDS = 120
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ArgillaServerProcess:
+    """`curation-argilla serve` in a subprocess, with its log in the data dir."""
+
+    def __init__(self, config: LocalArgillaConfig, annotator_names: list[str] | None = None):
+        self.config = config
+        self.annotator_names = annotator_names
+        self.log_path = config.data_dir / "server.log"
+        self._process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return self.config.url
+
+    @property
+    def data_dir(self) -> Path:
+        return self.config.data_dir
+
+    @property
+    def owner_api_key(self) -> str:
+        return self.credentials.owner.api_key
+
+    @property
+    def credentials(self) -> Credentials:
+        credentials = read_credentials(self.config)
+        if credentials is None:
+            raise RuntimeError(f"the server at {self.url} has written no credentials to {self.config.data_dir}")
+        return credentials
+
+    def start(self) -> "ArgillaServerProcess":
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        environment = dict(os.environ)
+        if self.annotator_names is not None:
+            environment[ANNOTATORS_ENV] = ",".join(self.annotator_names)
+        command = [
+            sys.executable, "-m", "curation_assets.local_argilla",
+            "--data-dir", str(self.config.data_dir),
+            "--host", self.config.host,
+            "--port", str(self.config.port),
+            "serve",
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+            )
+        self._wait_until_ready()
+        return self
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"the embedded Argilla exited with code {self._process.returncode} before answering:\n"
+                    + self.log_tail()
+                )
+            if self.is_answering():
+                return
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"the embedded Argilla did not answer at {self.url} within {STARTUP_TIMEOUT_SECONDS} s")
+
+    def is_answering(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/api/v1/status", timeout=2).status_code in (200, 401)
+        except httpx.TransportError:
+            return False
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """Stop abruptly, as a crash would (SIGKILL): no shutdown handlers run."""
+        if self._process and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+
+    def stop(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        os.killpg(self._process.pid, signal.SIGTERM)
+        try:
+            self._process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def __enter__(self) -> "ArgillaServerProcess":
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+
+def start_embedded_argilla(data_dir: Path, port: int | None = None, annotator_names: list[str] | None = None):
+    """Start a server on a free (or given) loopback port and wait until it answers."""
+    config = LocalArgillaConfig(data_dir=data_dir, port=port or free_port())
+    return ArgillaServerProcess(config, annotator_names).start()

@@ -1,0 +1,150 @@
+"""Load the unmodified argilla_server in this process with SQLite, no Redis and no Elasticsearch.
+
+Everything here must run before the first `import argilla_server`: the package reads its
+settings, connects to Redis and builds the app (copying the web UI) at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+from contextlib import contextmanager
+from typing import Any, Callable
+
+from .config import SEARCH_ENGINE_NAME, LocalArgillaConfig, persistent_auth_secret
+
+_LOGGER = logging.getLogger("curation_assets.local_argilla")
+
+# Tasks started for background jobs; a strong reference keeps them from being garbage collected.
+_RUNNING_JOBS: set[asyncio.Task] = set()
+
+
+def configure_server_environment(config: LocalArgillaConfig) -> None:
+    """Point argilla_server's settings (read from ARGILLA_* variables) at our data dir and engine."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    # The database holds every user's API key: keep the folder private to its owner.
+    config.data_dir.chmod(0o700)
+    os.environ["ARGILLA_HOME_PATH"] = str(config.data_dir)
+    os.environ["ARGILLA_DATABASE_URL"] = f"sqlite+aiosqlite:///{config.database_path}"
+    os.environ["ARGILLA_SEARCH_ENGINE"] = SEARCH_ENGINE_NAME
+    os.environ["ARGILLA_AUTH_SECRET_KEY"] = persistent_auth_secret(config)
+    # A local tool should not phone home.
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+    os.environ.setdefault("ARGILLA_REDIS_URL", "redis://in-process-fake/0")
+
+
+def import_argilla_server(config: LocalArgillaConfig):
+    """Import argilla_server with Redis faked and the frontend copy kept under the data dir."""
+    configure_server_environment(config)
+    _replace_redis_with_in_process_fake()
+    _tune_sqlite_connections()
+    clear_frontend_copies(config)
+    with _temporary_directory_under(config.frontend_tmp_dir):
+        import argilla_server  # noqa: F401  (builds the app and copies the web UI)
+    from . import search_engine  # noqa: F401  (registers the engine named in ARGILLA_SEARCH_ENGINE)
+
+    _run_background_jobs_in_process()
+    return argilla_server
+
+
+def clear_frontend_copies(config: LocalArgillaConfig) -> None:
+    shutil.rmtree(config.frontend_tmp_dir, ignore_errors=True)
+
+
+@contextmanager
+def _temporary_directory_under(directory):
+    directory.mkdir(parents=True, exist_ok=True)
+    previous = tempfile.tempdir
+    tempfile.tempdir = str(directory)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
+
+
+def _replace_redis_with_in_process_fake() -> None:
+    """Serve the server's Redis needs (an rq queue and a startup ping) from fakeredis."""
+    import fakeredis
+    import redis
+
+    shared_server = fakeredis.FakeServer()
+
+    def fake_from_url(url: str, **kwargs: Any):
+        return fakeredis.FakeRedis(server=shared_server)
+
+    redis.from_url = fake_from_url
+    redis.Redis.from_url = staticmethod(fake_from_url)
+
+
+def _tune_sqlite_connections() -> None:
+    """Give every SQLite connection WAL and relaxed fsync: one writer, readers never blocked.
+
+    WAL lets the pipeline and the UI read while a push writes; synchronous=NORMAL is
+    durable across process crashes (only an OS crash can lose the last commits).
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _set_sqlite_pragmas(dbapi_connection, _connection_record):
+        if not _is_sqlite(dbapi_connection):
+            return
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA temp_store = MEMORY")
+        cursor.execute("PRAGMA cache_size = -65536")
+        cursor.execute("PRAGMA mmap_size = 268435456")
+        cursor.close()
+
+
+def _is_sqlite(dbapi_connection) -> bool:
+    # aiosqlite wraps the sqlite3 connection in an adapter; both expose a sqlite-ish module name.
+    module = type(dbapi_connection).__module__
+    return isinstance(dbapi_connection, sqlite3.Connection) or "sqlite" in module
+
+
+def _run_background_jobs_in_process() -> None:
+    """Run the server's rq jobs as tasks on its own event loop instead of in a Redis worker.
+
+    The job is still recorded in the (fake) Redis so `GET /api/v1/jobs/{id}` reports its status.
+    """
+    from argilla_server.jobs import dataset_jobs, hub_jobs, webhook_jobs
+
+    for job_function in (
+        dataset_jobs.update_dataset_records_status_job,
+        hub_jobs.import_dataset_from_hub_job,
+        hub_jobs.export_dataset_to_hub_job,
+        webhook_jobs.notify_event_job,
+    ):
+        job_function.delay = _in_process_delay(job_function)
+
+
+def _in_process_delay(job_function: Callable) -> Callable:
+    original_delay = job_function.delay
+
+    def delay(*args: Any, **kwargs: Any):
+        job = original_delay(*args, **kwargs)
+        task = asyncio.get_running_loop().create_task(_run_job(job, job_function, args, kwargs))
+        _RUNNING_JOBS.add(task)
+        task.add_done_callback(_RUNNING_JOBS.discard)
+        return job
+
+    return delay
+
+
+async def _run_job(job, job_function: Callable, args: tuple, kwargs: dict) -> None:
+    from rq.job import JobStatus
+
+    job.set_status(JobStatus.STARTED)
+    try:
+        await job_function(*args, **kwargs)
+    except Exception:
+        _LOGGER.exception("background job %s (%s) failed", job.id, job_function.__name__)
+        job.set_status(JobStatus.FAILED)
+    else:
+        job.set_status(JobStatus.FINISHED)

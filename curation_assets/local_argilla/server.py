@@ -1,0 +1,89 @@
+"""Serve the real Argilla API and web UI from this process: migrate, bootstrap, then uvicorn."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .bootstrap import DEMO_ANNOTATORS, bootstrap, describe_new_accounts
+from .config import LocalArgillaConfig
+from .runtime import clear_frontend_copies, import_argilla_server
+
+ALLOW_REMOTE_ENV = "CURATION_ARGILLA_ALLOW_REMOTE"
+
+
+class CannotServeError(RuntimeError):
+    """A precondition for serving failed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    annotator_names: list[str]
+    allow_remote: bool = False
+    log_level: str = "warning"
+
+
+def check_can_serve(config: LocalArgillaConfig, options: ServeOptions) -> None:
+    """Fail early, with a next step, on the usual reasons a local server cannot start."""
+    _check_data_dir_writable(config.data_dir)
+    _check_port_free(config.host, config.port)
+    allowed = options.allow_remote or os.environ.get(ALLOW_REMOTE_ENV) == "1"
+    uses_demo_accounts = any(name in DEMO_ANNOTATORS for name in options.annotator_names)
+    if not config.is_loopback and uses_demo_accounts and not allowed:
+        raise CannotServeError(
+            f"refusing to serve demo accounts on {config.host}, which other machines can reach. "
+            f"Bind to 127.0.0.1, configure real annotators, or pass --allow-remote ({ALLOW_REMOTE_ENV}=1)."
+        )
+
+
+def _check_data_dir_writable(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=data_dir):
+            pass
+    except OSError as error:
+        raise CannotServeError(
+            f"data dir {data_dir} is not writable ({error.strerror}). "
+            "Choose another with --data-dir or CURATION_ARGILLA_HOME."
+        ) from error
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise CannotServeError(
+                    f"port {port} on {host} is already in use (another Argilla? check "
+                    f"`curation-argilla status --port {port}`). Stop it or pass --port."
+                ) from error
+            raise CannotServeError(f"cannot bind {host}:{port}: {error.strerror}") from error
+
+
+def serve(config: LocalArgillaConfig, options: ServeOptions) -> None:
+    """Run the server until interrupted; prints the logins generated on this start."""
+    import uvicorn
+
+    check_can_serve(config, options)
+    argilla_server = import_argilla_server(config)
+    try:
+        result = bootstrap(config, options.annotator_names)
+        message = describe_new_accounts(result, config.url)
+        if message:
+            print(message, flush=True)
+        print(f"Argilla is starting at {config.url} (data: {config.data_dir})", flush=True)
+        uvicorn.run(
+            argilla_server.app,
+            host=config.host,
+            port=config.port,
+            log_level=options.log_level,
+            # The UI and the client poll a lot; access logs would drown real messages.
+            access_log=False,
+        )
+    finally:
+        clear_frontend_copies(config)

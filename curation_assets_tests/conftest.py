@@ -1,0 +1,35 @@
+"""Shared fixtures: the real embedded Argilla server, started as a process for the test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from curation_assets.local_argilla.process import ArgillaServerProcess, start_embedded_argilla
+
+ARTIFACTS_DIR = Path(os.environ.get("CURATION_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))
+TEST_ANNOTATORS = ["ana", "bruno", "chen"]
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS_DIR
+
+
+@pytest.fixture(scope="session")
+def argilla_server(tmp_path_factory) -> ArgillaServerProcess:
+    """One real server (SQLite, in-process jobs) on a free port for the whole session."""
+    server = start_embedded_argilla(tmp_path_factory.mktemp("argilla"), annotator_names=TEST_ANNOTATORS)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_argilla_server(tmp_path) -> ArgillaServerProcess:
+    """A server of the test's own, for tests that stop, kill or restart it."""
+    server = start_embedded_argilla(tmp_path / "argilla", annotator_names=TEST_ANNOTATORS)
+    yield server
+    server.stop()
