@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import socket
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +56,8 @@ def _check_data_dir_writable(data_dir: Path) -> None:
 
 def _check_port_free(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As uvicorn does: connections left in TIME_WAIT by a previous run must not count as "in use".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as error:
@@ -77,6 +81,8 @@ def serve(config: LocalArgillaConfig, options: ServeOptions) -> None:
         if message:
             print(message, flush=True)
         print(f"Argilla is starting at {config.url} (data: {config.data_dir})", flush=True)
+        # uvicorn re-raises SIGTERM after its graceful shutdown; as an exception it still lets `finally` clean up.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run(
             argilla_server.app,
             host=config.host,
