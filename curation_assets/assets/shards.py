@@ -1,0 +1,84 @@
+"""Each annotator's share, pushed to their own Argilla workspace and dataset."""
+
+
+import dagster as dg
+import pandas as pd
+
+from ..annotation_settings import DATASET_NAME, curation_dataset_settings
+from ..argilla_mapping import TEXT_FIELDS, record_fingerprint, to_argilla_records
+from ..resources import ArgillaResource
+from .partitions import annotator_partitions
+
+
+def plan_shard_sync(planned: pd.DataFrame, existing: list[dict]) -> dict:
+    """What to push and what to remove so the dataset matches the plan, never touching answered records.
+
+    `existing` holds the dataset's raw records (with responses). Records with any response stay
+    exactly as they are, even if the plan moved them or their source text changed.
+    """
+    existing_by_id = {record["external_id"]: record for record in existing}
+    answered = {record_id for record_id, record in existing_by_id.items() if record.get("responses")}
+    planned_ids = set(planned["id"])
+
+    def unchanged(row: dict) -> bool:
+        record = existing_by_id.get(row["id"])
+        if record is None:
+            return False
+        current = {name: record["fields"].get(name) or "" for name in TEXT_FIELDS}
+        return record_fingerprint(current) == record_fingerprint(row)
+
+    rows = planned.to_dict("records")
+    to_push = [row for row in rows if row["id"] not in answered and not unchanged(row)]
+    held = [row["id"] for row in rows if row["id"] in answered and not unchanged(row)]
+    to_remove = [
+        record["id"] for record_id, record in existing_by_id.items() if record_id not in planned_ids and record_id not in answered
+    ]
+    kept_elsewhere = sorted(record_id for record_id in answered if record_id not in planned_ids)
+    return {
+        "push": pd.DataFrame(to_push, columns=planned.columns),
+        "remove_record_uuids": to_remove,
+        "held_answered_ids": held,
+        "answered_outside_plan": kept_elsewhere,
+        "unchanged": len(rows) - len(to_push) - len(held),
+    }
+
+
+@dg.asset(
+    partitions_def=annotator_partitions,
+    group_name="annotation",
+    kinds={"argilla"},
+    code_version="1",
+)
+def annotator_shards(
+    context: dg.AssetExecutionContext,
+    raw_dolly: pd.DataFrame,
+    annotation_assignments: pd.DataFrame,
+    argilla: ArgillaResource,
+) -> dg.MaterializeResult:
+    """The annotator's records in their own Argilla workspace: created if missing, upserted by id, answered records never touched."""
+    annotator = context.partition_key
+    planned_ids = annotation_assignments.loc[annotation_assignments["annotator"] == annotator, "id"]
+    planned = raw_dolly[raw_dolly["id"].isin(planned_ids)]
+
+    dataset = argilla.ensure_annotator_dataset(annotator, DATASET_NAME, curation_dataset_settings)
+    existing = list(argilla.iter_records(str(dataset.id)))
+    sync = plan_shard_sync(planned, existing)
+    argilla.upsert_records(dataset, to_argilla_records(sync["push"]))
+    argilla.delete_records(str(dataset.id), sync["remove_record_uuids"])
+    if sync["held_answered_ids"]:
+        context.log.warning(
+            f"{len(sync['held_answered_ids'])} answered record(s) changed at the source and were left as annotated: "
+            f"{sync['held_answered_ids'][:20]}"
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "annotator": annotator,
+            "records_planned": len(planned),
+            "records_pushed": len(sync["push"]),
+            "records_unchanged": sync["unchanged"],
+            "records_removed_unanswered": len(sync["remove_record_uuids"]),
+            "answered_records_kept_outside_plan": len(sync["answered_outside_plan"]),
+            "answered_records_left_as_annotated": len(sync["held_answered_ids"]),
+            "argilla_dataset": dg.MetadataValue.url(f"{argilla.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode"),
+        }
+    )

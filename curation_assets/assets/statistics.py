@@ -1,0 +1,36 @@
+"""What annotators changed, as charts: interactive HTML on disk, an image and tables in the Dagster UI."""
+
+
+import dagster as dg
+import pandas as pd
+
+from ..logic.statistics import compute_statistics, markdown_report, plotly_figures, summary_png
+from ..storage import CurationOutputs
+
+
+@dg.asset(group_name="feedback", kinds={"plotly", "pandas"})
+def change_statistics(collected_feedback: pd.DataFrame, outputs: CurationOutputs) -> dg.Output[dict]:
+    """Response status, changed-field combinations, per category, per annotator, and how much each field changed."""
+    statistics = compute_statistics(collected_feedback)
+    folder = outputs.folder("statistics")
+    for name, figure in plotly_figures(statistics).items():
+        figure.write_html(folder / f"{name}.html", include_plotlyjs="cdn")
+    png = summary_png(statistics)
+    (folder / "summary.png").write_bytes(png)
+    tables = {
+        "status_counts": statistics.status_counts,
+        "change_counts": statistics.change_counts,
+        "by_category": statistics.by_category,
+        "by_annotator": statistics.by_annotator,
+        "field_change": statistics.field_change,
+    }
+    for name, table in tables.items():
+        table.to_csv(folder / f"{name}.csv", index=False)
+    return dg.Output(
+        tables,
+        metadata={
+            "report": dg.MetadataValue.md(markdown_report(statistics, png)),
+            "submitted": int(statistics.status_counts.set_index("status")["count"].get("submitted", 0)),
+            "charts_folder": dg.MetadataValue.path(str(folder)),
+        },
+    )

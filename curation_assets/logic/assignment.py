@@ -1,0 +1,70 @@
+"""Deal records to annotators: seeded, no overlap, balanced, and stable when the team changes."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+
+def _seeded_order(record_ids: list[str], seed: int) -> list[str]:
+    """A shuffle that depends only on the seed and the ids, not on their input order."""
+    return sorted(record_ids, key=lambda record_id: hashlib.blake2b(f"{seed}:{record_id}".encode(), digest_size=8).digest())
+
+
+def plan_assignments(
+    record_ids: list[str],
+    annotators: list[str],
+    seed: int = 42,
+    previous: dict[str, str] | None = None,
+    answered: set[str] | frozenset[str] = frozenset(),
+) -> pd.DataFrame:
+    """One row per record: `id`, `annotator`, `locked` (kept where it was because someone answered it).
+
+    Without a previous plan: shuffle with the seed and deal round-robin, as the tutorial does.
+    With one: answered records stay with whoever holds them (even an annotator who left, so no
+    answer is ever lost); unanswered records stay put unless their annotator left or their share
+    is over the balanced size, and the freed records go to the annotators with the fewest.
+    """
+    if not annotators:
+        raise ValueError("no annotators to assign records to: create users with the annotator role first")
+    previous = previous or {}
+    team = sorted(set(annotators))
+    ordered = _seeded_order(list(dict.fromkeys(record_ids)), seed)
+
+    locked = {record_id: previous[record_id] for record_id in ordered if record_id in answered and record_id in previous}
+    movable = [record_id for record_id in ordered if record_id not in locked]
+    total = len(ordered)
+    counts = {annotator: 0 for annotator in team}
+    for holder in locked.values():
+        if holder in counts:
+            counts[holder] += 1
+    # Balanced target: records split as evenly as possible over the current team.
+    base, extra = divmod(total - sum(1 for holder in locked.values() if holder not in counts), len(team))
+    capacity = {annotator: base + (1 if index < extra else 0) for index, annotator in enumerate(team)}
+
+    assignment = dict(locked)
+    unplaced = []
+    for record_id in movable:
+        holder = previous.get(record_id)
+        if holder in counts and counts[holder] < capacity[holder]:
+            assignment[record_id] = holder
+            counts[holder] += 1
+        else:
+            unplaced.append(record_id)
+    if not previous:
+        for index, record_id in enumerate(unplaced):
+            assignment[record_id] = team[index % len(team)]
+    else:
+        for record_id in unplaced:
+            least = min(team, key=lambda annotator: (counts[annotator] - capacity[annotator], counts[annotator], annotator))
+            assignment[record_id] = least
+            counts[least] += 1
+
+    return pd.DataFrame(
+        {
+            "id": ordered,
+            "annotator": [assignment[record_id] for record_id in ordered],
+            "locked": [record_id in locked for record_id in ordered],
+        }
+    )

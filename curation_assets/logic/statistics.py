@@ -1,0 +1,111 @@
+"""The tutorial's two histograms and more: status, changed fields, per category and annotator, edit size."""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .changes import COMPARED, annotate_changes
+
+STATUSES = ["submitted", "discarded", "draft", "pending"]
+
+
+@dataclass
+class ChangeStatistics:
+    status_counts: pd.DataFrame  # status, count
+    change_counts: pd.DataFrame  # changed_fields, count (submitted only)
+    by_category: pd.DataFrame  # category × status counts, plus share of submitted that changed
+    by_annotator: pd.DataFrame  # annotator × status counts, plus share of submitted that changed
+    field_change: pd.DataFrame  # field, changed, share_changed, mean_similarity_when_changed
+    submitted_changes: pd.DataFrame  # the submitted rows with their change annotations
+
+
+def compute_statistics(feedback: pd.DataFrame) -> ChangeStatistics:
+    status_counts = (
+        feedback["status"].value_counts().reindex(STATUSES, fill_value=0).rename_axis("status").reset_index(name="count")
+    )
+    submitted = annotate_changes(feedback[feedback["status"] == "submitted"])
+    change_counts = submitted["changed_fields"].value_counts().rename_axis("changed_fields").reset_index(name="count")
+
+    def by(column: str) -> pd.DataFrame:
+        table = pd.crosstab(feedback[column], feedback["status"]).reindex(columns=STATUSES, fill_value=0)
+        changed_share = submitted.groupby(column)["changed_fields"].apply(lambda labels: (labels != "none").mean())
+        table["submitted_changed_share"] = changed_share.reindex(table.index).fillna(0.0).round(3)
+        return table.reset_index()
+
+    field_rows = []
+    for _, _, name in COMPARED:
+        changed = submitted[f"{name}_changed"] if len(submitted) else pd.Series(dtype=bool)
+        similarities = submitted.loc[changed, f"{name}_similarity"] if len(submitted) else pd.Series(dtype=float)
+        field_rows.append(
+            {
+                "field": name,
+                "changed": int(changed.sum()),
+                "share_changed": round(float(changed.mean()), 3) if len(changed) else 0.0,
+                "mean_similarity_when_changed": round(float(similarities.mean()), 3) if len(similarities) else None,
+            }
+        )
+    return ChangeStatistics(
+        status_counts=status_counts,
+        change_counts=change_counts,
+        by_category=by("category"),
+        by_annotator=by("annotator"),
+        field_change=pd.DataFrame(field_rows),
+        submitted_changes=submitted,
+    )
+
+
+def plotly_figures(statistics: ChangeStatistics) -> dict:
+    """Interactive figures, by file stem, for the HTML saved beside the data."""
+    import plotly.express as px
+
+    by_category = statistics.by_category.melt(id_vars="category", value_vars=STATUSES, var_name="status", value_name="count")
+    by_annotator = statistics.by_annotator.melt(id_vars="annotator", value_vars=STATUSES, var_name="status", value_name="count")
+    return {
+        "response_status": px.bar(statistics.status_counts, x="status", y="count", title="Responses by status"),
+        "changed_fields": px.bar(
+            statistics.change_counts, x="changed_fields", y="count", title="Submitted records: which fields changed"
+        ),
+        "status_by_category": px.bar(by_category, x="category", y="count", color="status", title="Status by category"),
+        "status_by_annotator": px.bar(by_annotator, x="annotator", y="count", color="status", title="Status by annotator"),
+        "field_change": px.bar(statistics.field_change, x="field", y="share_changed", title="Share of submitted records changed, per field"),
+    }  # fmt: skip
+
+
+def summary_png(statistics: ChangeStatistics) -> bytes:
+    """A small static image of the two tutorial histograms (matplotlib: no browser needed, unlike plotly's PNG export)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (status_axis, change_axis) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=80)
+    status_axis.bar(statistics.status_counts["status"], statistics.status_counts["count"], color="#4c72b0")
+    status_axis.set_title("Responses by status")
+    change_axis.bar(statistics.change_counts["changed_fields"], statistics.change_counts["count"], color="#dd8452")
+    change_axis.set_title("Submitted: changed fields")
+    change_axis.tick_params(axis="x", labelrotation=30, labelsize=7)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def markdown_report(statistics: ChangeStatistics, png: bytes | None) -> str:
+    """Markdown for the Dagster UI: the image inline, then the same numbers as tables (fallback)."""
+    parts = []
+    if png:
+        parts.append(f"![change statistics](data:image/png;base64,{base64.b64encode(png).decode()})")
+    parts += [
+        "**Responses by status**",
+        statistics.status_counts.to_markdown(index=False),
+        "**Submitted records: changed fields**",
+        statistics.change_counts.to_markdown(index=False) if len(statistics.change_counts) else "_no submissions yet_",
+        "**Per field**",
+        statistics.field_change.to_markdown(index=False),
+    ]
+    return "\n\n".join(parts)

@@ -1,0 +1,85 @@
+"""Simulated annotators: they work through their queue over REST, as the web UI does.
+
+For demos and tests only. Every edit they make says so in the text ("[simulated edit]"),
+so simulated work can never pass for a person's.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from .annotation_settings import DATASET_NAME
+from .annotator_client import AnnotatorSession, QueuedRecord
+
+SIMULATION_MARK = "[simulated edit]"
+CITATION_MARKER = re.compile(r"\[(?:\d+|[a-z])\]")
+
+
+@dataclass(frozen=True)
+class SimulationPlan:
+    """Which share of each queue gets answered, and how the answers split between actions."""
+
+    share: float = 0.3
+    submit_unchanged: float = 0.4
+    submit_edited: float = 0.35
+    discard: float = 0.15
+    # the rest becomes drafts
+    seed: int = 7
+
+
+def simulated_answers(record: QueuedRecord) -> dict[str, str]:
+    """An edit a careful annotator might make: citation markers out, tidy whitespace, marked as simulated."""
+    instruction = " ".join(record.fields["instruction"].split())
+    context = CITATION_MARKER.sub("", record.fields.get("context") or "").strip()
+    response = f"{' '.join(record.fields['response'].split())} {SIMULATION_MARK}"
+    return {"new-instruction": instruction, "new-input": context, "new-response": response}
+
+
+def unchanged_answers(record: QueuedRecord) -> dict[str, str]:
+    answers = {"new-instruction": record.fields["instruction"], "new-response": record.fields["response"]}
+    if record.fields.get("context"):
+        answers["new-input"] = record.fields["context"]
+    return answers
+
+
+def choose_action(randomness: random.Random, plan: SimulationPlan) -> str:
+    draw = randomness.random()
+    for action, weight in (
+        ("submit_unchanged", plan.submit_unchanged),
+        ("submit_edited", plan.submit_edited),
+        ("discard", plan.discard),
+    ):
+        if draw < weight:
+            return action
+        draw -= weight
+    return "draft"
+
+
+def simulate_annotator(api_url: str, api_key: str, workspace: str, plan: SimulationPlan) -> Counter:
+    """Answer `plan.share` of the annotator's pending records; returns how many of each action."""
+    randomness = random.Random(f"{plan.seed}:{workspace}")
+    actions: Counter = Counter()
+    with AnnotatorSession(api_url, api_key) as session:
+        dataset_id = session.dataset_id(DATASET_NAME, workspace)
+        _, pending_total = session.queue(dataset_id, limit=1)
+        budget = round(pending_total * plan.share)
+        while budget > 0:
+            page, _ = session.queue(dataset_id, limit=min(budget, 50))
+            if not page:
+                break
+            for record in page:
+                action = choose_action(randomness, plan)
+                if action == "submit_unchanged":
+                    session.respond(record, "submitted", unchanged_answers(record))
+                elif action == "submit_edited":
+                    session.respond(record, "submitted", simulated_answers(record))
+                elif action == "discard":
+                    session.respond(record, "discarded")
+                else:
+                    session.respond(record, "draft", simulated_answers(record))
+                actions[action] += 1
+            budget -= len(page)
+    return actions

@@ -1,0 +1,26 @@
+"""Where the pipeline writes what people open: charts, the curated dataset, quarantined rows."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+OUTPUT_DIR_ENV = "CURATION_OUTPUT_DIR"
+
+
+def default_output_dir() -> str:
+    return os.environ.get(OUTPUT_DIR_ENV, str(Path.cwd() / "curation_output"))
+
+
+class CurationOutputs(dg.ConfigurableResource):
+    """A folder for the files the pipeline publishes (not Dagster's own pickled intermediates)."""
+
+    output_dir: str = Field(default_factory=default_output_dir, description="Folder for published files")
+
+    def folder(self, name: str) -> Path:
+        path = Path(self.output_dir) / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
