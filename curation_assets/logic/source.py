@@ -127,7 +127,7 @@ def validate_records(frame: pd.DataFrame, known_categories=DOLLY_CATEGORIES) -> 
     flag(duplicate, lambda index: f"duplicate id {frame.at[index, 'id']!r} (first occurrence kept)")
 
     bad = reasons.map(bool)
-    quarantine = frame[bad].copy()
+    quarantine = frame[bad].astype(object).apply(lambda column: column.map(_storable))
     quarantine["reason"] = reasons[bad].map("; ".join)
     return frame[~bad].reset_index(drop=True), quarantine.reset_index(drop=True)
 
@@ -139,6 +139,11 @@ def _is_missing(value) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):
         return False
+
+
+def _storable(value):
+    """Quarantined values as they can be written to any file: undecodable characters escaped."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8") if isinstance(value, str) else value
 
 
 def _encodes(text: str) -> bool:
