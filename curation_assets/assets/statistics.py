@@ -14,7 +14,8 @@ def change_statistics(collected_feedback: pd.DataFrame, outputs: CurationOutputs
     statistics = compute_statistics(collected_feedback)
     folder = outputs.folder("statistics")
     for name, figure in plotly_figures(statistics).items():
-        figure.write_html(folder / f"{name}.html", include_plotlyjs="cdn")
+        # "directory": one plotly.min.js beside the pages, so the charts open offline.
+        figure.write_html(folder / f"{name}.html", include_plotlyjs="directory")
     png = summary_png(statistics)
     (folder / "summary.png").write_bytes(png)
     tables = {

@@ -115,6 +115,7 @@ def test_full_run_push_collect_chart_curate(pipeline):
     assert "data:image/png;base64," in materialization.metadata["report"].value
     for chart in ("response_status", "changed_fields", "status_by_category", "status_by_annotator", "field_change"):
         assert (pipeline.output_dir / "statistics" / f"{chart}.html").exists()
+    assert (pipeline.output_dir / "statistics" / "plotly.min.js").exists(), "charts open without a network"
     for published in ("hf_dataset", "curated_dolly.parquet", "curated_dolly.jsonl", "README.md"):
         assert (pipeline.output_dir / "curated_dolly" / published).exists()
 
