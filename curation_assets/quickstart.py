@@ -22,6 +22,8 @@ DAGSTER_PORT = 3000
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
+    # Stopped by a signal, still stop the Argilla and Dagster this command started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     project_state = arguments.state_dir.resolve()
     argilla_config = LocalArgillaConfig(data_dir=arguments.argilla_data_dir.resolve(), port=arguments.argilla_port)
     os.environ.setdefault("DAGSTER_HOME", str(project_state / "dagster"))

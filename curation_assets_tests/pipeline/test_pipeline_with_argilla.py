@@ -56,11 +56,13 @@ class Pipeline:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("pipeline")
-    server = start_embedded_argilla(tmp_path / "argilla", annotator_names=ANNOTATORS)
     (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        yield Pipeline(server, instance, tmp_path)
-    server.stop()
+    server = start_embedded_argilla(tmp_path / "argilla", annotator_names=ANNOTATORS)
+    try:
+        with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+            yield Pipeline(server, instance, tmp_path)
+    finally:
+        server.stop()
 
 
 def shard_metadata(result):
