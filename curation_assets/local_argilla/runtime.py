@@ -48,6 +48,8 @@ def import_argilla_server(config: LocalArgillaConfig):
     from . import search_engine  # noqa: F401  (registers the engine named in ARGILLA_SEARCH_ENGINE)
 
     _run_background_jobs_in_process()
+    if os.environ.get("CURATION_ARGILLA_EAGER_WEBHOOK_EVENTS") != "1":
+        _skip_record_events_without_webhooks()
     return argilla_server
 
 
@@ -148,3 +150,28 @@ async def _run_job(job, job_function: Callable, args: tuple, kwargs: dict) -> No
         job.set_status(JobStatus.FAILED)
     else:
         job.set_status(JobStatus.FINISHED)
+
+
+def _skip_record_events_without_webhooks() -> None:
+    """Build a record's webhook event only when some webhook is enabled.
+
+    The server builds every record event (a dataset query with five eager loads, then a
+    schema dump) before it looks for a webhook to send it to; with none enabled, which is
+    the embedded default, that work is thrown away for every record logged. Behaviour with
+    a webhook enabled is unchanged. CURATION_ARGILLA_EAGER_WEBHOOK_EVENTS=1 restores the
+    server's own path (used by the benchmark to measure the difference).
+    """
+    from argilla_server.bulk import records_bulk
+    from argilla_server.contexts import datasets, distribution, records, webhooks
+    from argilla_server.webhooks.v1 import records as record_webhooks
+
+    build_and_notify = record_webhooks.notify_record_event
+
+    async def notify_record_event_if_anyone_listens(db, record_event, record):
+        if not await webhooks.list_enabled_webhooks(db):
+            return []
+        return await build_and_notify(db, record_event, record)
+
+    for module in (records_bulk, records, datasets, distribution):
+        if hasattr(module, "notify_record_event_v1"):
+            module.notify_record_event_v1 = notify_record_event_if_anyone_listens
