@@ -27,6 +27,7 @@ class ServeOptions:
     annotator_names: list[str]
     allow_remote: bool = False
     log_level: str = "warning"
+    show_passwords: bool = True
 
 
 def check_can_serve(config: LocalArgillaConfig, options: ServeOptions) -> None:
@@ -77,7 +78,7 @@ def serve(config: LocalArgillaConfig, options: ServeOptions) -> None:
     argilla_server = import_argilla_server(config)
     try:
         result = bootstrap(config, options.annotator_names)
-        message = describe_new_accounts(result, config.url)
+        message = describe_new_accounts(result, config.url, show_passwords=options.show_passwords)
         if message:
             print(message, flush=True)
         print(f"Argilla is starting at {config.url} (data: {config.data_dir})", flush=True)
