@@ -36,8 +36,8 @@ DOLLY_CATEGORIES = frozenset(
         "creative_writing",
     }
 )
-# Dolly's longest field is about 26,000 characters; far beyond that a field is a data accident
-# (a whole document pasted into one cell) that no annotator can review in Argilla's UI.
+# Tens of pages of text: far beyond what an annotator can review in Argilla's UI, so a field this
+# long is a data accident (a whole document pasted into one cell), not an instruction or a response.
 MAX_FIELD_CHARACTERS = 100_000
 # A CSV field may be as long as a record can be; the csv module's default cap (128 KiB) would fail the file.
 csv.field_size_limit(sys.maxsize)

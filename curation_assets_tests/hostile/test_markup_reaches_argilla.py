@@ -106,3 +106,24 @@ def test_markup_stays_inert_in_the_annotation_ui(argilla_server, tmp_path, artif
         page.screenshot(path=artifacts_dir / "argilla_markup_inert.png")
     assert dialogs == [], "no alert() ran"
     assert findings == [{"ran": 0, "handlers": [], "scripts": 0, "javascript_links": 0}] * len(TEXTS)
+
+
+def test_a_dataset_made_with_plain_text_fields_is_switched_to_sanitized_display(argilla_server):
+    import argilla as rg
+
+    argilla = ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key)
+
+    def unsafe_settings():
+        settings = curation_dataset_settings()
+        for field in settings.fields:
+            field.use_markdown = False
+        return settings
+
+    dataset = argilla.ensure_annotator_dataset(ANNOTATOR, f"{DATASET}_old", unsafe_settings)
+    argilla.upsert_records(dataset, [rg.Record(id="old", fields={"category": "open_qa", "instruction": "<b>i</b>", "context": "", "response": "r"})])
+    assert sorted(argilla.render_text_fields_sanitized(str(dataset.id))) == ["category", "context", "instruction", "response"]
+    fields = argilla.request("GET", f"/api/v1/datasets/{dataset.id}/fields")["items"]
+    assert all(field["settings"]["use_markdown"] for field in fields)
+    assert argilla.render_text_fields_sanitized(str(dataset.id)) == [], "nothing left to switch"
+    (record,) = argilla.iter_records(str(dataset.id))
+    assert record["fields"]["instruction"] == "<b>i</b>", "the text itself is untouched"
