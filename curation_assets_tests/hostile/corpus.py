@@ -105,7 +105,7 @@ def write(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def location_of(row_position: int, file_format: str, rows: list[dict]) -> str:
+def location_of(row_position: int, file_format: str) -> str:
     """Where a row sits, in the words the loader uses: line N (jsonl, csv), item N (json), row N (parquet)."""
     number = row_position + 1
     if file_format == "jsonl":
@@ -167,16 +167,25 @@ def _line(row: dict) -> bytes:
 
 
 GOOD_IDS = tuple(row["id"] for row in good_rows())
+CSV_HEADER = b"id,instruction,context,response,category\n"
 _renamed = [{"Prompt": r["instruction"], "Answer": r["response"], "Task": r["category"], "id": r["id"]} for r in good_rows()]
 _without_response = [{key: value for key, value in row.items() if key != "response"} for row in good_rows()]
 
 FILE_CASES = [
     *[FileCase(f"empty_{suffix}", _bytes(f"empty.{suffix}", b""), error=("is empty (0 bytes)",)) for suffix in FORMATS],
     FileCase("blank_lines_jsonl", _bytes("blank.jsonl", b"\n \n\n"), error=("no line of", "JSON Lines")),
-    FileCase("header_only_csv", _bytes("header.csv", b"id,instruction,context,response,category\n"), error=("no records",)),
+    FileCase("header_only_csv", _bytes("header.csv", CSV_HEADER), error=("no records",)),
     FileCase("zero_row_parquet", lambda folder: _zero_row_parquet(folder / "none.parquet"), error=("no records",)),
-    FileCase("missing_column", _rows("no_response.jsonl", _without_response), error=("missing column(s) ['response']", "column_mapping")),
-    FileCase("wrong_column_names", _rows("renamed.csv", _renamed), error=("missing column(s) ['instruction', 'response', 'category']", "found ['Prompt', 'Answer', 'Task', 'id']", "column_mapping")),
+    FileCase(
+        "missing_column",
+        _rows("no_response.jsonl", _without_response),
+        error=("missing column(s) ['response']", "column_mapping"),
+    ),
+    FileCase(
+        "wrong_column_names",
+        _rows("renamed.csv", _renamed),
+        error=("missing column(s) ['instruction', 'response', 'category']", "found ['Prompt', 'Answer', 'Task', 'id']", "column_mapping"),
+    ),
     FileCase(
         "wrong_column_names_mapped",
         _rows("renamed.parquet", _renamed),
@@ -209,19 +218,19 @@ FILE_CASES = [
     ),
     FileCase(
         "invalid_utf8_bytes_csv",
-        _bytes("latin1.csv", b"id,instruction,context,response,category\nr0,Q?,,A.,open_qa\nr1,caf\xe9?,,A.,open_qa\nr2,Q?,,A.,open_qa\n"),
+        _bytes("latin1.csv", CSV_HEADER + b"r0,Q?,,A.,open_qa\nr1,caf\xe9?,,A.,open_qa\nr2,Q?,,A.,open_qa\n"),
         kept_ids=("r0", "r2"),
         quarantined={"line 3": "instruction holds invalid text"},
     ),
     FileCase(
         "extra_fields_csv",
-        _bytes("extra.csv", b"id,instruction,context,response,category\nr0,Q?,,A.,open_qa\nr1,Q, with comma,,A.,open_qa\nr2,Q?,,A.,open_qa\n"),
+        _bytes("extra.csv", CSV_HEADER + b"r0,Q?,,A.,open_qa\nr1,Q, with comma,,A.,open_qa\nr2,Q?,,A.,open_qa\n"),
         kept_ids=("r0", "r2"),
         quarantined={"line 3": "line 3 has 6 field(s), the header has 5"},
     ),
     FileCase(
         "byte_order_mark_csv",
-        _bytes("bom.csv", b"\xef\xbb\xbfid,instruction,context,response,category\nr0,Q?,,A.,open_qa\n"),
+        _bytes("bom.csv", b"\xef\xbb\xbf" + CSV_HEADER + b"r0,Q?,,A.,open_qa\n"),
         kept_ids=("r0",),
     ),
     FileCase(

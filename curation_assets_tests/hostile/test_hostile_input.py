@@ -47,7 +47,7 @@ def test_a_bad_row_is_quarantined_at_its_location_and_every_good_row_kept(tmp_pa
     assert len(quarantine) == 1
     (quarantined,) = quarantine.to_dict("records")
     assert defect.reason in quarantined["reason"]
-    assert quarantined["location"] == location_of(BAD_ROW_POSITION, file_format, rows)
+    assert quarantined["location"] == location_of(BAD_ROW_POSITION, file_format)
     assert quarantined["defects"], "machine-readable defect codes for the counts in the UI"
     json.dumps(quarantined, default=str).encode("utf-8")  # storable as is: undecodable text is escaped
 
