@@ -100,6 +100,8 @@ def test_a_full_run_leaves_no_secret_anywhere(deployment, monkeypatch, capfd, ca
     logged = "\n".join(record.getMessage() for record in caplog.records)
 
     assert "rows_valid" in recorded and "rejected the API key" in recorded, "the scan sees metadata and errors"
+    captured = [path for path in (root / "dagster_home").rglob("compute_logs/*") if path.suffix in (".out", ".err")]
+    assert captured and any(path.stat().st_size for path in captured), "the runs' captured stdout/stderr are scanned too"
     leaks = []
     for name, secret in secrets.items():
         for where, text in (("dagster records", recorded), ("stdout", printed.out), ("stderr", printed.err), ("log records", logged)):
