@@ -16,14 +16,16 @@ ANNOTATOR = "chen"
 # A payload that leaves a trace if it ever runs, besides the alert() calls a dialog listener catches.
 TRACE_PAYLOAD = '<img src="x" onerror="window.__markup_ran = 1"><script>window.__markup_ran = 2</script>'
 TEXTS = [*MARKUP_TEXTS, TRACE_PAYLOAD]
+# Control characters a browser would not show as typed: checked over REST only.
+CONTROL_TEXTS = ["nul \x00 bell \x07 escape \x1b[31m red", "line\u2028separator\r\nand CRLF"]
 
 
-def push_markup_rows(argilla_server, folder, dataset_name):
+def push_markup_rows(argilla_server, folder, dataset_name, texts):
     """The markup rows pushed the pipeline's way: file → loader → validation → Argilla records → upsert."""
-    rows = [{**good_row(index), "instruction": text, "context": text, "response": text} for index, text in enumerate(TEXTS)]
+    rows = [{**good_row(index), "instruction": text, "context": text, "response": text} for index, text in enumerate(texts)]
     source = write(rows, folder / "markup.jsonl")
     valid, quarantine = validate_records(load_source(str(source)))
-    assert quarantine.empty and len(valid) == len(TEXTS)
+    assert quarantine.empty and len(valid) == len(texts)
     argilla = ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key)
     dataset = argilla.ensure_annotator_dataset(ANNOTATOR, dataset_name, curation_dataset_settings)
     argilla.upsert_records(dataset, to_argilla_records(valid))
@@ -32,7 +34,7 @@ def push_markup_rows(argilla_server, folder, dataset_name):
 
 @pytest.fixture(scope="module")
 def markup_dataset(argilla_server, tmp_path_factory):
-    return push_markup_rows(argilla_server, tmp_path_factory.mktemp("markup"), DATASET)
+    return push_markup_rows(argilla_server, tmp_path_factory.mktemp("markup"), DATASET, TEXTS + CONTROL_TEXTS)
 
 
 def test_markup_is_stored_and_served_byte_identical(argilla_server, markup_dataset):
@@ -51,7 +53,7 @@ def test_markup_is_stored_and_served_byte_identical(argilla_server, markup_datas
     chen = annotator_account(argilla_server, ANNOTATOR)
     with AnnotatorSession(argilla_server.url, chen.api_key) as session:
         queue, total = session.queue(dataset_id, limit=50)
-        assert total == len(TEXTS)
+        assert total == len(TEXTS + CONTROL_TEXTS)
         for queued in queue:
             assert queued.fields["response"] == sent[queued.external_id]["response"]
         first = queue[0]
@@ -82,7 +84,7 @@ INJECTION_PROBE = """() => {
 def test_markup_stays_inert_in_the_annotation_ui(argilla_server, tmp_path, artifacts_dir):
     from curation_assets_tests.browser import headless_page
 
-    _, dataset_id, _ = push_markup_rows(argilla_server, tmp_path, f"{DATASET}_ui")
+    _, dataset_id, _ = push_markup_rows(argilla_server, tmp_path, f"{DATASET}_ui", TEXTS)
     chen = annotator_account(argilla_server, ANNOTATOR)
     dialogs, findings = [], []
     with headless_page() as page:
