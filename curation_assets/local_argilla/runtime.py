@@ -29,8 +29,12 @@ _ANYONE_LISTENS = "curation_assets.anyone_listens_to_record_events"
 def configure_server_environment(config: LocalArgillaConfig) -> None:
     """Point argilla_server's settings (read from ARGILLA_* variables) at our data dir and engine."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    # The database holds every user's API key: keep the folder private to its owner.
+    # The database holds every user's API key: keep the folder private to its owner, and every file
+    # the server creates in it (database, WAL, journal) owner-only too, also in older data dirs.
     config.data_dir.chmod(0o700)
+    os.umask(0o077)
+    for database_file in config.data_dir.glob(f"{config.database_path.name}*"):
+        database_file.chmod(0o600)
     os.environ["ARGILLA_HOME_PATH"] = str(config.data_dir)
     os.environ["ARGILLA_DATABASE_URL"] = f"sqlite+aiosqlite:///{config.database_path}"
     os.environ["ARGILLA_SEARCH_ENGINE"] = SEARCH_ENGINE_NAME
