@@ -135,8 +135,17 @@ def mojibake_runs(text: str) -> list[str]:
 
 
 def clean_text(text: str) -> str:
-    """The safe rule fixes together: encoding repaired, citation markers removed, whitespace normalised."""
-    return normalise_whitespace(remove_citation_markers(repair_mojibake(text)))
+    """The safe rule fixes together: encoding repaired, citation markers removed, whitespace normalised.
+
+    Repeated until nothing changes, since one fix can expose another (a marker inside a damaged
+    character, a zero-width space inside a marker). Every change shortens the text, so this ends.
+    """
+    text = text or ""
+    while True:
+        cleaned = normalise_whitespace(remove_citation_markers(repair_mojibake(text)))
+        if cleaned == text:
+            return cleaned
+        text = cleaned
 
 
 def words(text: str) -> list[str]:
