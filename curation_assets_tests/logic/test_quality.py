@@ -89,6 +89,10 @@ def test_other_language_by_function_words_and_script():
     assert flag_names(**german) == ["other_language"]
     russian = {"instruction": "Когда авиакомпания начала работу?", "response": "Она начала летать в августе двухтысячного года."}
     assert flag_names(**russian) == ["other_language"]
+    spanish = {"instruction": "¿Cuándo empezó a volar Virgin Australia?", "response": "La aerolínea empezó a volar en agosto de 2000 con dos aviones y no más."}
+    assert flag_names(**spanish) == ["other_language"]
+    assert "common es words" in record_flags({**GOOD, **spanish})[0].reason
+    assert flag_names(instruction="Give me the top 5 golf equipment company names.", response="Titleist, Taylormade, Callaway, Ping, Cobra") == []
     assert record_flags({**GOOD, **german}, language="xx") == []
 
 
