@@ -192,14 +192,18 @@ def pipeline_step_seconds(records: pd.DataFrame) -> dict[str, float]:
     """Each asset's step time (annotator_shards summed over the partitions) in one in-process run."""
     import dagster as dg
 
-    from curation_assets.definitions import defs
+    from curation_assets.assets.assignments import annotation_assignments
+    from curation_assets.assets.curated import curated_dolly
+    from curation_assets.assets.feedback import collected_feedback
+    from curation_assets.assets.quality import quality_signals
+    from curation_assets.assets.shards import annotator_shards
+    from curation_assets.assets.source import raw_dolly
+    from curation_assets.assets.statistics import change_statistics
     from curation_assets.local_argilla.process import start_embedded_argilla
     from curation_assets.resources import ArgillaResource
     from curation_assets.storage import CurationOutputs
 
-    assets = [defs.resolve_assets_def(name) for name in (
-        "raw_dolly", "quality_signals", "annotation_assignments", "annotator_shards", "collected_feedback", "change_statistics", "curated_dolly",
-    )]  # fmt: skip
+    assets = [raw_dolly, quality_signals, annotation_assignments, annotator_shards, collected_feedback, change_statistics, curated_dolly]
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -220,17 +224,54 @@ def pipeline_step_seconds(records: pd.DataFrame) -> dict[str, float]:
                                             resources=resources, run_config=run_config)  # fmt: skip
                     assert result.success
                     starts = {}
-                    for event in result.all_events:
-                        if event.event_type_value == "STEP_START":
-                            starts[event.step_key] = event.timestamp
-                        elif event.event_type_value == "STEP_SUCCESS":
-                            name = event.step_key.split("[")[0]
-                            seconds[name] = seconds.get(name, 0.0) + event.timestamp - starts[event.step_key]
+                    for entry in instance.all_logs(result.run_id):
+                        if entry.dagster_event is None:
+                            continue
+                        if entry.dagster_event.event_type_value == "STEP_START":
+                            starts[entry.step_key] = entry.timestamp
+                        elif entry.dagster_event.event_type_value == "STEP_SUCCESS":
+                            name = entry.step_key.split("[")[0]
+                            seconds[name] = seconds.get(name, 0.0) + entry.timestamp - starts[entry.step_key]
 
-                run(["raw_dolly", "quality_signals", "annotation_assignments"], run_config={"ops": {"raw_dolly": {"config": {"source": str(source)}}}})
+                run([raw_dolly, quality_signals, annotation_assignments], run_config={"ops": {"raw_dolly": {"config": {"source": str(source)}}}})
                 for annotator in sorted(instance.get_dynamic_partitions("annotators")):
-                    run(["annotator_shards"], partition_key=annotator)
-                run(["collected_feedback", "change_statistics", "curated_dolly"])
+                    run([annotator_shards], partition_key=annotator)
+                run([collected_feedback, change_statistics, curated_dolly])
+        finally:
+            server.stop()
+    return seconds
+
+
+def logging_with_and_without_signals(records: pd.DataFrame, signals: pd.DataFrame) -> dict[str, float]:
+    """Seconds to log the same records into two datasets of one fresh server: as before the quality
+    signals (originals as suggestions, no metadata) and as now (notes field, metadata, rule suggestions)."""
+    import argilla as rg
+
+    from curation_assets.annotation_settings import curation_dataset_settings
+    from curation_assets.argilla_mapping import to_argilla_records
+    from curation_assets.local_argilla.process import start_embedded_argilla
+    from curation_assets.logic.quality import review_order
+
+    seconds = {}
+    with tempfile.TemporaryDirectory() as folder:
+        server = start_embedded_argilla(Path(folder), annotator_names=["ana"])
+        try:
+            client = rg.Argilla(api_url=server.url, api_key=server.owner_api_key)
+            workspace = rg.Workspace(name="ana", client=client).create()
+            for variant in ("without signals", "with signals"):
+                settings = curation_dataset_settings()
+                if variant == "without signals":
+                    settings = rg.Settings(guidelines=settings.guidelines, fields=[f for f in settings.fields if f.name != "quality_notes"],
+                                           questions=list(settings.questions))  # fmt: skip
+                name = variant.replace(" ", "_")
+                dataset = rg.Dataset(name=name, workspace=workspace, settings=settings, client=client).create()
+                started = time.perf_counter()
+                if variant == "without signals":
+                    argilla_records = to_argilla_records(records)
+                else:
+                    argilla_records = to_argilla_records(review_order(records, signals), signals)
+                dataset.records.log(argilla_records, batch_size=500)
+                seconds[variant] = time.perf_counter() - started
         finally:
             server.stop()
     return seconds
@@ -240,6 +281,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=15_000)
     parser.add_argument("--skip-pipeline", action="store_true", help="time the signals only, not the rest of the pipeline")
+    parser.add_argument("--logging-records", type=int, default=2000,
+                        help="log this many records with and without the signals' metadata and suggestions (0: skip)")  # fmt: skip
     arguments = parser.parse_args()
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     print(f"machine: {os.cpu_count()} cores, {memory_gib:.0f} GiB")
@@ -263,6 +306,11 @@ def main() -> None:
     signal_seconds = time_signals(records)
     print(f"\n## Time ({len(records):,} records)\n")
     print(f"compute_quality_signals: {signal_seconds:.2f} s (median of 3)")
+    if arguments.logging_records:
+        subset = records.head(arguments.logging_records)
+        logged = logging_with_and_without_signals(subset, compute_quality_signals(subset))
+        print(f"\nlogging {len(subset):,} records to Argilla: " + ", ".join(f"{variant} {value:.1f} s" for variant, value in logged.items())
+              + f" ({logged['with signals'] / logged['without signals'] - 1:+.1%} with signals)")  # fmt: skip
     if arguments.skip_pipeline:
         return
     steps = pipeline_step_seconds(records)

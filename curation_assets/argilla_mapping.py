@@ -83,7 +83,8 @@ def to_argilla_records(shard: pd.DataFrame, signals: pd.DataFrame | None = None,
     gets records without them (Argilla rejects values for fields a dataset does not have).
     """
     signal_by_id = {} if signals is None else {row["id"]: row for row in signals.to_dict("records")}
-    shown = [name for name in (*TEXT_FIELDS, QUALITY_FIELD) if field_names is None or name in field_names]
+    with_notes = (QUALITY_FIELD,) if signals is not None else ()
+    shown = [name for name in (*TEXT_FIELDS, *with_notes) if field_names is None or name in field_names]
     records = []
     for row in shard.to_dict("records"):
         signal = signal_by_id.get(str(row["id"]))

@@ -4,7 +4,7 @@
 import dagster as dg
 import pandas as pd
 
-from ..annotation_settings import DATASET_NAME, curation_dataset_settings
+from ..annotation_settings import DATASET_NAME, curation_dataset_settings, quality_metadata_properties
 from ..argilla_mapping import TEXT_FIELDS, quality_metadata, record_fingerprint, to_argilla_records
 from ..logic.quality import review_order
 from ..resources import ArgillaResource
@@ -66,6 +66,7 @@ def annotator_shards(
     planned = raw_dolly[raw_dolly["id"].isin(planned_ids)]
 
     dataset = argilla.ensure_annotator_dataset(annotator, DATASET_NAME, curation_dataset_settings)
+    added_properties = argilla.ensure_metadata_properties(dataset, quality_metadata_properties())
     existing = list(argilla.iter_records(str(dataset.id)))
     sync = plan_shard_sync(planned, existing, quality_signals)
     # The annotation queue lists records in insertion order, so logging the highest priority first
@@ -89,6 +90,7 @@ def annotator_shards(
             "records_removed_unanswered": len(sync["remove_record_uuids"]),
             "answered_records_kept_outside_plan": len(sync["answered_outside_plan"]),
             "answered_records_left_as_annotated": len(sync["held_answered_ids"]),
+            "metadata_properties_added": dg.MetadataValue.json(added_properties),
             "argilla_dataset": dg.MetadataValue.url(f"{argilla.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode"),
         }
     )

@@ -38,7 +38,10 @@ def curate(feedback: pd.DataFrame) -> pd.DataFrame:
         & (curated["response"].map(normalise) == latest["response"].map(normalise))
     )
     curated["provenance"] = ["original" if same else "human" for same in unchanged]
-    return curated[CURATED_COLUMNS].sort_values("id", key=_id_sort_key).reset_index(drop=True)
+    curated = curated[CURATED_COLUMNS]
+    if curated.empty:  # with no submission yet pandas types the columns as floats; keep them text-typed
+        curated = curated.astype(object)
+    return curated.sort_values("id", key=_id_sort_key).reset_index(drop=True)
 
 
 def rule_fixed_records(feedback: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:

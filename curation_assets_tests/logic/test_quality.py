@@ -180,6 +180,17 @@ def test_rule_pass_is_off_by_default_and_touches_only_records_nobody_answered():
     assert curated.loc["3", "context"] == GOOD["context"]
 
 
+def test_rule_pass_before_anyone_submitted():
+    records = pd.DataFrame([{**GOOD, "id": "1", "context": GOOD["context"] + "[1]"}, {**GOOD, "id": "2", "instruction": "Who?"}])
+    signals = compute_quality_signals(records)
+    feedback = _feedback([{"record_id": row["id"], "status": "pending", "instruction": row["instruction"], "context": row["context"],
+                           "response": row["response"]} for row in records.to_dict("records")])  # fmt: skip
+    nothing = curate_with_rule_fixes(feedback, signals, apply_rule_fixes=False)
+    assert nothing.empty and (nothing["instruction"].str.strip() == "").empty, "text columns stay text"
+    fixed = curate_with_rule_fixes(feedback, signals, apply_rule_fixes=True)
+    assert fixed[["id", "provenance"]].values.tolist() == [["1", "rule"]]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.sampled_from(list("ab .,\n\t[]1c\u200b\u00e9Ã©â€™") + ["[12]", "[a]", "  ", "word"]), max_size=30).map("".join))
 def test_cleaning_is_idempotent_and_never_adds_a_flag(text):

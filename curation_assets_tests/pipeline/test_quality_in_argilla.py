@@ -1,13 +1,14 @@
 """Quality signals through the real embedded Argilla: metadata and rule suggestions arrive, flagged records
 lead the annotator's queue, and the statistics and the opt-in rule pass use them."""
 
+import argilla as rg
 import dagster as dg
 import httpx
 import pytest
 
-from curation_assets.annotation_settings import DATASET_NAME
+from curation_assets.annotation_settings import DATASET_NAME, curation_dataset_settings, quality_metadata_properties
 from curation_assets.annotator_client import PENDING_QUEUE_FILTERS, AnnotatorSession
-from curation_assets.argilla_mapping import ORIGINAL_AGENT, RULE_AGENT
+from curation_assets.argilla_mapping import ORIGINAL_AGENT, RULE_AGENT, to_argilla_records
 from curation_assets.assets.assignments import annotation_assignments
 from curation_assets.assets.curated import curated_dolly
 from curation_assets.assets.feedback import collected_feedback
@@ -15,6 +16,7 @@ from curation_assets.assets.quality import quality_signals
 from curation_assets.assets.shards import annotator_shards
 from curation_assets.assets.source import raw_dolly
 from curation_assets.assets.statistics import change_statistics
+from curation_assets.logic.source import load_shipped_dolly_excerpt
 from curation_assets.resources import ArgillaResource
 from curation_assets.storage import CurationOutputs
 from curation_assets_tests.argilla_helpers import annotator_account
@@ -113,3 +115,23 @@ def test_flag_precision_and_opt_in_rule_pass(run):
     rule_ids = set(curated.index[curated["provenance"] == "rule"])
     assert rule_ids == set(signals.loc[signals["fixable"], "id"]) - {"10"}
     assert "[3]" not in curated.loc["0", "context"] and curated.loc["0", "annotator"] == ""
+
+
+def test_a_dataset_created_before_the_quality_signals_gets_them_on_the_next_push(argilla_server, run):
+    _, signals = run
+    argilla = ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key)
+
+    def settings_before_quality_signals():
+        settings = curation_dataset_settings()
+        return rg.Settings(guidelines=settings.guidelines, fields=[f for f in settings.fields if f.name != "quality_notes"],
+                           questions=list(settings.questions))  # fmt: skip
+
+    dataset = argilla.ensure_annotator_dataset("bruno", "quality_upgrade", settings_before_quality_signals)
+    assert argilla.ensure_metadata_properties(dataset, quality_metadata_properties()) == [
+        prop.name for prop in quality_metadata_properties()
+    ]
+    assert argilla.ensure_metadata_properties(dataset, quality_metadata_properties()) == [], "idempotent"
+    rows = load_shipped_dolly_excerpt().head(3)
+    argilla.upsert_records(dataset, to_argilla_records(rows, signals, {field.name for field in dataset.settings.fields}))
+    stored = {record["external_id"]: record for record in argilla.iter_records(str(dataset.id))}
+    assert stored["0"]["metadata"]["flags"] == ["citation_markers"] and "quality_notes" not in stored["0"]["fields"]
