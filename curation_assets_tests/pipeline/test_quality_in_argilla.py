@@ -1,6 +1,8 @@
 """Quality signals through the real embedded Argilla: metadata and rule suggestions arrive, flagged records
 lead the annotator's queue, and the statistics and the opt-in rule pass use them."""
 
+from pathlib import Path
+
 import argilla as rg
 import dagster as dg
 import httpx
@@ -109,6 +111,7 @@ def test_flag_precision_and_opt_in_rule_pass(run):
     assert precision.loc["response_copies_context", "precision"] == 1.0
     (materialization,) = result.asset_materializations_for_node("change_statistics")
     assert "Quality flags" in materialization.metadata["report"].value
+    assert (Path(materialization.metadata["charts_folder"].value) / "flag_precision.html").exists()
 
     curated = result.output_for_node("curated_dolly").set_index("id")
     assert curated.loc["10", "provenance"] == "human"
