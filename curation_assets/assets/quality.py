@@ -16,7 +16,7 @@ class QualitySignalsConfig(dg.Config):
     )
 
 
-@dg.asset(group_name="source", kinds={"pandas"})
+@dg.asset(group_name="annotation", kinds={"pandas"})
 def quality_signals(config: QualitySignalsConfig, raw_dolly: pd.DataFrame, outputs: CurationOutputs) -> dg.Output[pd.DataFrame]:
     """Per record: flags with reasons (citation markers, whitespace, encoding, copies, short, context, duplicates, language), priority and rule-cleaned texts."""
     signals = compute_quality_signals(raw_dolly, language=config.language)
