@@ -1,6 +1,8 @@
 """Each annotator's share, pushed to their own Argilla workspace and dataset."""
 
 
+import hashlib
+
 import dagster as dg
 import pandas as pd
 
@@ -61,6 +63,14 @@ def annotator_shards(
     planned = raw_dolly[raw_dolly["id"].isin(planned_ids)]
 
     dataset = argilla.ensure_annotator_dataset(annotator, DATASET_NAME, curation_dataset_settings)
+    fingerprint = shard_fingerprint(planned, str(dataset.id))
+    last_push = _last_push_metadata(context, annotator)
+    if last_push.get("shard_fingerprint") == fingerprint and last_push.get("records_in_dataset") == argilla.record_total(str(dataset.id)):
+        # Same plan, same source text, same dataset holding as many records as we left: nothing to read or push.
+        return dg.MaterializeResult(
+            metadata={**last_push, "records_pushed": 0, "records_unchanged": len(planned), "records_removed_unanswered": 0,
+                      "skipped_unchanged_since_last_push": True, "argilla_dataset": _dataset_url(argilla, dataset)}
+        )  # fmt: skip
     existing = list(argilla.iter_records(str(dataset.id)))
     sync = plan_shard_sync(planned, existing)
     argilla.upsert_records(dataset, to_argilla_records(sync["push"]))
@@ -79,6 +89,30 @@ def annotator_shards(
             "records_removed_unanswered": len(sync["remove_record_uuids"]),
             "answered_records_kept_outside_plan": len(sync["answered_outside_plan"]),
             "answered_records_left_as_annotated": len(sync["held_answered_ids"]),
-            "argilla_dataset": dg.MetadataValue.url(f"{argilla.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode"),
+            "argilla_dataset": _dataset_url(argilla, dataset),
+            "shard_fingerprint": fingerprint,
+            "records_in_dataset": argilla.record_total(str(dataset.id)),
+            "skipped_unchanged_since_last_push": False,
         }
     )
+
+
+def shard_fingerprint(planned: pd.DataFrame, dataset_id: str) -> str:
+    """A digest of the dataset and every planned record's id and text: equal digests mean the same push."""
+    digest = hashlib.blake2b(dataset_id.encode(), digest_size=16)
+    for row in planned.sort_values("id").to_dict("records"):
+        digest.update(f"{row['id']}:{record_fingerprint(row)};".encode())
+    return digest.hexdigest()
+
+
+def _dataset_url(argilla: ArgillaResource, dataset) -> dg.MetadataValue:
+    return dg.MetadataValue.url(f"{argilla.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode")
+
+
+def _last_push_metadata(context: dg.AssetExecutionContext, annotator: str) -> dict:
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[annotator]), limit=1
+    ).records
+    if not records:
+        return {}
+    return {key: value.value for key, value in records[0].asset_materialization.metadata.items()}
