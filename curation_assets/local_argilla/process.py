@@ -46,6 +46,10 @@ class ArgillaServerProcess:
         return self.credentials.owner.api_key
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
     def credentials(self) -> Credentials:
         credentials = read_credentials(self.config)
         if credentials is None:
