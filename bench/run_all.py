@@ -164,7 +164,11 @@ def plot(path: Path, main: dict, large: dict, processing: list[dict], about: dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
+    parser.add_argument("--render", type=Path, help="only rebuild the table, markdown and plot from a results .json")
     arguments = parser.parse_args()
+    if arguments.render:
+        render(arguments.render)
+        return
     sizes = QUICK if arguments.quick else FULL
     timestamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     about = {
@@ -173,21 +177,32 @@ def main() -> None:
         "mode": "quick" if arguments.quick else "full",
         "command": "python bench/run_all.py" + (" --quick" if arguments.quick else ""),
     }
-    main_figures = side_by_side(sizes["main"], baseline=True)
-    large_figures = side_by_side(sizes["large"], baseline=False)
-    processing = last_json_line(
+    RESULTS_DIR.mkdir(exist_ok=True)
+    raw_path = RESULTS_DIR / f"{timestamp}.json"
+    figures = dict(about)
+    # Saved after every part, so a run stopped halfway keeps what it measured.
+    figures["main"] = side_by_side(sizes["main"], baseline=True)
+    raw_path.write_text(json.dumps(figures, indent=1))
+    figures["large"] = side_by_side(sizes["large"], baseline=False)
+    raw_path.write_text(json.dumps(figures, indent=1))
+    figures["processing"] = last_json_line(
         [sys.executable, str(BENCH_DIR / "processing_path.py"), "--records", *map(str, sizes["processing"])]
     )
-    rows = table(main_figures, large_figures, processing)
+    raw_path.write_text(json.dumps(figures, indent=1))
+    render(raw_path)
+
+
+def render(raw_path: Path) -> None:
+    """Table, markdown and plot from a run's raw figures."""
+    figures = json.loads(raw_path.read_text())
+    about = {key: figures[key] for key in ("timestamp", "machine", "mode", "command")}
+    rows = table(figures["main"], figures["large"], figures["processing"])
     report = markdown(rows, about)
-    RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / f"{timestamp}.md").write_text(report + f"\n![scaling]({timestamp}.png)\n")
-    (RESULTS_DIR / f"{timestamp}.json").write_text(
-        json.dumps({**about, "main": main_figures, "large": large_figures, "processing": processing}, indent=1)
-    )
-    plot(RESULTS_DIR / f"{timestamp}.png", main_figures, large_figures, processing, about)
+    stem = raw_path.with_suffix("")
+    stem.with_suffix(".md").write_text(report + f"\n![scaling]({stem.name}.png)\n")
+    plot(stem.with_suffix(".png"), figures["main"], figures["large"], figures["processing"], about)
     print(report)
-    print(f"written: {RESULTS_DIR / timestamp}.md, .json, .png")
+    print(f"written: {stem}.md, .json, .png")
 
 
 if __name__ == "__main__":
