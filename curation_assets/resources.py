@@ -6,6 +6,8 @@ change of client or server touches one file.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import warnings
 from typing import Any, Callable, Iterator
 
@@ -154,6 +156,39 @@ class ArgillaResource(dg.ConfigurableResource):
             if len(page) < RECORD_PAGE_SIZE:
                 return
             offset += len(page)
+
+    def changes_since_now(self) -> str | None:
+        """A lower bound for "updated from now on", in the server's clock (naive UTC), if this server can answer it.
+
+        Only when a record's updated_at moves with its responses (the embedded server's search
+        engine says so); otherwise None. The bound comes from the response's Date header, minus a
+        second of slack: re-reading a few records is harmless, missing one is not.
+        """
+        response = self.http.get("/api/v1/status")
+        response.raise_for_status()
+        if not (response.json().get("search_engine") or {}).get("record_updated_at_tracks_responses"):
+            return None
+        now = email.utils.parsedate_to_datetime(response.headers["date"]).astimezone(datetime.timezone.utc)
+        return (now.replace(tzinfo=None) - datetime.timedelta(seconds=2)).isoformat()
+
+    def iter_records_updated_since(self, dataset_id: str, since: str) -> Iterator[dict]:
+        """Raw record models (with responses) whose updated_at is at or after `since` (the server's naive UTC)."""
+        body = {"filters": {"and": [{"type": "range", "scope": {"entity": "record", "property": "updated_at"}, "ge": since}]}}
+        offset = 0
+        while True:
+            page = self.request(
+                "POST",
+                f"/api/v1/datasets/{dataset_id}/records/search",
+                params={"include": ["responses"], "offset": offset, "limit": RECORD_PAGE_SIZE},
+                json=body,
+            )["items"]
+            yield from (item["record"] for item in page)
+            if len(page) < RECORD_PAGE_SIZE:
+                return
+            offset += len(page)
+
+    def record_total(self, dataset_id: str) -> int:
+        return self.request("GET", f"/api/v1/datasets/{dataset_id}/progress").get("total", 0)
 
     def delete_records(self, dataset_id: str, record_uuids: list[str]) -> None:
         for start in range(0, len(record_uuids), 100):

@@ -58,12 +58,14 @@ def choose_action(randomness: random.Random, plan: SimulationPlan) -> str:
     return "draft"
 
 
-def simulate_annotator(api_url: str, api_key: str, workspace: str, plan: SimulationPlan) -> Counter:
+def simulate_annotator(
+    api_url: str, api_key: str, workspace: str, plan: SimulationPlan, dataset_name: str = DATASET_NAME
+) -> Counter:
     """Answer `plan.share` of the annotator's pending records; returns how many of each action."""
     randomness = random.Random(f"{plan.seed}:{workspace}")
     actions: Counter = Counter()
     with AnnotatorSession(api_url, api_key) as session:
-        dataset_id = session.dataset_id(DATASET_NAME, workspace)
+        dataset_id = session.dataset_id(dataset_name, workspace)
         _, pending_total = session.queue(dataset_id, limit=1)
         budget = round(pending_total * plan.share)
         while budget > 0:

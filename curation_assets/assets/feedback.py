@@ -6,18 +6,39 @@ import pandas as pd
 
 from ..annotation_settings import DATASET_NAME
 from ..argilla_mapping import feedback_frame, feedback_rows
+from ..feedback_cache import FeedbackCache, agrees_with_server, merge_changed
 from ..resources import ArgillaResource
+from ..storage import CurationOutputs
 from .shards import annotator_shards
 
 
 @dg.asset(deps=[annotator_shards], group_name="feedback", kinds={"argilla", "pandas"})
-def collected_feedback(context: dg.AssetExecutionContext, argilla: ArgillaResource) -> dg.Output[pd.DataFrame]:
+def collected_feedback(
+    context: dg.AssetExecutionContext, argilla: ArgillaResource, outputs: CurationOutputs
+) -> dg.Output[pd.DataFrame]:
     """One row per record and annotator: submitted, discarded, draft or pending, with the answers and the originals."""
     usernames_by_id = {user_id: name for name, user_id in argilla.user_ids_by_name().items()}
-    rows = []
+    cache = FeedbackCache(outputs.folder("feedback_cache"), argilla.api_url)
+    # Taken before any record is read: the next read asks for what changed from here on.
+    read_since = argilla.changes_since_now()
+    frames, records_read, full_reads = [], 0, []
     for shard, dataset in sorted(argilla.datasets_named(DATASET_NAME).items()):
-        rows += feedback_rows(list(argilla.iter_records(dataset["id"])), shard, usernames_by_id)
-    feedback = feedback_frame(rows)
+        cached = cache.load(dataset["id"]) if read_since else None
+        rows = None
+        if cached is not None:
+            previous, since = cached
+            changed = list(argilla.iter_records_updated_since(dataset["id"], since))
+            merged = merge_changed(previous, feedback_frame(feedback_rows(changed, shard, usernames_by_id)))
+            if agrees_with_server(merged, argilla.record_total(dataset["id"]), argilla.users_progress(dataset["id"])):
+                rows, records_read = merged, records_read + len(changed)
+        if rows is None:
+            full = list(argilla.iter_records(dataset["id"]))
+            rows, records_read = feedback_frame(feedback_rows(full, shard, usernames_by_id)), records_read + len(full)
+            full_reads.append(shard)
+        if read_since:
+            cache.save(dataset["id"], rows, read_since)
+        frames.append(rows)
+    feedback = pd.concat(frames, ignore_index=True) if frames else feedback_frame([])
     status_counts = feedback["status"].value_counts().to_dict()
     return dg.Output(
         feedback,
@@ -25,6 +46,8 @@ def collected_feedback(context: dg.AssetExecutionContext, argilla: ArgillaResour
             "rows": len(feedback),
             "records": feedback["record_id"].nunique(),
             "annotator_datasets": feedback["shard"].nunique(),
+            "records_read": records_read,
+            "datasets_read_in_full": dg.MetadataValue.json(full_reads),
             **{f"status_{status}": int(status_counts.get(status, 0)) for status in ("submitted", "discarded", "draft", "pending")},
         },
     )

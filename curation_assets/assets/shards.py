@@ -1,6 +1,9 @@
 """Each annotator's share, pushed to their own Argilla workspace and dataset."""
 
 
+import hashlib
+import json
+
 import dagster as dg
 import pandas as pd
 
@@ -70,6 +73,20 @@ def annotator_shards(
     if switched:
         context.log.warning(f"fields {switched} of {annotator}'s dataset showed markup unsanitized; now markdown (sanitized)")
     added_properties = argilla.ensure_metadata_properties(dataset, quality_metadata_properties())
+    fingerprint = shard_fingerprint(planned, str(dataset.id), quality_signals)
+    last_push = _last_push_metadata(context, annotator)
+    settings_unchanged = not switched and not added_properties
+    if (
+        settings_unchanged
+        and last_push.get("shard_fingerprint") == fingerprint
+        and last_push.get("records_in_dataset") == argilla.record_total(str(dataset.id))
+    ):
+        # Same plan, same source text and signals, same dataset holding as many records as we left: nothing to read or push.
+        return dg.MaterializeResult(
+            metadata={**last_push, "records_pushed": 0, "records_pushed_flagged": 0, "records_unchanged": len(planned),
+                      "records_removed_unanswered": 0, "metadata_properties_added": dg.MetadataValue.json([]),
+                      "skipped_unchanged_since_last_push": True, "argilla_dataset": _dataset_url(argilla, dataset)}
+        )  # fmt: skip
     existing = list(argilla.iter_records(str(dataset.id)))
     sync = plan_shard_sync(planned, existing, quality_signals)
     # The annotation queue lists records in insertion order, so logging the highest priority first
@@ -94,6 +111,32 @@ def annotator_shards(
             "answered_records_kept_outside_plan": len(sync["answered_outside_plan"]),
             "answered_records_left_as_annotated": len(sync["held_answered_ids"]),
             "metadata_properties_added": dg.MetadataValue.json(added_properties),
-            "argilla_dataset": dg.MetadataValue.url(f"{argilla.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode"),
+            "argilla_dataset": _dataset_url(argilla, dataset),
+            "shard_fingerprint": fingerprint,
+            "records_in_dataset": argilla.record_total(str(dataset.id)),
+            "skipped_unchanged_since_last_push": False,
         }
     )
+
+
+def shard_fingerprint(planned: pd.DataFrame, dataset_id: str, signals: pd.DataFrame) -> str:
+    """A digest of the dataset and every planned record's id, text and quality metadata: equal digests mean the same push."""
+    metadata_by_id = {row["id"]: quality_metadata(row) for row in signals[signals["id"].isin(planned["id"])].to_dict("records")}
+    digest = hashlib.blake2b(dataset_id.encode(), digest_size=16)
+    for row in planned.sort_values("id").to_dict("records"):
+        metadata = json.dumps(metadata_by_id.get(row["id"], {}), sort_keys=True, default=str)
+        digest.update(f"{row['id']}:{record_fingerprint(row)}:{metadata};".encode())
+    return digest.hexdigest()
+
+
+def _dataset_url(argilla: ArgillaResource, dataset) -> dg.MetadataValue:
+    return dg.MetadataValue.url(f"{argilla.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode")
+
+
+def _last_push_metadata(context: dg.AssetExecutionContext, annotator: str) -> dict:
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[annotator]), limit=1
+    ).records
+    if not records:
+        return {}
+    return {key: value.value for key, value in records[0].asset_materialization.metadata.items()}

@@ -3,7 +3,8 @@
 There is no index: searches, progress, metrics and similarity are computed from the
 records, responses, suggestions and vectors tables at query time, so the answers are
 right after a restart and with several workers, and the index-maintenance hooks
-(`index_records`, `update_record_response`, ...) have nothing to do.
+(`index_records`, `update_record_suggestion`, ...) have nothing to do, except that a
+response change moves its record's `updated_at` (see below).
 
 Semantics follow the Elasticsearch engine (`argilla_server/search_engine/commons.py`):
 - a JSON value that is a list behaves like an Elasticsearch multi-valued field: a terms
@@ -24,6 +25,10 @@ Known differences, on purpose:
 - `get_dataset_user_progress` counts the user's own responses by status; Elasticsearch
   counts the statuses of all responses on the records the user answered, which is the
   same when a dataset has one annotator and inflated otherwise.
+- a record's `updated_at` moves whenever one of its responses is created, changed or
+  deleted (argilla_server moves it only when the record's status changes), so a
+  `record.updated_at` range filter finds every record whose answers changed since a
+  given time: the pipeline's incremental feedback reads rely on it, and `info()` says so.
 
 Works on SQLite (the embedded default) and PostgreSQL, the two databases argilla_server supports.
 """
@@ -70,12 +75,14 @@ from argilla_server.search_engine.base import (
     TermsMetrics,
     TextQuery,
 )
-from sqlalchemy import Enum, Float, String, and_, case, cast, false, func, literal_column, or_, select, true
+from sqlalchemy import Enum, Float, String, and_, case, cast, false, func, literal_column, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement, FromClause
 
 from .config import SEARCH_ENGINE_NAME
 
+# Announced by info() (GET /api/v1/status): record.updated_at moves with the record's responses.
+RECORD_UPDATED_AT_TRACKS_RESPONSES = "record_updated_at_tracks_responses"
 # Elasticsearch's cap on terms buckets (`max_terms_size` in commons.py).
 MAX_TERMS_BUCKETS = 2**14
 
@@ -99,7 +106,12 @@ class DatabaseSearchEngine(SearchEngine):
     async def info(self) -> dict:
         async with AsyncSessionLocal() as db:
             dialect = db.bind.dialect.name
-        return {"engine": SEARCH_ENGINE_NAME, "distribution": dialect, "index": "none: SQL over the server's tables"}
+        return {
+            "engine": SEARCH_ENGINE_NAME,
+            "distribution": dialect,
+            "index": "none: SQL over the server's tables",
+            RECORD_UPDATED_AT_TRACKS_RESPONSES: True,
+        }
 
     # The server's tables are the index, so there is nothing to create, maintain or drop.
 
@@ -125,10 +137,10 @@ class DatabaseSearchEngine(SearchEngine):
         pass
 
     async def update_record_response(self, response: Response):
-        pass
+        await _touch_record(response.record_id)
 
     async def delete_record_response(self, response: Response):
-        pass
+        await _touch_record(response.record_id)
 
     async def update_record_suggestion(self, suggestion: Suggestion):
         pass
@@ -239,6 +251,14 @@ class DatabaseSearchEngine(SearchEngine):
             ).all()
         items = _rank_by_cosine(value, candidates, order, threshold)[:max_results]
         return SearchResponses(items=items, total=len(items))
+
+
+async def _touch_record(record_id: UUID) -> None:
+    """Mark the record as changed: the server calls this after it committed the response change."""
+    async with AsyncSessionLocal() as db:
+        # The server's own clock and convention: naive UTC, like Dataset.last_activity_at.
+        await db.execute(update(Record).where(Record.id == record_id).values(updated_at=datetime.utcnow()))
+        await db.commit()
 
 
 async def _vector_of(db: AsyncSession, record_id: UUID, vector_settings_id: UUID) -> Optional[List[float]]:

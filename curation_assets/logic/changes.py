@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 
 import pandas as pd
@@ -38,7 +39,14 @@ def similarity(before, after) -> float:
     left, right = normalise(before), normalise(after)
     if left == right:
         return 1.0
-    return difflib.SequenceMatcher(None, left, right, autojunk=False).ratio()
+    # Most edits touch a small part of a long text. difflib is quadratic without autojunk, so let it
+    # compare only the differing middle: the shared prefix and suffix are matches by definition.
+    prefix = len(os.path.commonprefix([left, right]))
+    left_rest, right_rest = left[prefix:], right[prefix:]
+    suffix = len(os.path.commonprefix([left_rest[::-1], right_rest[::-1]]))
+    middle = difflib.SequenceMatcher(None, left_rest[: len(left_rest) - suffix], right_rest[: len(right_rest) - suffix], autojunk=False)
+    matched = prefix + suffix + sum(block.size for block in middle.get_matching_blocks())
+    return 2.0 * matched / (len(left) + len(right))
 
 
 def annotate_changes(submitted: pd.DataFrame) -> pd.DataFrame:

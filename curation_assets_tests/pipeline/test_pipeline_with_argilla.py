@@ -89,7 +89,14 @@ def test_full_run_push_collect_chart_curate(pipeline):
     # Re-running the push changes nothing and duplicates nothing.
     again = pipeline.push_all_shards()
     assert all(shard_metadata(run)["records_pushed"] == 0 for run in again.values())
+    assert all(shard_metadata(run)["skipped_unchanged_since_last_push"] for run in again.values()), "nothing read or pushed"
     assert sum(len(list(pipeline.argilla.iter_records(d["id"]))) for d in datasets.values()) == 37
+
+    # A record deleted in Argilla: the dataset no longer holds what the last push left, so the push runs and restores it.
+    victim = next(pipeline.argilla.iter_records(datasets["ana"]["id"]))
+    pipeline.argilla.delete_records(datasets["ana"]["id"], [victim["id"]])
+    restored = shard_metadata(pipeline.materialize([annotator_shards], partition_key="ana"))
+    assert restored["skipped_unchanged_since_last_push"] is False and restored["records_pushed"] == 1
 
     actions = {}
     for account in pipeline.server.credentials.annotators:
