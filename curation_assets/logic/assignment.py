@@ -52,14 +52,21 @@ def plan_assignments(
             counts[holder] += 1
         else:
             unplaced.append(record_id)
-    if not previous:
-        for index, record_id in enumerate(unplaced):
-            assignment[record_id] = team[index % len(team)]
-    else:
-        for record_id in unplaced:
-            least = min(team, key=lambda annotator: (counts[annotator] - capacity[annotator], counts[annotator], annotator))
-            assignment[record_id] = least
-            counts[least] += 1
+    # A record without a place goes first to its home in a fresh round-robin deal: so a plan made
+    # after an interrupted push (some records placed, some not) is the plan a clean run makes.
+    fresh_home = {record_id: team[index % len(team)] for index, record_id in enumerate(ordered)}
+    homeless = []
+    for record_id in unplaced:
+        home = fresh_home[record_id]
+        if counts[home] < capacity[home]:
+            assignment[record_id] = home
+            counts[home] += 1
+        else:
+            homeless.append(record_id)
+    for record_id in homeless:
+        least = min(team, key=lambda annotator: (counts[annotator] - capacity[annotator], counts[annotator], annotator))
+        assignment[record_id] = least
+        counts[least] += 1
 
     return pd.DataFrame(
         {
