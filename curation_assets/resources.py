@@ -52,6 +52,18 @@ class ArgillaResource(dg.ConfigurableResource):
         )
         return RetryingTransport(self.api_url, policy, log=dg.get_dagster_logger("argilla").warning)
 
+    def for_polling(self) -> "ArgillaResource":
+        """The same server with short retries: a sensor tick must end within Dagster's 60 s, and the next tick retries anyway."""
+        return ArgillaResource(
+            api_url=self.api_url,
+            api_key=self.api_key,
+            timeout_seconds=min(self.timeout_seconds, 15.0),
+            retry_attempts=min(self.retry_attempts, 2),
+            retry_base_delay_seconds=self.retry_base_delay_seconds,
+            retry_max_delay_seconds=min(self.retry_max_delay_seconds, 2.0),
+            retry_budget_seconds=min(self.retry_budget_seconds, 10.0),
+        )
+
     @property
     def http(self) -> httpx.Client:
         if self._http is None:

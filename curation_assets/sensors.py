@@ -88,7 +88,7 @@ def stale_shard_partitions(instance: dg.DagsterInstance, partitions: list[str]) 
 def annotator_activity_sensor(context: dg.SensorEvaluationContext, argilla: ArgillaResource):
     """Registers new annotators, re-plans and re-pushes shards, and refreshes feedback → statistics → curated on new work."""
     try:
-        activity = observe_activity(argilla)
+        activity = observe_activity(argilla.for_polling())
     except ArgillaUnavailableError as error:
         # Keep the cursor: the next tick compares against the last state actually seen.
         return dg.SkipReason(str(error))

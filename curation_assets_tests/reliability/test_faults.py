@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 
 from curation_assets.annotation_settings import DATASET_NAME
+from curation_assets.annotator_client import AnnotatorSession
 from curation_assets.argilla_transport import RetryPolicy, may_retry
 from curation_assets.assets.shards import annotator_shards
 from curation_assets.local_argilla.process import ArgillaServerProcess, free_port
 from curation_assets.logic.source import SHIPPED_EXCERPT, load_source
 from curation_assets.resources import ArgillaResource, ArgillaUnavailableError
+from curation_assets.sensors import annotator_activity_sensor
 from curation_assets_tests.reliability.harness import (
     FAST_RETRIES,
     PipelineOnServer,
@@ -73,21 +75,6 @@ def test_client_errors_are_not_retried(argilla_server, caplog):
     assert not [record for record in caplog.records if "retry" in record.getMessage()]
 
 
-def test_a_restart_within_the_retry_budget_goes_unnoticed(fresh_argilla_server):
-    server = fresh_argilla_server
-    argilla = ArgillaResource(
-        api_url=server.url, api_key=server.owner_api_key, retry_attempts=100, retry_max_delay_seconds=0.5, retry_budget_seconds=120
-    )
-    before = argilla.annotator_usernames()
-    server.stop()
-    restarter = threading.Timer(1.0, server.start)
-    restarter.start()
-    try:
-        assert argilla.annotator_usernames() == before, "the call waited for the server instead of failing"
-    finally:
-        restarter.join()
-
-
 def test_server_killed_mid_push_then_rerun_keeps_one_copy_and_every_response(pipeline_on_fresh_server, tmp_path):
     pipeline = pipeline_on_fresh_server
     server = pipeline.server
@@ -112,9 +99,14 @@ def test_server_killed_mid_push_then_rerun_keeps_one_copy_and_every_response(pip
     error = failure_text(failed)
     assert f"cannot reach Argilla at {server.url}" in error and "curation-argilla serve" in error and "rerun" in error
 
-    restarted = ArgillaServerProcess(server.config).start()
+    restarted = ArgillaServerProcess(server.config)
+    # The server comes back while a call is already retrying: that call just waits for it.
+    restarter = threading.Thread(target=restarted.start)
+    restarter.start()
+    patient = ArgillaResource(api_url=server.url, api_key=server.owner_api_key, retry_attempts=200, retry_max_delay_seconds=0.5, retry_budget_seconds=120)
     try:
-        ana_records = records_by_shard(pipeline.argilla)["ana"]
+        ana_records = records_by_shard(patient)["ana"]
+        restarter.join()
         revised = [r for r in ana_records if r["fields"]["response"].endswith("(revised)")]
         assert 0 < len(revised) < len(ana_ids) - 4, "the crash left the push half done"
 
@@ -128,3 +120,98 @@ def test_server_killed_mid_push_then_rerun_keeps_one_copy_and_every_response(pip
         assert responses_by_record(pipeline.argilla) == responses_before, "every response still there, unchanged"
     finally:
         restarted.stop()
+
+
+ARGILLA_ASSETS = ["annotation_assignments", "annotator_shards", "collected_feedback"]
+
+
+@pytest.fixture(scope="module")
+def planned_pipeline(argilla_server, tmp_path_factory):
+    """A plan made against the shared server, so each Argilla-facing asset can then be run with a bad connection."""
+    folder = tmp_path_factory.mktemp("bad_connection")
+    (folder / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
+        pipeline = PipelineOnServer(argilla_server, instance, folder)
+        pipeline.planned = pipeline.plan()
+        yield pipeline
+
+
+@pytest.mark.parametrize("asset_name", ARGILLA_ASSETS)
+def test_each_argilla_asset_fails_with_one_clear_error_when_unreachable_or_the_key_is_wrong(planned_pipeline, asset_name):
+    pipeline = planned_pipeline
+    url = f"http://127.0.0.1:{free_port()}"
+    unreachable = ArgillaResource(api_url=url, api_key="x", **FAST_RETRIES)
+    wrong_key = ArgillaResource(api_url=pipeline.server.url, api_key="not-a-key", **FAST_RETRIES)
+    partition = "ana" if asset_name == "annotator_shards" else None
+    expected = {
+        unreachable: [f"cannot reach Argilla at {url}", "curation-argilla serve"],
+        wrong_key: [f"Argilla at {pipeline.server.url} rejected the API key (401)", "curation-argilla credentials --env"],
+    }
+    for argilla, phrases in expected.items():
+        failed = pipeline.materialize([asset_name], partition_key=partition, argilla=argilla, raise_on_error=False)
+        assert [event.step_key for event in failed.get_step_failure_events()] == [asset_name]
+        error = failure_text(failed)
+        assert "ArgillaUnavailableError" in error and all(phrase in error for phrase in phrases), error
+
+
+def test_sensor_skips_and_keeps_its_cursor_when_unreachable_or_the_key_is_wrong(planned_pipeline):
+    pipeline = planned_pipeline
+    cursor = '{"ana": {"discarded": 1, "submitted": 4}}'
+    url = f"http://127.0.0.1:{free_port()}"
+    # Default retries: the sensor shortens them itself, so a tick ends well within Dagster's timeout.
+    for argilla, phrase in (
+        (ArgillaResource(api_url=url, api_key="x"), f"cannot reach Argilla at {url}: GET /api/v1/users failed 2 time(s)"),
+        (ArgillaResource(api_url=pipeline.server.url, api_key="not-a-key"), "rejected the API key"),
+    ):
+        with dg.build_sensor_context(instance=pipeline.instance, cursor=cursor, resources={"argilla": argilla}) as context:
+            tick = annotator_activity_sensor.evaluate_tick(context)
+        assert not tick.run_requests and phrase in tick.skip_message
+        assert tick.cursor == cursor, "the next tick compares against the last state actually seen"
+
+
+def test_answers_submitted_while_feedback_is_collected_are_fully_in_or_in_the_next_refresh(planned_pipeline):
+    pipeline = planned_pipeline
+    server = pipeline.server
+    pipeline.push_all_shards()
+    reading = threading.Event()
+    # One record per request, so the read spans the submissions; they start once the first page is read.
+    slow_reader = resource_with_fault(
+        pipeline.argilla, lambda request: request.method == "GET" and request.url.path.endswith("/records"), reading.set,
+        record_page_size=1,
+    )
+    sent: dict[str, dict] = {}
+
+    def annotate():
+        reading.wait(timeout=60)
+        # chen's dataset is read last: their answers are the likeliest to land while it is read.
+        for annotator in ("chen", "bruno", "ana"):
+            account = next(a for a in server.credentials.annotators if a.username == annotator)
+            with AnnotatorSession(server.url, account.api_key) as session:
+                queue, _ = session.queue(session.dataset_id(DATASET_NAME, annotator), limit=4)
+                for record in queue:
+                    answers = {"new-instruction": f"asked during the read {record.external_id}", "new-response": "answered during the read"}
+                    session.respond(record, "submitted", answers)
+                    sent[record.external_id] = answers
+
+    annotator_thread = threading.Thread(target=annotate)
+    annotator_thread.start()
+    during = pipeline.materialize(["collected_feedback"], argilla=slow_reader).output_for_node("collected_feedback")
+    annotator_thread.join()
+    assert len(sent) == 12
+
+    def submitted(feedback: pd.DataFrame) -> dict[str, dict]:
+        rows = feedback[feedback["status"] == "submitted"]
+        return {
+            row.record_id: {"new-instruction": row.new_instruction, "new-response": row.new_response}
+            for row in rows.itertuples()
+        }
+
+    assert during["record_id"].is_unique and set(during["record_id"]) == set(pipeline.planned["id"])
+    seen_during = submitted(during)
+    assert seen_during, "some answers arrived while the read was under way and made it in"
+    assert all(sent[record_id] == answers for record_id, answers in seen_during.items()), "each one complete"
+    missing = set(sent) - set(seen_during)
+    assert set(during.loc[during["record_id"].isin(missing), "status"]) <= {"pending"}, "the others not half-seen"
+
+    after = pipeline.materialize(["collected_feedback"]).output_for_node("collected_feedback")
+    assert submitted(after) == sent and after["record_id"].is_unique, "the next refresh converges to every answer"
