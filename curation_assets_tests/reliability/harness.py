@@ -62,6 +62,7 @@ class PipelineOnServer:
 
     def refresh(self):
         result = self.materialize([collected_feedback, change_statistics, curated_dolly])
+        self.last_checks = {check.check_name: check.passed for check in result.get_asset_check_evaluations()}
         return result.output_for_node("collected_feedback"), result.output_for_node("curated_dolly")
 
 

@@ -15,12 +15,15 @@ from curation_assets.annotator_client import AnnotatorSession
 from curation_assets.argilla_transport import RetryPolicy, may_retry
 from curation_assets.assets.shards import annotator_shards
 from curation_assets.local_argilla.process import ArgillaServerProcess, free_port
+from curation_assets.logic.assignment import plan_assignments
 from curation_assets.logic.source import SHIPPED_EXCERPT, load_source
 from curation_assets.resources import ArgillaResource, ArgillaUnavailableError
 from curation_assets.sensors import annotator_activity_sensor
 from curation_assets_tests.reliability.harness import (
     FAST_RETRIES,
     PipelineOnServer,
+    comparable_argilla,
+    comparable_curated,
     failure_text,
     is_bulk_upsert,
     records_by_shard,
@@ -51,6 +54,17 @@ def test_retry_policy_backs_off_with_jitter_and_spares_client_errors():
     # A POST the server may have applied is not repeated; one that never left is.
     assert not may_retry("POST", error=httpx.ReadTimeout("slow")) and may_retry("POST", error=httpx.ConnectError("refused"))
     assert not may_retry("POST", status_code=500) and may_retry("POST", status_code=503)
+
+
+@pytest.mark.parametrize("landed", [1, 2, 5, 11])
+@pytest.mark.parametrize("interrupted", ["ana", "bruno", "chen"])
+def test_a_plan_made_after_an_interrupted_push_is_the_clean_plan(interrupted, landed):
+    ids = [str(index) for index in range(37)]
+    clean = plan_assignments(ids, ["ana", "bruno", "chen"], seed=42)
+    holder = dict(zip(clean["id"], clean["annotator"]))
+    # Shards are pushed in source order; the crash came after `landed` records of one shard.
+    placed = {record_id: holder[record_id] for record_id in [r for r in ids if holder[r] == interrupted][:landed]}
+    assert plan_assignments(ids, ["ana", "bruno", "chen"], seed=42, previous=placed).equals(clean)
 
 
 def test_unreachable_server_is_retried_a_bounded_number_of_times_and_logged_without_secrets(caplog):
@@ -215,3 +229,108 @@ def test_answers_submitted_while_feedback_is_collected_are_fully_in_or_in_the_ne
 
     after = pipeline.materialize(["collected_feedback"]).output_for_node("collected_feedback")
     assert submitted(after) == sent and after["record_id"].is_unique, "the next refresh converges to every answer"
+
+
+class InjectedCrash(RuntimeError):
+    """Stands for the run's process dying at that point."""
+
+
+def crash():
+    raise InjectedCrash("the run was killed here")
+
+
+def annotate_and_refresh(pipeline: PipelineOnServer, plan: pd.DataFrame):
+    """The same work in every run: each annotator edits their first two records and discards the third."""
+    for annotator in ("ana", "bruno", "chen"):
+        mine = sorted(plan.loc[plan["annotator"] == annotator, "id"])
+        submit(pipeline.server, annotator, mine[:2], mark="(edited)")
+        submit(pipeline.server, annotator, mine[2:3], status="discarded")
+    return pipeline.refresh()
+
+
+def delete_curation_datasets(argilla: ArgillaResource) -> None:
+    for dataset in argilla.datasets_named(DATASET_NAME).values():
+        argilla.request("DELETE", f"/api/v1/datasets/{dataset['id']}")
+
+
+def test_a_run_killed_mid_way_then_rerun_ends_as_one_clean_run(argilla_server, tmp_path):
+    server = argilla_server
+    final_states = []
+    for scenario in ("clean", "killed and rerun"):
+        folder = tmp_path / scenario
+        (folder / "dagster").mkdir(parents=True)
+        with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
+            pipeline = PipelineOnServer(server, instance, folder)
+            # Both scenarios start from a server without curation datasets (the session's server is shared).
+            delete_curation_datasets(pipeline.argilla)
+            plan = pipeline.plan()
+            if scenario == "killed and rerun":
+                dying = resource_with_fault(pipeline.argilla, is_bulk_upsert, crash, log_batch_size=2)
+                killed = pipeline.materialize([annotator_shards], partition_key="ana", argilla=dying, raise_on_error=False)
+                assert not killed.success and "the run was killed here" in failure_text(killed)
+                assert len(records_by_shard(pipeline.argilla)["ana"]) == 2, "one batch of ana's shard landed"
+                # The rerun starts over from the plan, which now sees a half-pushed layout.
+                replanned = pipeline.plan()
+                assert replanned.equals(plan), "the plan made after the crash is the clean run's plan"
+            pipeline.push_all_shards()
+            if scenario == "killed and rerun":
+                dying_reader = resource_with_fault(pipeline.argilla, lambda request: request.url.path.endswith("/records"), crash)
+                killed = pipeline.materialize(["collected_feedback"], argilla=dying_reader, raise_on_error=False)
+                assert not killed.success
+            feedback, curated = annotate_and_refresh(pipeline, plan)
+            final_states.append((plan, comparable_argilla(pipeline.argilla), comparable_curated(curated)))
+            assert (feedback["status"] == "submitted").sum() == 6 and len(curated) == 6
+    delete_curation_datasets(pipeline.argilla)
+    (clean_plan, clean_argilla, clean_curated), (plan, argilla_state, curated) = final_states
+    assert plan.equals(clean_plan)
+    assert argilla_state == clean_argilla, "Argilla holds the same records, suggestions and answers"
+    assert curated == clean_curated, "the same curated dataset"
+
+
+def test_annotators_who_leave_keep_their_answers_and_hand_over_untouched_records(pipeline_on_fresh_server):
+    pipeline = pipeline_on_fresh_server
+    server = pipeline.server
+    plan = pipeline.plan()
+    pipeline.push_all_shards()
+    share = {annotator: sorted(plan.loc[plan["annotator"] == annotator, "id"]) for annotator in ("ana", "bruno", "chen")}
+    sent = {
+        "bruno": submit(server, "bruno", share["bruno"][:2], mark="(bruno)"),
+        "chen": submit(server, "chen", share["chen"][:2], mark="(chen)"),
+    }
+    discarded = submit(server, "chen", share["chen"][2:3], status="discarded")
+    pipeline.refresh()
+
+    # bruno's account is deleted in Argilla (which deletes his responses with it); later chen is
+    # taken off the team in the configuration while keeping her account.
+    bruno_id = pipeline.argilla.user_ids_by_name()["bruno"]
+    pipeline.argilla.request("DELETE", f"/api/v1/users/{bruno_id}")
+    without_chen = {"ops": {"annotation_assignments": {"config": {"annotators": ["ana"]}}}}
+    for departed, run_config in (("bruno", None), ("chen", without_chen)):
+        replanned = pipeline.materialize(["annotation_assignments"], run_config=run_config).output_for_node("annotation_assignments")
+        pipeline.push_all_shards()
+        feedback, curated = pipeline.refresh()
+
+        holder = dict(zip(replanned["id"], replanned["annotator"]))
+        answered_by_departed = set(sent[departed]) | (set(discarded) if departed == "chen" else set())
+        assert {record_id for record_id in share[departed] if holder[record_id] == departed} == answered_by_departed
+        staying = {"ana"} if departed == "chen" else {"ana", "chen"}
+        assert all(holder[record_id] in staying for record_id in set(share[departed]) - answered_by_departed)
+
+        shards = records_by_shard(pipeline.argilla)
+        assert {record["external_id"] for record in shards[departed]} == answered_by_departed, "untouched records left"
+        external_ids = [record["external_id"] for records in shards.values() for record in records]
+        assert sorted(external_ids) == sorted(plan["id"]), "every record in exactly one dataset"
+
+        assert feedback["record_id"].is_unique and set(feedback["record_id"]) == set(plan["id"])
+        for annotator, answers in sent.items():
+            rows = feedback[feedback["annotator"] == annotator].set_index("record_id")
+            for record_id, answer in answers.items():
+                assert rows.loc[record_id, "status"] == "submitted"
+                assert rows.loc[record_id, "new_response"] == answer["new-response"], f"{annotator}'s answer kept"
+        curated_by_id = curated.set_index("id")
+        for annotator, answers in sent.items():
+            for record_id, answer in answers.items():
+                assert curated_by_id.loc[record_id, "annotator"] == annotator
+                assert curated_by_id.loc[record_id, "response"] == answer["new-response"]
+        assert len(curated) == 4
+        assert pipeline.last_checks == {"argilla_matches_plan": True, "curated_records_are_valid": True}
