@@ -18,7 +18,9 @@ from curation_assets.assets.shards import annotator_shards
 from curation_assets.assets.source import raw_dolly
 from curation_assets.assets.statistics import change_statistics
 from curation_assets.checks import argilla_matches_plan, every_record_assigned_exactly_once
+from curation_assets.definitions import defs as project_definitions
 from curation_assets.resources import ArgillaResource
+from curation_assets.sensors import annotator_activity_sensor
 from curation_assets.storage import CurationOutputs
 
 ALL_ASSETS = [raw_dolly, annotation_assignments, annotator_shards, collected_feedback, change_statistics, curated_dolly]
@@ -35,6 +37,13 @@ class PipelineOnServer:
         self.folder = folder
         self.argilla = ArgillaResource(api_url=server.url, api_key=server.owner_api_key)
 
+    def resources(self, argilla=None) -> dict:
+        return {
+            "argilla": argilla or self.argilla,
+            "outputs": CurationOutputs(output_dir=str(self.folder / "output")),
+            "io_manager": dg.FilesystemIOManager(base_dir=str(self.folder / "storage")),
+        }
+
     def materialize(self, selection, partition_key=None, argilla=None, run_config=None, raise_on_error=True):
         return dg.materialize(
             ALL_ASSETS + [every_record_assigned_exactly_once, argilla_matches_plan],
@@ -43,12 +52,23 @@ class PipelineOnServer:
             instance=self.instance,
             run_config=run_config,
             raise_on_error=raise_on_error,
-            resources={
-                "argilla": argilla or self.argilla,
-                "outputs": CurationOutputs(output_dir=str(self.folder / "output")),
-                "io_manager": dg.FilesystemIOManager(base_dir=str(self.folder / "storage")),
-            },
+            resources=self.resources(argilla),
         )
+
+    def run_job(self, job, partition_key=None, argilla=None):
+        """A run of one of the project's jobs, as the sensor launches it (the sensor looks runs up by job name)."""
+        definitions = dg.Definitions(assets=ALL_ASSETS, jobs=[job], resources=self.resources(argilla))
+        return definitions.resolve_job_def(job.name).execute_in_process(
+            partition_key=partition_key, instance=self.instance, raise_on_error=False
+        )
+
+    def sensor_tick(self, cursor=None, argilla=None):
+        # The project's own definitions: partitioned run requests are checked against its jobs and
+        # the instance's dynamic partitions, as the daemon does.
+        with dg.partition_loading_context(dynamic_partitions_store=self.instance), dg.build_sensor_context(
+            instance=self.instance, cursor=cursor, resources={"argilla": argilla or self.argilla}, definitions=project_definitions
+        ) as context:
+            return annotator_activity_sensor.evaluate_tick(context)
 
     def plan(self, **source_config):
         run_config = {"ops": {"raw_dolly": {"config": source_config}}} if source_config else None

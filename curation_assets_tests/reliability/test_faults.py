@@ -14,6 +14,7 @@ from curation_assets.annotation_settings import DATASET_NAME
 from curation_assets.annotator_client import AnnotatorSession
 from curation_assets.argilla_transport import RetryPolicy, may_retry
 from curation_assets.assets.shards import annotator_shards
+from curation_assets.jobs import refresh_job, shard_job
 from curation_assets.local_argilla.process import ArgillaServerProcess, free_port
 from curation_assets.logic.assignment import plan_assignments
 from curation_assets.logic.source import SHIPPED_EXCERPT, load_source
@@ -108,7 +109,7 @@ def test_server_killed_mid_push_then_rerun_keeps_one_copy_and_every_response(pip
     pipeline.plan(source=str(revised_source), split="train")
 
     crashing = resource_with_fault(pipeline.argilla, is_bulk_upsert, server.kill, log_batch_size=2, **FAST_RETRIES)
-    failed = pipeline.materialize([annotator_shards], partition_key="ana", argilla=crashing, raise_on_error=False)
+    failed = pipeline.run_job(shard_job, partition_key="ana", argilla=crashing)
     assert not failed.success
     error = failure_text(failed)
     assert f"cannot reach Argilla at {server.url}" in error and "curation-argilla serve" in error and "rerun" in error
@@ -121,6 +122,9 @@ def test_server_killed_mid_push_then_rerun_keeps_one_copy_and_every_response(pip
     try:
         ana_records = records_by_shard(patient)["ana"]
         restarter.join()
+        # The sensor asks for the failed push again (a new run key), and for the other stale shards.
+        shard_run_keys = {request.partition_key: request.run_key for request in pipeline.sensor_tick().run_requests if request.job_name == shard_job.name}
+        assert sorted(shard_run_keys) == ["ana", "bruno", "chen"] and shard_run_keys["ana"].endswith(":1")
         revised = [r for r in ana_records if r["fields"]["response"].endswith("(revised)")]
         assert 0 < len(revised) < len(ana_ids) - 4, "the crash left the push half done"
 
@@ -275,8 +279,11 @@ def test_a_run_killed_mid_way_then_rerun_ends_as_one_clean_run(argilla_server, t
             pipeline.push_all_shards()
             if scenario == "killed and rerun":
                 dying_reader = resource_with_fault(pipeline.argilla, lambda request: request.url.path.endswith("/records"), crash)
-                killed = pipeline.materialize(["collected_feedback"], argilla=dying_reader, raise_on_error=False)
-                assert not killed.success
+                assert not pipeline.run_job(refresh_job, argilla=dying_reader).success
+                # With no new work since, the sensor still asks for the failed refresh again.
+                first_tick = pipeline.sensor_tick()
+                again = pipeline.sensor_tick(cursor=first_tick.cursor)
+                assert [request.job_name for request in again.run_requests] == [refresh_job.name]
             feedback, curated = annotate_and_refresh(pipeline, plan)
             final_states.append((plan, comparable_argilla(pipeline.argilla), comparable_curated(curated)))
             assert (feedback["status"] == "submitted").sum() == 6 and len(curated) == 6
