@@ -152,6 +152,11 @@ class ArgillaResource(dg.ConfigurableResource):
             workspace = client.workspaces(annotator)
             dataset = client.datasets(dataset_name, workspace=workspace) if workspace else None
             user = client.users(username=annotator)
+        if dataset is not None and self.request("GET", f"/api/v1/datasets/{dataset.id}")["status"] == "draft":
+            # A creation cut short (server killed before publishing) leaves a draft without fields;
+            # drafts cannot hold records, so nothing is lost by starting it over.
+            self.request("DELETE", f"/api/v1/datasets/{dataset.id}")
+            dataset = None
         if user is None:
             if dataset is not None:
                 # The account was deleted but its dataset stays: it is synced (untouched records

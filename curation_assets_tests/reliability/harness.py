@@ -113,16 +113,36 @@ def is_bulk_upsert(request: httpx.Request) -> bool:
     return request.method == "PUT" and request.url.path.endswith("/records/bulk")
 
 
-def resource_with_fault(base: ArgillaResource, matches, action, **settings) -> ArgillaResource:
-    """The same resource, with a fault injected right after the first matching request has been answered."""
+class AnswersFirstWith(httpx.BaseTransport):
+    """Answers the first requests with these statuses (a busy server or proxy), then passes requests through."""
+
+    def __init__(self, inner: httpx.BaseTransport, statuses: list[int]):
+        self.inner, self.statuses = inner, list(statuses)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.statuses:
+            return httpx.Response(self.statuses.pop(0), text="injected", request=request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def resource_with_transport(base: ArgillaResource, wrap: Callable[[httpx.BaseTransport], httpx.BaseTransport], **settings):
+    """The same resource with its real transport wrapped, inside the retries, as a fault would strike."""
 
     class ArgillaWithFault(ArgillaResource):
         def _transport(self):
             transport = super()._transport()
-            transport.inner = ActAfter(transport.inner, matches, action)
+            transport.inner = wrap(transport.inner)
             return transport
 
     return ArgillaWithFault(api_url=base.api_url, api_key=base.api_key, **settings)
+
+
+def resource_with_fault(base: ArgillaResource, matches, action, **settings) -> ArgillaResource:
+    """The same resource, with a fault injected right after the first matching request has been answered."""
+    return resource_with_transport(base, lambda inner: ActAfter(inner, matches, action), **settings)
 
 
 def records_by_shard(argilla: ArgillaResource) -> dict[str, list[dict]]:

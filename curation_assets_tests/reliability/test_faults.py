@@ -22,6 +22,7 @@ from curation_assets.resources import ArgillaResource, ArgillaUnavailableError
 from curation_assets.sensors import annotator_activity_sensor
 from curation_assets_tests.reliability.harness import (
     FAST_RETRIES,
+    AnswersFirstWith,
     PipelineOnServer,
     comparable_argilla,
     comparable_curated,
@@ -29,6 +30,7 @@ from curation_assets_tests.reliability.harness import (
     is_bulk_upsert,
     records_by_shard,
     resource_with_fault,
+    resource_with_transport,
     responses_by_record,
     submit,
 )
@@ -78,6 +80,18 @@ def test_unreachable_server_is_retried_a_bounded_number_of_times_and_logged_with
     retries = [record.getMessage() for record in caplog.records if "retry" in record.getMessage()]
     assert len(retries) == 2 and "retry 1 of 2" in retries[0] and "GET /api/v1/me" in retries[0]
     assert "secret-key-never-logged" not in caplog.text + message
+
+
+def test_busy_server_answers_are_retried_until_the_real_answer(argilla_server, caplog):
+    owner = ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key)
+    busy = resource_with_transport(owner, lambda inner: AnswersFirstWith(inner, [503, 500, 429]), **FAST_RETRIES | {"retry_attempts": 4})
+    with caplog.at_level(logging.WARNING):
+        assert busy.check_connection()["role"] == "owner"
+    retries = [message for message in caplog.messages if "retry" in message]
+    assert [message.split("failed ")[1].split(";")[0] for message in retries] == ["(HTTP 503)", "(HTTP 500)", "(HTTP 429)"]
+    too_busy = resource_with_transport(owner, lambda inner: AnswersFirstWith(inner, [503] * 5), **FAST_RETRIES)
+    with pytest.raises(ArgillaUnavailableError, match=r"kept answering 503 to GET /api/v1/me after 3 tries"):
+        too_busy.check_connection()
 
 
 def test_client_errors_are_not_retried(argilla_server, caplog):
@@ -292,6 +306,24 @@ def test_a_run_killed_mid_way_then_rerun_ends_as_one_clean_run(argilla_server, t
     assert plan.equals(clean_plan)
     assert argilla_state == clean_argilla, "Argilla holds the same records, suggestions and answers"
     assert curated == clean_curated, "the same curated dataset"
+
+
+def test_a_dataset_left_half_created_by_a_crash_is_created_again(planned_pipeline):
+    pipeline = planned_pipeline
+    argilla = pipeline.argilla
+    delete_curation_datasets(argilla)
+    workspaces = {w["name"]: w["id"] for w in argilla.request("GET", "/api/v1/me/workspaces")["items"]}
+    workspace_id = workspaces.get("ana") or argilla.request("POST", "/api/v1/workspaces", json={"name": "ana"})["id"]
+    # What a server killed between creating the dataset and publishing it leaves behind.
+    argilla.request("POST", "/api/v1/datasets", json={"name": DATASET_NAME, "workspace_id": workspace_id})
+    assert argilla.datasets_named(DATASET_NAME)["ana"]["status"] == "draft"
+
+    pipeline.materialize([annotator_shards], partition_key="ana")
+    dataset = argilla.datasets_named(DATASET_NAME)["ana"]
+    assert dataset["status"] == "ready"
+    planned = set(pipeline.planned.loc[pipeline.planned["annotator"] == "ana", "id"])
+    assert {record["external_id"] for record in argilla.iter_records(dataset["id"])} == planned
+    delete_curation_datasets(argilla)
 
 
 def test_annotators_who_leave_keep_their_answers_and_hand_over_untouched_records(pipeline_on_fresh_server):
