@@ -10,12 +10,19 @@ import warnings
 from typing import Any, Callable, Iterator
 
 import argilla as rg
-from argilla._exceptions import ArgillaAPIError
 import dagster as dg
 import httpx
+from argilla._exceptions import ArgillaAPIError
 from pydantic import Field, PrivateAttr
 
-from .argilla_transport import LOCAL_SERVER_HINT, ArgillaUnavailableError, RetryingTransport, RetryPolicy, is_transient_status
+from .argilla_transport import (
+    LOCAL_SERVER_HINT,
+    ArgillaUnavailableError,
+    RetryingTransport,
+    RetryPolicy,
+    is_transient_status,
+    may_retry,
+)
 
 RECORD_PAGE_SIZE = 1000  # the server's maximum for GET /datasets/{id}/records
 LOG_BATCH_SIZE = 500  # the server's maximum records per bulk request
@@ -105,10 +112,16 @@ class ArgillaResource(dg.ConfigurableResource):
                 f"Argilla at {self.api_url} rejected the API key (401): set ARGILLA_API_KEY to an owner's key "
                 "(for the embedded server: `curation-argilla credentials --env`)"
             )
+        if response.status_code == 403:
+            raise ArgillaUnavailableError(
+                f"Argilla at {self.api_url} refused {method} {path} (403): ARGILLA_API_KEY must be the key of a user "
+                "with the owner role (for the embedded server: `curation-argilla credentials --env`)"
+            )
         if is_transient_status(response.status_code):
+            tries = self.retry_attempts if may_retry(method, status_code=response.status_code) else 1
             raise ArgillaUnavailableError(
                 f"Argilla at {self.api_url} kept answering {response.status_code} to {method} {path} after "
-                f"{self.retry_attempts} tries: {response.text[:300]}; check the server's log "
+                f"{tries} tries: {response.text[:300]}; check the server's log "
                 "(for the embedded server: server.log in its data dir) and rerun"
             )
         if response.is_error:

@@ -13,7 +13,9 @@ from .shards import annotator_shards
 
 
 @dg.asset(deps=[annotator_shards], group_name="feedback", kinds={"argilla", "pandas"})
-def collected_feedback(context: dg.AssetExecutionContext, argilla: ArgillaResource, outputs: CurationOutputs) -> dg.Output[pd.DataFrame]:
+def collected_feedback(
+    context: dg.AssetExecutionContext, argilla: ArgillaResource, outputs: CurationOutputs
+) -> dg.Output[pd.DataFrame]:
     """One row per record and annotator: submitted, discarded, draft or pending, with the answers and the originals."""
     usernames_by_id = {user_id: name for name, user_id in argilla.user_ids_by_name().items()}
     rows = []

@@ -84,7 +84,9 @@ def test_unreachable_server_is_retried_a_bounded_number_of_times_and_logged_with
 
 def test_busy_server_answers_are_retried_until_the_real_answer(argilla_server, caplog):
     owner = ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key)
-    busy = resource_with_transport(owner, lambda inner: AnswersFirstWith(inner, [503, 500, 429]), **FAST_RETRIES | {"retry_attempts": 4})
+    busy = resource_with_transport(
+        owner, lambda inner: AnswersFirstWith(inner, [503, 500, 429]), **FAST_RETRIES | {"retry_attempts": 4}
+    )
     with caplog.at_level(logging.WARNING):
         assert busy.check_connection()["role"] == "owner"
     retries = [message for message in caplog.messages if "retry" in message]
@@ -101,6 +103,10 @@ def test_client_errors_are_not_retried(argilla_server, caplog):
     wrong_key = ArgillaResource(api_url=argilla_server.url, api_key="not-a-key", **FAST_RETRIES)
     with caplog.at_level(logging.WARNING), pytest.raises(ArgillaUnavailableError, match="rejected the API key"):
         wrong_key.check_connection()
+    annotator = next(account for account in argilla_server.credentials.annotators if account.username == "ana")
+    annotator_key = ArgillaResource(api_url=argilla_server.url, api_key=annotator.api_key, **FAST_RETRIES)
+    with caplog.at_level(logging.WARNING), pytest.raises(ArgillaUnavailableError, match=r"refused GET /api/v1/users \(403\).*owner role"):
+        annotator_key.annotator_usernames()
     assert not [record for record in caplog.records if "retry" in record.getMessage()]
 
 
@@ -132,12 +138,15 @@ def test_server_killed_mid_push_then_rerun_keeps_one_copy_and_every_response(pip
     # The server comes back while a call is already retrying: that call just waits for it.
     restarter = threading.Thread(target=restarted.start)
     restarter.start()
-    patient = ArgillaResource(api_url=server.url, api_key=server.owner_api_key, retry_attempts=200, retry_max_delay_seconds=0.5, retry_budget_seconds=120)
+    patient = ArgillaResource(
+        api_url=server.url, api_key=server.owner_api_key, retry_attempts=200, retry_max_delay_seconds=0.5, retry_budget_seconds=120
+    )
     try:
         ana_records = records_by_shard(patient)["ana"]
         restarter.join()
         # The sensor asks for the failed push again (a new run key), and for the other stale shards.
-        shard_run_keys = {request.partition_key: request.run_key for request in pipeline.sensor_tick().run_requests if request.job_name == shard_job.name}
+        requests = pipeline.sensor_tick().run_requests
+        shard_run_keys = {request.partition_key: request.run_key for request in requests if request.job_name == shard_job.name}
         assert sorted(shard_run_keys) == ["ana", "bruno", "chen"] and shard_run_keys["ana"].endswith(":1")
         revised = [r for r in ana_records if r["fields"]["response"].endswith("(revised)")]
         assert 0 < len(revised) < len(ana_ids) - 4, "the crash left the push half done"
@@ -221,7 +230,10 @@ def test_answers_submitted_while_feedback_is_collected_are_fully_in_or_in_the_ne
             with AnnotatorSession(server.url, account.api_key) as session:
                 queue, _ = session.queue(session.dataset_id(DATASET_NAME, annotator), limit=4)
                 for record in queue:
-                    answers = {"new-instruction": f"asked during the read {record.external_id}", "new-response": "answered during the read"}
+                    answers = {
+                        "new-instruction": f"asked during the read {record.external_id}",
+                        "new-response": "answered during the read",
+                    }
                     session.respond(record, "submitted", answers)
                     sent[record.external_id] = answers
 
@@ -345,7 +357,8 @@ def test_annotators_who_leave_keep_their_answers_and_hand_over_untouched_records
     pipeline.argilla.request("DELETE", f"/api/v1/users/{bruno_id}")
     without_chen = {"ops": {"annotation_assignments": {"config": {"annotators": ["ana"]}}}}
     for departed, run_config in (("bruno", None), ("chen", without_chen)):
-        replanned = pipeline.materialize(["annotation_assignments"], run_config=run_config).output_for_node("annotation_assignments")
+        replanning = pipeline.materialize(["annotation_assignments"], run_config=run_config)
+        replanned = replanning.output_for_node("annotation_assignments")
         pipeline.push_all_shards()
         feedback, curated = pipeline.refresh()
 
