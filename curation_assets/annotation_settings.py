@@ -29,14 +29,19 @@ def load_guidelines(path: Path = GUIDELINES_PATH) -> str:
 
 
 def curation_dataset_settings(guidelines: str | None = None) -> rg.Settings:
-    """Settings of the tutorial's dataset: four text fields and three rewriting questions."""
+    """Settings of the tutorial's dataset: four text fields and three rewriting questions.
+
+    The fields are markdown fields because that is the one way Argilla 2.8's UI sanitizes a field
+    (DOMPurify): as plain text it sets the text as innerHTML, or as an unsandboxed iframe when it
+    looks like HTML, so `<img onerror=...>` in a source record would run in the annotator's session.
+    """
     return rg.Settings(
         guidelines=guidelines if guidelines is not None else load_guidelines(),
         fields=[
-            rg.TextField(name="category", title=FIELD_TITLES["category"]),
-            rg.TextField(name="instruction", title=FIELD_TITLES["instruction"]),
-            rg.TextField(name="context", title=FIELD_TITLES["context"], required=False),
-            rg.TextField(name="response", title=FIELD_TITLES["response"]),
+            rg.TextField(name="category", title=FIELD_TITLES["category"], use_markdown=True),
+            rg.TextField(name="instruction", title=FIELD_TITLES["instruction"], use_markdown=True),
+            rg.TextField(name="context", title=FIELD_TITLES["context"], required=False, use_markdown=True),
+            rg.TextField(name="response", title=FIELD_TITLES["response"], use_markdown=True),
         ],
         questions=[
             rg.TextQuestion(

@@ -229,6 +229,20 @@ class ArgillaResource(dg.ConfigurableResource):
             for user in users
         }
 
+    def render_text_fields_sanitized(self, dataset_id: str) -> list[str]:
+        """Switch plain text fields to markdown, the one display Argilla 2.8's UI sanitizes; returns the fields switched.
+
+        As plain text the UI sets a field as innerHTML (or an unsandboxed iframe), so markup in
+        a record would run in the annotator's session. Datasets made before this rule get fixed here.
+        """
+        switched = []
+        for field in self.request("GET", f"/api/v1/datasets/{dataset_id}/fields")["items"]:
+            settings = field["settings"]
+            if settings.get("type") == "text" and not settings.get("use_markdown"):
+                self.request("PATCH", f"/api/v1/fields/{field['id']}", json={"settings": {"type": "text", "use_markdown": True}})
+                switched.append(field["name"])
+        return switched
+
     def teardown_after_execution(self, context) -> None:
         if self._http is not None:
             self._http.close()

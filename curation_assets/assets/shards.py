@@ -61,6 +61,9 @@ def annotator_shards(
     planned = raw_dolly[raw_dolly["id"].isin(planned_ids)]
 
     dataset = argilla.ensure_annotator_dataset(annotator, DATASET_NAME, curation_dataset_settings)
+    switched = argilla.render_text_fields_sanitized(str(dataset.id))
+    if switched:
+        context.log.warning(f"fields {switched} of {annotator}'s dataset showed markup unsanitized; now markdown (sanitized)")
     existing = list(argilla.iter_records(str(dataset.id)))
     sync = plan_shard_sync(planned, existing)
     argilla.upsert_records(dataset, to_argilla_records(sync["push"]))

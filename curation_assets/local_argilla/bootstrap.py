@@ -180,8 +180,8 @@ def bootstrap(config: LocalArgillaConfig, annotator_names: list[str]) -> Bootstr
     return BootstrapResult(credentials=credentials, created_usernames=created)
 
 
-def describe_new_accounts(result: BootstrapResult, url: str) -> str:
-    """The one-time message with the logins that were just generated."""
+def describe_new_accounts(result: BootstrapResult, url: str, show_passwords: bool = True) -> str:
+    """The one-time message with the logins that were just generated (without passwords when output goes to a log)."""
     new_accounts = [
         account
         for account in [result.credentials.owner, *result.credentials.annotators]
@@ -189,6 +189,9 @@ def describe_new_accounts(result: BootstrapResult, url: str) -> str:
     ]
     if not new_accounts:
         return ""
+    if not show_passwords:
+        lines = [f"New Argilla accounts at {url} (passwords: `curation-argilla credentials`):"]
+        return "\n".join(lines + [f"  {account.role:<9} {account.username}" for account in new_accounts])
     lines = [f"New Argilla accounts at {url} (shown once; later: `curation-argilla credentials`):"]
     lines += [f"  {account.role:<9} {account.username:<12} password: {account.password}" for account in new_accounts]
     return "\n".join(lines)

@@ -38,6 +38,9 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_annotator_options(serve)
     serve.add_argument("--allow-remote", action="store_true", help="allow demo accounts on a non-loopback address")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--hide-passwords", action="store_true", help="do not print generated passwords (when the output goes to a log file)"
+    )
     serve.set_defaults(command=_serve)
 
     setup = commands.add_parser("bootstrap", help="migrate and create the owner and annotators, then exit")
@@ -68,6 +71,7 @@ def _serve(config: LocalArgillaConfig, arguments: argparse.Namespace) -> int:
         annotator_names=annotator_names_from(arguments.annotators_file),
         allow_remote=arguments.allow_remote,
         log_level=arguments.log_level,
+        show_passwords=not arguments.hide_passwords,
     )
     serve(config, options)
     return 0

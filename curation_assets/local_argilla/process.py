@@ -46,6 +46,10 @@ class ArgillaServerProcess:
         return self.credentials.owner.api_key
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
     def credentials(self) -> Credentials:
         credentials = read_credentials(self.config)
         if credentials is None:
@@ -63,8 +67,10 @@ class ArgillaServerProcess:
             "--host", self.config.host,
             "--port", str(self.config.port),
             "serve",
+            "--hide-passwords",  # stdout goes to server.log, and a log is no place for a password
         ]  # fmt: skip
-        with open(self.log_path, "ab") as log:
+        # Owner-only, like everything else in the data dir.
+        with os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             self._process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
             )

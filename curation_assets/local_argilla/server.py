@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bootstrap import DEMO_ANNOTATORS, bootstrap, describe_new_accounts
+from .bootstrap import DEMO_ANNOTATORS, bootstrap, describe_new_accounts, read_credentials
 from .config import LocalArgillaConfig
 from .runtime import clear_frontend_copies, import_argilla_server
 
@@ -27,6 +27,7 @@ class ServeOptions:
     annotator_names: list[str]
     allow_remote: bool = False
     log_level: str = "warning"
+    show_passwords: bool = True
 
 
 def check_can_serve(config: LocalArgillaConfig, options: ServeOptions) -> None:
@@ -34,11 +35,16 @@ def check_can_serve(config: LocalArgillaConfig, options: ServeOptions) -> None:
     _check_data_dir_writable(config.data_dir)
     _check_port_free(config.host, config.port)
     allowed = options.allow_remote or os.environ.get(ALLOW_REMOTE_ENV) == "1"
-    uses_demo_accounts = any(name in DEMO_ANNOTATORS for name in options.annotator_names)
-    if not config.is_loopback and uses_demo_accounts and not allowed:
+    # Accounts are never deleted (their answers must stay readable), so demo accounts created on an
+    # earlier, local start would still be served: count those too, not only the configured names.
+    stored = read_credentials(config)
+    existing = [account.username for account in stored.annotators] if stored else []
+    demo_accounts = sorted({name for name in [*options.annotator_names, *existing] if name in DEMO_ANNOTATORS})
+    if not config.is_loopback and demo_accounts and not allowed:
         raise CannotServeError(
-            f"refusing to serve demo accounts on {config.host}, which other machines can reach. "
-            f"Bind to 127.0.0.1, configure real annotators, or pass --allow-remote ({ALLOW_REMOTE_ENV}=1)."
+            f"refusing to serve demo accounts ({', '.join(demo_accounts)}) on {config.host}, which other machines "
+            f"can reach. Bind to 127.0.0.1, use a data dir with real annotators only, or pass --allow-remote "
+            f"({ALLOW_REMOTE_ENV}=1)."
         )
 
 
@@ -77,7 +83,7 @@ def serve(config: LocalArgillaConfig, options: ServeOptions) -> None:
     argilla_server = import_argilla_server(config)
     try:
         result = bootstrap(config, options.annotator_names)
-        message = describe_new_accounts(result, config.url)
+        message = describe_new_accounts(result, config.url, show_passwords=options.show_passwords)
         if message:
             print(message, flush=True)
         print(f"Argilla is starting at {config.url} (data: {config.data_dir})", flush=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 
 import pandas as pd
 
@@ -10,6 +11,35 @@ import pandas as pd
 def _seeded_order(record_ids: list[str], seed: int) -> list[str]:
     """A shuffle that depends only on the seed and the ids, not on their input order."""
     return sorted(record_ids, key=lambda record_id: hashlib.blake2b(f"{seed}:{record_id}".encode(), digest_size=8).digest())
+
+
+def _balanced_capacities(
+    team: list[str], locked_counts: dict[str, int], held_counts: Counter, total: int
+) -> dict[str, int]:
+    """How many records each annotator should hold: as even as possible, given that answered records cannot move.
+
+    Whoever already holds at least an even share in answered records keeps exactly those; the rest
+    share what is left evenly (water-filling), the odd records going to those who hold more than
+    that now, so that a re-plan with nothing changed moves nothing.
+    """
+    capacity, pool, remaining = {}, sorted(team), total
+    while pool:
+        even_share = -(-remaining // len(pool))
+        over = [annotator for annotator in pool if locked_counts[annotator] >= even_share]
+        if not over:
+            break
+        for annotator in over:
+            capacity[annotator] = locked_counts[annotator]
+            remaining -= locked_counts[annotator]
+        pool = [annotator for annotator in pool if annotator not in over]
+    if pool:
+        base, extra = divmod(remaining, len(pool))
+        # Only those who already hold more than the base share have an odd record to lose; otherwise
+        # the fresh deal's order stands, so a re-plan after a half-done push matches a clean one.
+        over_base = {annotator: max(held_counts[annotator] - base, 0) for annotator in pool}
+        by_holdings = sorted(pool, key=lambda annotator: (-over_base[annotator], annotator))
+        capacity.update({annotator: base + (1 if index < extra else 0) for index, annotator in enumerate(by_holdings)})
+    return capacity
 
 
 def plan_assignments(
@@ -39,9 +69,9 @@ def plan_assignments(
     for holder in locked.values():
         if holder in counts:
             counts[holder] += 1
-    # Balanced target: records split as evenly as possible over the current team.
-    base, extra = divmod(total - sum(1 for holder in locked.values() if holder not in counts), len(team))
-    capacity = {annotator: base + (1 if index < extra else 0) for index, annotator in enumerate(team)}
+    held_by_team = total - sum(1 for holder in locked.values() if holder not in counts)
+    held_now = Counter(previous.get(record_id) for record_id in ordered)
+    capacity = _balanced_capacities(team, dict(counts), held_now, held_by_team)
 
     assignment = dict(locked)
     unplaced = []

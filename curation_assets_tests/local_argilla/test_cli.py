@@ -93,7 +93,7 @@ def test_serve_refuses_a_database_from_a_newer_server(tmp_path):
 def test_serve_refuses_demo_accounts_on_a_public_address(tmp_path):
     result = run_cli(tmp_path / "argilla", "--host", "0.0.0.0", "serve", port=free_port(), timeout=60)
     assert result.returncode == 2
-    assert "refusing to serve demo accounts on 0.0.0.0" in result.stderr
+    assert "refusing to serve demo accounts (ana, bruno, chen) on 0.0.0.0" in result.stderr
 
 
 def test_status_and_credentials_against_a_running_server(argilla_server):
@@ -112,3 +112,66 @@ def test_status_says_how_to_start_when_nothing_answers(tmp_path):
     result = run_cli(tmp_path / "argilla", "status", port=free_port())
     assert result.returncode == 1
     assert "curation-argilla serve" in result.stdout
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of the sockets listening on `port`, from the kernel's table (Linux)."""
+    addresses = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for line in lines:
+            local, _remote, state = line.split()[1:4]
+            address, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                # The kernel prints each 32-bit word in host (little-endian) order.
+                words = b"".join(raw[index : index + 4][::-1] for index in range(0, len(raw), 4))
+                addresses.add(socket.inet_ntop(socket.AF_INET if len(words) == 4 else socket.AF_INET6, words))
+    return addresses
+
+
+def test_the_server_listens_on_loopback_only_by_default(argilla_server):
+    from curation_assets.local_argilla.config import DEFAULT_HOST, LocalArgillaConfig
+
+    assert DEFAULT_HOST == "127.0.0.1" and LocalArgillaConfig(data_dir=argilla_server.data_dir).host == DEFAULT_HOST
+    assert listening_addresses(argilla_server.config.port) == {"127.0.0.1"}
+
+
+def test_loopback_is_told_apart_from_addresses_others_can_reach():
+    from curation_assets.local_argilla.config import LocalArgillaConfig
+
+    loopback = ["127.0.0.1", "127.0.0.2", "localhost", "::1"]
+    reachable = ["0.0.0.0", "::", "192.168.1.20", "10.0.0.5", "my-laptop.example.org"]
+    assert [LocalArgillaConfig(data_dir="x", host=host).is_loopback for host in loopback] == [True] * len(loopback)
+    assert [LocalArgillaConfig(data_dir="x", host=host).is_loopback for host in reachable] == [False] * len(reachable)
+
+
+def test_serve_refuses_demo_accounts_left_by_an_earlier_local_run(tmp_path):
+    """Configuring real annotators does not hide the demo accounts the data dir already holds."""
+    data_dir = tmp_path / "argilla"
+    assert run_cli(data_dir, "bootstrap", env_extra={"CURATION_ARGILLA_ANNOTATORS": "ana,bruno"}).returncode == 0
+    result = run_cli(data_dir, "--host", "0.0.0.0", "serve", port=free_port(), timeout=60,
+                     env_extra={"CURATION_ARGILLA_ANNOTATORS": "dora"})  # fmt: skip
+    assert result.returncode == 2
+    assert "refusing to serve demo accounts (ana, bruno) on 0.0.0.0" in result.stderr and "--allow-remote" in result.stderr
+
+
+def test_remote_serving_is_allowed_only_when_asked_for(tmp_path, monkeypatch):
+    from curation_assets.local_argilla.config import LocalArgillaConfig
+    from curation_assets.local_argilla.server import ALLOW_REMOTE_ENV, CannotServeError, ServeOptions, check_can_serve
+
+    config = LocalArgillaConfig(data_dir=tmp_path / "argilla", host="0.0.0.0", port=free_port())
+    monkeypatch.delenv(ALLOW_REMOTE_ENV, raising=False)
+    try:
+        check_can_serve(config, ServeOptions(annotator_names=["chen"]))
+    except CannotServeError as error:
+        assert "refusing to serve demo accounts (chen)" in str(error)
+    else:
+        raise AssertionError("demo accounts on 0.0.0.0 must be refused")
+    check_can_serve(config, ServeOptions(annotator_names=["chen"], allow_remote=True))
+    check_can_serve(config, ServeOptions(annotator_names=["dora", "eli"]))  # real accounts only: allowed
+    monkeypatch.setenv(ALLOW_REMOTE_ENV, "1")
+    check_can_serve(config, ServeOptions(annotator_names=["chen"]))

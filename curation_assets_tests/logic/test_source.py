@@ -41,7 +41,7 @@ def test_local_files_in_every_format_with_column_mapping(tmp_path):
     [
         ("", "is empty"),
         ('{"instruction": "a", "response": "b"}\n{"instruction": "tru', "truncated or corrupt"),
-        ('{"question": "a", "answer": "b"}', "missing column(s) ['instruction', 'response']"),
+        ('{"question": "a", "answer": "b"}', "missing column(s) ['instruction', 'response', 'category']"),
     ],
 )
 def test_bad_files_give_actionable_errors(tmp_path, content, message):
@@ -81,10 +81,11 @@ def test_validation_quarantines_each_defect_with_its_reason():
     assert reasons == {
         "2": "instruction is empty",
         "3": "response is int, not text",
-        "4": "unknown category 'poetry'",
-        "1": "duplicate id '1' (first occurrence kept)",
+        "4": "unknown category 'poetry' (expected one of ['brainstorming', 'classification', 'closed_qa', "
+        "'creative_writing', 'general_qa', 'information_extraction', 'open_qa', 'summarization'])",
+        "1": "duplicate id '1' (first seen at row 1)",
         "6": "context is list, not text",
-        "7": "instruction holds invalid text (undecodable characters)",
+        "7": "instruction holds invalid text (undecodable bytes or characters)",
     }
 
 

@@ -1,0 +1,58 @@
+"""Change detection, property-based: what counts as a change, on any text, missing values included."""
+
+import math
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curation_assets.logic.changes import COMPARED, annotate_changes, change_label, changed_fields, normalise, similarity
+
+texts = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=30)
+# What a field or an answer can hold: text, or one of the ways "nothing" arrives (null, NaN, "").
+values = st.one_of(texts, st.sampled_from([None, math.nan, "", " ", "\n"]))
+COLUMNS = [field for field, *_ in COMPARED] + [column for _, column, _ in COMPARED]
+rows = st.fixed_dictionaries(
+    {
+        "instruction": values, "context": values, "response": values,
+        "new_instruction": values, "new_input": values, "new_response": values,
+    }
+)  # fmt: skip
+
+
+@given(value=values)
+def test_normalise_is_idempotent_and_missing_is_empty(value):
+    once = normalise(value)
+    assert normalise(once) == once
+    assert once == once.strip() and "  " not in once
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        assert once == ""
+
+
+@given(before=values, after=values)
+def test_similarity_is_one_exactly_for_equal_normalised_texts(before, after):
+    score = similarity(before, after)
+    assert 0.0 <= score <= 1.0
+    assert (score == 1.0) == (normalise(before) == normalise(after))
+
+
+@given(frame_rows=st.lists(rows, min_size=0, max_size=20))
+@settings(max_examples=150, deadline=None)
+def test_frame_level_changes_agree_with_the_row_level_rule(frame_rows):
+    annotated = annotate_changes(pd.DataFrame(frame_rows, columns=COLUMNS))
+    assert len(annotated) == len(frame_rows)
+    for row, result in zip(frame_rows, annotated.to_dict("records")):
+        fields = changed_fields(row, row)
+        assert result["changed_fields"] == change_label(fields)
+        for field, column, name in COMPARED:
+            changed = normalise(row[field]) != normalise(row[column])
+            assert result[f"{name}_changed"] == changed == (name in fields)
+            assert (result[f"{name}_similarity"] == 1.0) == (not changed)
+
+
+@given(chosen=st.lists(st.sampled_from([name for *_, name in COMPARED]), unique=True))
+def test_change_labels_list_fields_in_a_fixed_order(chosen):
+    ordered = [name for *_, name in COMPARED if name in chosen]
+    label = change_label(ordered)
+    assert label == ("none" if not chosen else "+".join(ordered))
+    assert label.split("+") == (ordered or ["none"])
