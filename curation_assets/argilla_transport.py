@@ -90,8 +90,10 @@ class RetryingTransport(httpx.BaseTransport):
             response: httpx.Response | None = None
             try:
                 response = self.inner.handle_request(request)
+                # Read the body here: a server dying while it sends the answer must be retried too.
+                response.read()
             except httpx.TransportError as caught:
-                error = caught
+                error, response = caught, None
             if response is not None and not may_retry(request.method, status_code=response.status_code):
                 return response
             if error is not None and not may_retry(request.method, error=error):

@@ -132,7 +132,7 @@ def test_server_killed_mid_push_then_rerun_keeps_one_copy_and_every_response(pip
     failed = pipeline.run_job(shard_job, partition_key="ana", argilla=crashing)
     assert not failed.success
     error = failure_text(failed)
-    assert f"cannot reach Argilla at {server.url}" in error and "curation-argilla serve" in error and "rerun" in error
+    assert f"cannot reach Argilla at {server.url}" in error and "curation-argilla serve" in error and "rerun" in error, error
 
     restarted = ArgillaServerProcess(server.config)
     # The server comes back while a call is already retrying: that call just waits for it.
