@@ -214,10 +214,18 @@ def test_answers_submitted_while_feedback_is_collected_are_fully_in_or_in_the_ne
     pipeline = planned_pipeline
     server = pipeline.server
     pipeline.push_all_shards()
-    reading = threading.Event()
-    # One record per request, so the read spans the submissions; they start once the first page is read.
+    reading, first_answer_in = threading.Event(), threading.Event()
+
+    def hold_the_read_until_answers_flow():
+        reading.set()
+        first_answer_in.wait(timeout=60)
+
+    # One record per request, so the read spans the submissions: after its first page (ana's dataset)
+    # the read waits until the first answer has landed, then goes on while the others arrive.
     slow_reader = resource_with_fault(
-        pipeline.argilla, lambda request: request.method == "GET" and request.url.path.endswith("/records"), reading.set,
+        pipeline.argilla,
+        lambda request: request.method == "GET" and request.url.path.endswith("/records"),
+        hold_the_read_until_answers_flow,
         record_page_size=1,
     )
     sent: dict[str, dict] = {}
@@ -236,6 +244,7 @@ def test_answers_submitted_while_feedback_is_collected_are_fully_in_or_in_the_ne
                     }
                     session.respond(record, "submitted", answers)
                     sent[record.external_id] = answers
+                    first_answer_in.set()
 
     annotator_thread = threading.Thread(target=annotate)
     annotator_thread.start()
