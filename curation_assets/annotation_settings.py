@@ -6,6 +6,8 @@ from pathlib import Path
 
 import argilla as rg
 
+from .logic.quality import FLAGS, NO_FLAG
+
 GUIDELINES_PATH = Path(__file__).with_name("guidelines.md")
 DATASET_NAME = "curate_dolly"
 
@@ -16,6 +18,7 @@ FIELD_TITLES = {
     "context": "Input",
     "response": "Response",
 }
+QUALITY_FIELD = "quality_notes"  # why the record was flagged, shown under the record
 # Each question rewrites one field; "submit unchanged" keeps the original.
 QUESTION_FOR_FIELD = {
     "instruction": "new-instruction",
@@ -28,8 +31,22 @@ def load_guidelines(path: Path = GUIDELINES_PATH) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def quality_metadata_properties() -> list:
+    """The quality signals as metadata: filterable and sortable in the UI (sort by priority, descending, to start with the worst)."""
+    return [
+        rg.TermsMetadataProperty("flags", options=[*FLAGS, NO_FLAG], title="Quality flags", visible_for_annotators=True),
+        rg.IntegerMetadataProperty("priority", min=0, title="Review priority (higher first)", visible_for_annotators=True),
+        rg.IntegerMetadataProperty("duplicate_group_size", min=0, title="Duplicate group size", visible_for_annotators=True),
+        rg.TermsMetadataProperty("duplicate_group", title="Duplicate group", visible_for_annotators=True),
+        rg.IntegerMetadataProperty("citation_markers", min=0, title="Citation markers", visible_for_annotators=True),
+        rg.IntegerMetadataProperty("instruction_words", min=0, title="Instruction words", visible_for_annotators=True),
+        rg.IntegerMetadataProperty("context_words", min=0, title="Input words", visible_for_annotators=True),
+        rg.IntegerMetadataProperty("response_words", min=0, title="Response words", visible_for_annotators=True),
+    ]
+
+
 def curation_dataset_settings(guidelines: str | None = None) -> rg.Settings:
-    """Settings of the tutorial's dataset: four text fields and three rewriting questions.
+    """Settings of the tutorial's dataset: four text fields and three rewriting questions, plus the quality signals.
 
     The fields are markdown fields because that is the one way Argilla 2.8's UI sanitizes a field
     (DOMPurify): as plain text it sets the text as innerHTML, or as an unsandboxed iframe when it
@@ -42,7 +59,9 @@ def curation_dataset_settings(guidelines: str | None = None) -> rg.Settings:
             rg.TextField(name="instruction", title=FIELD_TITLES["instruction"], use_markdown=True),
             rg.TextField(name="context", title=FIELD_TITLES["context"], required=False, use_markdown=True),
             rg.TextField(name="response", title=FIELD_TITLES["response"], use_markdown=True),
+            rg.TextField(name=QUALITY_FIELD, title="Quality flags (automatic)", required=False, use_markdown=True),
         ],
+        metadata=quality_metadata_properties(),
         questions=[
             rg.TextQuestion(
                 name="new-instruction",

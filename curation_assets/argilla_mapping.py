@@ -8,10 +8,15 @@ import json
 import argilla as rg
 import pandas as pd
 
-from .annotation_settings import QUESTION_FOR_FIELD
+from .annotation_settings import QUALITY_FIELD, QUESTION_FOR_FIELD
+from .logic.quality import NO_FLAG
 
 TEXT_FIELDS = ("category", "instruction", "context", "response")
 ORIGINAL_AGENT = "original-text"
+RULE_AGENT = "quality-rules"
+# How sure the rules are of a clean-up: high (markers, whitespace and encoding repair only remove
+# damage), not 1.0, because a bracketed number can on rare occasions be content.
+RULE_SCORE = 0.9
 FEEDBACK_COLUMNS = [
     "record_id", "shard", "annotator", "status",
     "new_instruction", "new_input", "new_response",
@@ -26,20 +31,70 @@ def record_fingerprint(row: dict) -> str:
     return hashlib.blake2b(payload.encode("utf-8"), digest_size=12).hexdigest()
 
 
-def to_argilla_records(shard: pd.DataFrame) -> list[rg.Record]:
-    """One Argilla record per row; the originals are pre-filled as suggestions, so an unchanged submit is "no change"."""
+def quality_metadata(signal: dict | None) -> dict:
+    """A record's quality signals as Argilla metadata (see annotation_settings.quality_metadata_properties)."""
+    if signal is None:
+        return {}
+    metadata = {
+        "flags": list(signal["flags"]) or [NO_FLAG],
+        "priority": int(signal["priority"]),
+        "duplicate_group_size": int(signal["duplicate_group_size"]),
+        "citation_markers": int(signal["citation_markers"]),
+        "instruction_words": int(signal["instruction_words"]),
+        "context_words": int(signal["context_words"]),
+        "response_words": int(signal["response_words"]),
+    }
+    if signal["duplicate_group"]:
+        metadata["duplicate_group"] = signal["duplicate_group"]
+    return metadata
+
+
+def quality_notes(signal: dict | None) -> str:
+    """Markdown shown with the record: each flag's reason, and whether the suggestion is a rule's clean-up."""
+    if signal is None or not len(signal["reasons"]):
+        return "_no automatic flag_"
+    lines = [f"- **{reason.split(': ', 1)[0]}**: {reason.split(': ', 1)[1]}" for reason in signal["reasons"]]
+    if signal["fixable"]:
+        lines.append(f"\nThe suggested answers are the original with the safe rule fixes applied (agent `{RULE_AGENT}`): check and submit.")
+    return "\n".join(lines)
+
+
+def suggestions_for(row: dict, signal: dict | None) -> list[rg.Suggestion]:
+    """Per question, the rule-cleaned text where a rule changed it (agent quality-rules), else the original.
+
+    Either way the annotator starts from a full answer: submitting it unchanged keeps the original,
+    or confirms the rule's fix.
+    """
+    suggestions = []
+    for field, question in QUESTION_FOR_FIELD.items():
+        original = row[field] or ""
+        cleaned = signal[f"clean_{field}"] if signal is not None else original
+        if cleaned != original and cleaned:
+            suggestions.append(rg.Suggestion(question, cleaned, agent=RULE_AGENT, score=RULE_SCORE))
+        elif original:  # an empty suggestion is rejected by the server; "" is the default anyway
+            suggestions.append(rg.Suggestion(question, original, agent=ORIGINAL_AGENT, score=1.0))
+    return suggestions
+
+
+def to_argilla_records(shard: pd.DataFrame, signals: pd.DataFrame | None = None, field_names: set[str] | None = None) -> list[rg.Record]:
+    """One Argilla record per row, in the frame's order, with suggestions and the quality signals as metadata.
+
+    `field_names` are the dataset's fields: a dataset created before the quality notes existed
+    gets records without them (Argilla rejects values for fields a dataset does not have).
+    """
+    signal_by_id = {} if signals is None else {row["id"]: row for row in signals.to_dict("records")}
+    with_notes = (QUALITY_FIELD,) if signals is not None else ()
+    shown = [name for name in (*TEXT_FIELDS, *with_notes) if field_names is None or name in field_names]
     records = []
     for row in shard.to_dict("records"):
-        suggestions = [
-            rg.Suggestion(question, row[field], agent=ORIGINAL_AGENT, score=1.0)
-            for field, question in QUESTION_FOR_FIELD.items()
-            if row[field]  # an empty suggestion is rejected by the server; "" is the default anyway
-        ]
+        signal = signal_by_id.get(str(row["id"]))
+        values = {**{name: row[name] for name in TEXT_FIELDS}, QUALITY_FIELD: quality_notes(signal)}
         records.append(
             rg.Record(
                 id=str(row["id"]),
-                fields={name: row[name] for name in TEXT_FIELDS},
-                suggestions=suggestions,
+                fields={name: values[name] for name in shown},
+                suggestions=suggestions_for(row, signal),
+                metadata=quality_metadata(signal),
             )
         )
     return records

@@ -7,8 +7,8 @@ from .assets.partitions import annotator_partitions
 # Source → plan: what the Quickstart materializes first, before shards exist.
 assignment_job = dg.define_asset_job(
     "plan_assignments",
-    selection=dg.AssetSelection.assets("raw_dolly", "annotation_assignments"),
-    description="Load and validate the source, then plan which annotator gets which record.",
+    selection=dg.AssetSelection.assets("raw_dolly", "quality_signals", "annotation_assignments"),
+    description="Load and validate the source, compute its quality signals, then plan which annotator gets which record.",
 )
 shard_job = dg.define_asset_job(
     "push_shards",

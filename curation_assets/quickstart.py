@@ -90,7 +90,7 @@ def _run_first_materializations(source: str | None) -> None:
     from .definitions import defs
 
     instance = dg.DagsterInstance.get()
-    print("Materializing raw_dolly → annotation_assignments → annotator_shards ...", flush=True)
+    print("Materializing raw_dolly → quality_signals → annotation_assignments → annotator_shards ...", flush=True)
     plan = defs.resolve_job_def("plan_assignments").execute_in_process(instance=instance, run_config=_run_config(source))
     annotators = list(plan.output_for_node("annotation_assignments")["annotator"].unique())
     instance.add_dynamic_partitions("annotators", annotators)

@@ -183,6 +183,22 @@ class ArgillaResource(dg.ConfigurableResource):
             dataset = rg.Dataset(name=dataset_name, workspace=workspace, settings=settings_factory(), client=client).create()
         return dataset
 
+    def ensure_metadata_properties(self, dataset: rg.Dataset, properties: list) -> list[str]:
+        """Add the metadata properties a dataset lacks (one created before they existed); returns the names added.
+
+        Argilla allows new metadata properties on a dataset that already has records and answers,
+        and rejects records carrying metadata a dataset does not declare.
+        """
+        existing = {prop.name for prop in dataset.settings.metadata}
+        added = []
+        for prop in properties:
+            if prop.name not in existing:
+                prop.dataset = dataset
+                prop.create()
+                dataset.settings.metadata.add(prop)
+                added.append(prop.name)
+        return added
+
     # -- records -----------------------------------------------------------------------
 
     def upsert_records(self, dataset: rg.Dataset, records: list[rg.Record]) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from curation_assets.local_argilla.process import free_port
 from curation_assets_tests.browser import headless_page
-from curation_assets_tests.test_definitions_and_quickstart import SIX_ASSETS
+from curation_assets_tests.test_definitions_and_quickstart import ALL_ASSETS
 
 pytestmark = pytest.mark.browser
 
@@ -80,9 +80,9 @@ def test_asset_graph_shows_the_six_assets(dagster_webserver, artifacts_dir):
         page.mouse.up()
         time.sleep(1)
         page.screenshot(path="/tmp/uiprobe/debug.png")
-        for asset in sorted(SIX_ASSETS):
+        for asset in sorted(ALL_ASSETS):
             page.get_by_text(asset, exact=True).last.wait_for(timeout=30_000)
         page.screenshot(path=artifacts_dir / "dagster_asset_graph.png")
         graph_text = page.inner_text("body")
-    for asset in SIX_ASSETS:
+    for asset in ALL_ASSETS:
         assert asset in graph_text

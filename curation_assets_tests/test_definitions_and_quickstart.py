@@ -10,25 +10,26 @@ import pandas as pd
 
 from curation_assets.local_argilla.process import free_port
 
-SIX_ASSETS = {"raw_dolly", "annotation_assignments", "annotator_shards", "collected_feedback", "change_statistics", "curated_dolly"}
+ALL_ASSETS = {"raw_dolly", "quality_signals", "annotation_assignments", "annotator_shards", "collected_feedback", "change_statistics", "curated_dolly"}
 
 
 def test_definitions_load_with_lineage_in_pipeline_order():
     from curation_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == SIX_ASSETS
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == ALL_ASSETS
     upstream = {
         key.to_user_string(): {parent.to_user_string() for parent in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
     }
     assert upstream == {
         "raw_dolly": set(),
+        "quality_signals": {"raw_dolly"},
         "annotation_assignments": {"raw_dolly"},
-        "annotator_shards": {"raw_dolly", "annotation_assignments"},
+        "annotator_shards": {"raw_dolly", "quality_signals", "annotation_assignments"},
         "collected_feedback": {"annotator_shards"},
-        "change_statistics": {"collected_feedback"},
-        "curated_dolly": {"collected_feedback"},
+        "change_statistics": {"collected_feedback", "quality_signals"},
+        "curated_dolly": {"collected_feedback", "quality_signals"},
     }
     assert defs.get_sensor_def("annotator_activity_sensor").default_status == dg.DefaultSensorStatus.RUNNING
     for job in ("plan_assignments", "push_shards", "refresh_curation"):

@@ -5,7 +5,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from ..logic.curation import curate, dataset_card, push_to_hub, write_curated
+from ..logic.curation import curate_with_rule_fixes, dataset_card, push_to_hub, write_curated
 from ..logic.statistics import compute_statistics, markdown_report
 from ..storage import CurationOutputs
 
@@ -13,6 +13,13 @@ from ..storage import CurationOutputs
 class PublishConfig(dg.Config):
     hub_repo_id: str = Field(default="", description="Hub dataset repo to push to (needs HF_TOKEN); empty: files only")
     source_name: str = Field(default="databricks-dolly-15k", description="Named in the dataset card")
+    apply_rule_fixes_to_unannotated: bool = Field(
+        default=False,
+        description=(
+            "Also publish records nobody annotated yet when a safe rule cleaned them (citation markers removed, "
+            "whitespace and encoding repaired), with provenance 'rule'. Off: only submitted records are published."
+        ),
+    )
 
 
 @dg.asset(
@@ -20,10 +27,10 @@ class PublishConfig(dg.Config):
     kinds={"huggingface", "parquet"},
     check_specs=[dg.AssetCheckSpec("curated_records_are_valid", asset="curated_dolly")],
 )
-def curated_dolly(config: PublishConfig, collected_feedback: pd.DataFrame, outputs: CurationOutputs):
-    """Submitted records with the annotators' answers in place of the originals; discards, drafts and pending left out."""
-    curated = curate(collected_feedback)
-    card = dataset_card(curated, markdown_report(compute_statistics(collected_feedback), png=None), config.source_name)
+def curated_dolly(config: PublishConfig, collected_feedback: pd.DataFrame, quality_signals: pd.DataFrame, outputs: CurationOutputs):
+    """Submitted records with the annotators' answers in place of the originals (opt-in: plus rule-cleaned untouched records); discards, drafts and the rest left out."""
+    curated = curate_with_rule_fixes(collected_feedback, quality_signals, config.apply_rule_fixes_to_unannotated)
+    card = dataset_card(curated, markdown_report(compute_statistics(collected_feedback, quality_signals), png=None), config.source_name)
     paths = write_curated(curated, card, outputs.folder("curated_dolly"))
     metadata = {
         "records": len(curated),

@@ -4,18 +4,21 @@
 import dagster as dg
 import pandas as pd
 
-from ..annotation_settings import DATASET_NAME, curation_dataset_settings
-from ..argilla_mapping import TEXT_FIELDS, record_fingerprint, to_argilla_records
+from ..annotation_settings import DATASET_NAME, curation_dataset_settings, quality_metadata_properties
+from ..argilla_mapping import TEXT_FIELDS, quality_metadata, record_fingerprint, to_argilla_records
+from ..logic.quality import review_order
 from ..resources import ArgillaResource
 from .partitions import annotator_partitions
 
 
-def plan_shard_sync(planned: pd.DataFrame, existing: list[dict]) -> dict:
+def plan_shard_sync(planned: pd.DataFrame, existing: list[dict], signals: pd.DataFrame | None = None) -> dict:
     """What to push and what to remove so the dataset matches the plan, never touching answered records.
 
     `existing` holds the dataset's raw records (with responses). Records with any response stay
-    exactly as they are, even if the plan moved them or their source text changed.
+    exactly as they are, even if the plan moved them or their source text changed. A record whose
+    quality signals changed is pushed again, so its metadata and suggestions stay current.
     """
+    metadata_by_id = {} if signals is None else {row["id"]: quality_metadata(row) for row in signals.to_dict("records")}
     existing_by_id = {record["external_id"]: record for record in existing}
     answered = {record_id for record_id, record in existing_by_id.items() if record.get("responses")}
     planned_ids = set(planned["id"])
@@ -25,7 +28,8 @@ def plan_shard_sync(planned: pd.DataFrame, existing: list[dict]) -> dict:
         if record is None:
             return False
         current = {name: record["fields"].get(name) or "" for name in TEXT_FIELDS}
-        return record_fingerprint(current) == record_fingerprint(row)
+        same_metadata = signals is None or (record.get("metadata") or {}) == metadata_by_id.get(str(row["id"]), {})
+        return record_fingerprint(current) == record_fingerprint(row) and same_metadata
 
     rows = planned.to_dict("records")
     to_push = [row for row in rows if row["id"] not in answered and not unchanged(row)]
@@ -47,15 +51,16 @@ def plan_shard_sync(planned: pd.DataFrame, existing: list[dict]) -> dict:
     partitions_def=annotator_partitions,
     group_name="annotation",
     kinds={"argilla"},
-    code_version="1",
+    code_version="2",
 )
 def annotator_shards(
     context: dg.AssetExecutionContext,
     raw_dolly: pd.DataFrame,
+    quality_signals: pd.DataFrame,
     annotation_assignments: pd.DataFrame,
     argilla: ArgillaResource,
 ) -> dg.MaterializeResult:
-    """The annotator's records in their own Argilla workspace: created if missing, upserted by id, answered records never touched."""
+    """The annotator's records in their own Argilla workspace, flagged ones first: created if missing, upserted by id, answered records never touched."""
     annotator = context.partition_key
     planned_ids = annotation_assignments.loc[annotation_assignments["annotator"] == annotator, "id"]
     planned = raw_dolly[raw_dolly["id"].isin(planned_ids)]
@@ -64,9 +69,14 @@ def annotator_shards(
     switched = argilla.render_text_fields_sanitized(str(dataset.id))
     if switched:
         context.log.warning(f"fields {switched} of {annotator}'s dataset showed markup unsanitized; now markdown (sanitized)")
+    added_properties = argilla.ensure_metadata_properties(dataset, quality_metadata_properties())
     existing = list(argilla.iter_records(str(dataset.id)))
-    sync = plan_shard_sync(planned, existing)
-    argilla.upsert_records(dataset, to_argilla_records(sync["push"]))
+    sync = plan_shard_sync(planned, existing, quality_signals)
+    # The annotation queue lists records in insertion order, so logging the highest priority first
+    # puts flagged records at the top of a new queue; the `priority` metadata sorts any queue in the UI.
+    to_push = review_order(sync["push"], quality_signals)
+    field_names = {field.name for field in dataset.settings.fields}
+    argilla.upsert_records(dataset, to_argilla_records(to_push, quality_signals, field_names))
     argilla.delete_records(str(dataset.id), sync["remove_record_uuids"])
     if sync["held_answered_ids"]:
         context.log.warning(
@@ -78,10 +88,12 @@ def annotator_shards(
             "annotator": annotator,
             "records_planned": len(planned),
             "records_pushed": len(sync["push"]),
+            "records_pushed_flagged": int(to_push["id"].astype(str).map(quality_signals.set_index("id")["priority"]).gt(0).sum()),
             "records_unchanged": sync["unchanged"],
             "records_removed_unanswered": len(sync["remove_record_uuids"]),
             "answered_records_kept_outside_plan": len(sync["answered_outside_plan"]),
             "answered_records_left_as_annotated": len(sync["held_answered_ids"]),
+            "metadata_properties_added": dg.MetadataValue.json(added_properties),
             "argilla_dataset": dg.MetadataValue.url(f"{argilla.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode"),
         }
     )

@@ -9,9 +9,9 @@ from ..storage import CurationOutputs
 
 
 @dg.asset(group_name="feedback", kinds={"plotly", "pandas"})
-def change_statistics(collected_feedback: pd.DataFrame, outputs: CurationOutputs) -> dg.Output[dict]:
-    """Response status, changed-field combinations, per category, per annotator, and how much each field changed."""
-    statistics = compute_statistics(collected_feedback)
+def change_statistics(collected_feedback: pd.DataFrame, quality_signals: pd.DataFrame, outputs: CurationOutputs) -> dg.Output[dict]:
+    """Response status, changed-field combinations, per category, per annotator, how much each field changed, and each quality flag's precision."""
+    statistics = compute_statistics(collected_feedback, quality_signals)
     folder = outputs.folder("statistics")
     for name, figure in plotly_figures(statistics).items():
         # "directory": one plotly.min.js beside the pages, so the charts open offline.
@@ -24,6 +24,7 @@ def change_statistics(collected_feedback: pd.DataFrame, outputs: CurationOutputs
         "by_category": statistics.by_category,
         "by_annotator": statistics.by_annotator,
         "field_change": statistics.field_change,
+        "flag_precision": statistics.flag_precision,
     }
     for name, table in tables.items():
         table.to_csv(folder / f"{name}.csv", index=False)
@@ -32,6 +33,7 @@ def change_statistics(collected_feedback: pd.DataFrame, outputs: CurationOutputs
         metadata={
             "report": dg.MetadataValue.md(markdown_report(statistics, png)),
             "submitted": int(statistics.status_counts.set_index("status")["count"].get("submitted", 0)),
+            "flag_precision": dg.MetadataValue.md(statistics.flag_precision.to_markdown(index=False)),
             "charts_folder": dg.MetadataValue.path(str(folder)),
         },
     )

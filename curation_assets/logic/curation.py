@@ -38,7 +38,41 @@ def curate(feedback: pd.DataFrame) -> pd.DataFrame:
         & (curated["response"].map(normalise) == latest["response"].map(normalise))
     )
     curated["provenance"] = ["original" if same else "human" for same in unchanged]
-    return curated[CURATED_COLUMNS].sort_values("id", key=_id_sort_key).reset_index(drop=True)
+    curated = curated[CURATED_COLUMNS]
+    if curated.empty:  # with no submission yet pandas types the columns as floats; keep them text-typed
+        curated = curated.astype(object)
+    return curated.sort_values("id", key=_id_sort_key).reset_index(drop=True)
+
+
+def rule_fixed_records(feedback: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
+    """Records nobody has touched (pending everywhere: no submission, discard or draft) that a safe rule can clean,
+    with the cleaned texts and provenance "rule" (citation markers removed, whitespace and encoding repaired)."""
+    touched = set(feedback.loc[feedback["status"] != "pending", "record_id"].astype(str))
+    untouched = feedback[~feedback["record_id"].astype(str).isin(touched)].drop_duplicates("record_id")
+    fixable = signals[signals["fixable"]].set_index("id")
+    candidates = untouched[untouched["record_id"].astype(str).isin(fixable.index)]
+    cleaned = fixable.loc[candidates["record_id"].astype(str)]
+    return pd.DataFrame(
+        {
+            "id": candidates["record_id"].astype(str).to_numpy(),
+            "category": candidates["category"].to_numpy(),
+            "instruction": cleaned["clean_instruction"].to_numpy(),
+            "context": cleaned["clean_context"].to_numpy(),
+            "response": cleaned["clean_response"].to_numpy(),
+            "provenance": "rule",
+            "annotator": "",
+        },
+        columns=CURATED_COLUMNS,
+    )
+
+
+def curate_with_rule_fixes(feedback: pd.DataFrame, signals: pd.DataFrame, apply_rule_fixes: bool) -> pd.DataFrame:
+    """The curated records; with `apply_rule_fixes`, plus the untouched records a safe rule cleaned."""
+    curated = curate(feedback)
+    if not apply_rule_fixes:
+        return curated
+    combined = pd.concat([curated, rule_fixed_records(feedback, signals)], ignore_index=True)
+    return combined.sort_values("id", key=_id_sort_key).reset_index(drop=True)
 
 
 def _id_sort_key(ids: pd.Series) -> pd.Series:
@@ -72,7 +106,8 @@ the original instruction, context (input) and response. Discarded, draft and una
 are left out.
 
 - records: {len(curated)}
-- provenance: {provenance} ("human": the annotator changed it; "original": submitted unchanged)
+- provenance: {provenance} ("human": the annotator changed it; "original": submitted unchanged;
+  "rule": nobody annotated it, and the automatic pass removed citation markers or repaired whitespace/encoding)
 - columns: {", ".join(CURATED_COLUMNS)}
 
 ## Statistics

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .changes import COMPARED, annotate_changes
+from .quality import FLAGS
 
 STATUSES = ["submitted", "discarded", "draft", "pending"]
 
@@ -21,9 +22,47 @@ class ChangeStatistics:
     by_annotator: pd.DataFrame  # annotator × status counts, plus share of submitted that changed
     field_change: pd.DataFrame  # field, changed, share_changed, mean_similarity_when_changed
     submitted_changes: pd.DataFrame  # the submitted rows with their change annotations
+    flag_precision: pd.DataFrame  # per quality flag: reviewed, changed, discarded, precision; plus "no flag" as baseline
 
 
-def compute_statistics(feedback: pd.DataFrame) -> ChangeStatistics:
+FLAG_PRECISION_COLUMNS = ["flag", "reviewed", "changed", "discarded", "unchanged", "precision"]
+NO_FLAG_ROW = "(no flag)"
+
+
+def flag_precision(feedback: pd.DataFrame, submitted: pd.DataFrame, signals: pd.DataFrame | None) -> pd.DataFrame:
+    """Per flag, of the flagged records annotators reviewed (submitted or discarded), the share they changed or discarded.
+
+    That share is the flag's precision as the annotators judge it; the "(no flag)" row is the same
+    share for unflagged records, the baseline a useful flag must beat. Drafts and pending records are
+    not reviewed yet and count nowhere; every new submission updates the table.
+    """
+    if signals is None or signals.empty:
+        return pd.DataFrame(columns=FLAG_PRECISION_COLUMNS)
+    flags_by_id = dict(zip(signals["id"].astype(str), signals["flags"]))
+    changed = submitted.assign(outcome=(submitted["changed_fields"] != "none").map({True: "changed", False: "unchanged"}))
+    discarded = feedback[feedback["status"] == "discarded"].assign(outcome="discarded")
+    reviewed = pd.concat([changed[["record_id", "outcome"]], discarded[["record_id", "outcome"]]], ignore_index=True)
+    reviewed["flags"] = reviewed["record_id"].astype(str).map(lambda record_id: list(flags_by_id.get(record_id, [])) or [NO_FLAG_ROW])
+    per_flag = reviewed.explode("flags")
+    rows = []
+    for flag in [*FLAGS, NO_FLAG_ROW]:
+        outcomes = per_flag.loc[per_flag["flags"] == flag, "outcome"].value_counts()
+        total = int(outcomes.sum())
+        acted = int(outcomes.get("changed", 0) + outcomes.get("discarded", 0))
+        rows.append(
+            {
+                "flag": flag,
+                "reviewed": total,
+                "changed": int(outcomes.get("changed", 0)),
+                "discarded": int(outcomes.get("discarded", 0)),
+                "unchanged": int(outcomes.get("unchanged", 0)),
+                "precision": round(acted / total, 3) if total else None,
+            }
+        )
+    return pd.DataFrame(rows, columns=FLAG_PRECISION_COLUMNS)
+
+
+def compute_statistics(feedback: pd.DataFrame, signals: pd.DataFrame | None = None) -> ChangeStatistics:
     status_counts = (
         feedback["status"].value_counts().reindex(STATUSES, fill_value=0).rename_axis("status").reset_index(name="count")
     )
@@ -55,6 +94,7 @@ def compute_statistics(feedback: pd.DataFrame) -> ChangeStatistics:
         by_annotator=by("annotator"),
         field_change=pd.DataFrame(field_rows),
         submitted_changes=submitted,
+        flag_precision=flag_precision(feedback, submitted, signals),
     )
 
 
@@ -64,7 +104,7 @@ def plotly_figures(statistics: ChangeStatistics) -> dict:
 
     by_category = statistics.by_category.melt(id_vars="category", value_vars=STATUSES, var_name="status", value_name="count")
     by_annotator = statistics.by_annotator.melt(id_vars="annotator", value_vars=STATUSES, var_name="status", value_name="count")
-    return {
+    figures = {
         "response_status": px.bar(statistics.status_counts, x="status", y="count", title="Responses by status"),
         "changed_fields": px.bar(
             statistics.change_counts, x="changed_fields", y="count", title="Submitted records: which fields changed"
@@ -73,6 +113,24 @@ def plotly_figures(statistics: ChangeStatistics) -> dict:
         "status_by_annotator": px.bar(by_annotator, x="annotator", y="count", color="status", title="Status by annotator"),
         "field_change": px.bar(statistics.field_change, x="field", y="share_changed", title="Share of submitted records changed, per field"),
     }  # fmt: skip
+    if len(statistics.flag_precision):
+        figures["flag_precision"] = flag_precision_figure(statistics.flag_precision)
+    return figures
+
+
+def flag_precision_figure(table: pd.DataFrame):
+    """Bars: share of reviewed flagged records that annotators changed or discarded, per flag; the dashed line is unflagged records."""
+    import plotly.express as px
+
+    reviewed = table[(table["reviewed"] > 0) & (table["flag"] != NO_FLAG_ROW)]
+    figure = px.bar(
+        reviewed, x="flag", y="precision", text="reviewed", range_y=[0, 1],
+        title="Quality flags: share of reviewed flagged records that annotators changed or discarded (bar label: records reviewed)",
+    )  # fmt: skip
+    baseline = table.loc[table["flag"] == NO_FLAG_ROW, "precision"]
+    if len(baseline) and pd.notna(baseline.iloc[0]):
+        figure.add_hline(y=float(baseline.iloc[0]), line_dash="dash", annotation_text="records with no flag")
+    return figure
 
 
 def summary_png(statistics: ChangeStatistics) -> bytes:
@@ -108,4 +166,10 @@ def markdown_report(statistics: ChangeStatistics, png: bytes | None) -> str:
         "**Per field**",
         statistics.field_change.to_markdown(index=False),
     ]
+    if len(statistics.flag_precision):
+        parts += [
+            "**Quality flags: how often annotators changed or discarded flagged records** "
+            "(precision = (changed + discarded) / reviewed; compare with the `(no flag)` row)",
+            statistics.flag_precision.to_markdown(index=False),
+        ]
     return "\n\n".join(parts)

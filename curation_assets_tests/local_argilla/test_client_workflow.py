@@ -12,7 +12,8 @@ def test_tutorial_dataset_round_trip_with_responses(argilla_server):
     client = owner_client(argilla_server)
     dataset = create_curation_dataset(client, "ana", "ana", "client_round_trip")
 
-    assert [field.name for field in dataset.settings.fields] == ["category", "instruction", "context", "response"]
+    assert [field.name for field in dataset.settings.fields] == ["category", "instruction", "context", "response", "quality_notes"]
+    assert dataset.settings.fields["quality_notes"].required is False
     assert dataset.settings.fields["context"].title == "Input"
     assert dataset.settings.fields["context"].required is False
     assert [(q.name, q.required) for q in dataset.settings.questions] == [

@@ -9,6 +9,7 @@ from curation_assets.annotation_settings import DATASET_NAME
 from curation_assets.assets.assignments import annotation_assignments
 from curation_assets.assets.curated import curated_dolly
 from curation_assets.assets.feedback import collected_feedback
+from curation_assets.assets.quality import quality_signals
 from curation_assets.assets.shards import annotator_shards
 from curation_assets.assets.source import raw_dolly
 from curation_assets.assets.statistics import change_statistics
@@ -19,7 +20,7 @@ from curation_assets.sensors import annotator_activity_sensor
 from curation_assets.simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator
 from curation_assets.storage import CurationOutputs
 
-ALL_ASSETS = [raw_dolly, annotation_assignments, annotator_shards, collected_feedback, change_statistics, curated_dolly]
+ALL_ASSETS = [raw_dolly, quality_signals, annotation_assignments, annotator_shards, collected_feedback, change_statistics, curated_dolly]
 ANNOTATORS = ["ana", "bruno", "chen"]
 
 
@@ -71,7 +72,7 @@ def shard_metadata(result):
 
 
 def test_full_run_push_collect_chart_curate(pipeline):
-    plan_run = pipeline.materialize([raw_dolly, annotation_assignments])
+    plan_run = pipeline.materialize([raw_dolly, quality_signals, annotation_assignments])
     plan = plan_run.output_for_node("annotation_assignments")
     assert len(plan) == 37 and plan["id"].is_unique
     assert sorted(plan["annotator"].value_counts().tolist()) == [12, 12, 13]
