@@ -14,6 +14,7 @@ from curation_assets.annotator_client import AnnotatorSession
 from curation_assets.assets.assignments import annotation_assignments
 from curation_assets.assets.curated import curated_dolly
 from curation_assets.assets.feedback import collected_feedback
+from curation_assets.assets.quality import quality_signals
 from curation_assets.assets.shards import annotator_shards
 from curation_assets.assets.source import raw_dolly
 from curation_assets.assets.statistics import change_statistics
@@ -23,7 +24,7 @@ from curation_assets.resources import ArgillaResource
 from curation_assets.sensors import annotator_activity_sensor
 from curation_assets.storage import CurationOutputs
 
-ALL_ASSETS = [raw_dolly, annotation_assignments, annotator_shards, collected_feedback, change_statistics, curated_dolly]
+ALL_ASSETS = [raw_dolly, quality_signals, annotation_assignments, annotator_shards, collected_feedback, change_statistics, curated_dolly]
 # Retries short enough for a test to give up in about a second.
 FAST_RETRIES = dict(retry_attempts=3, retry_base_delay_seconds=0.05, retry_max_delay_seconds=0.2, retry_budget_seconds=5.0)
 
@@ -72,7 +73,7 @@ class PipelineOnServer:
 
     def plan(self, **source_config):
         run_config = {"ops": {"raw_dolly": {"config": source_config}}} if source_config else None
-        return self.materialize([raw_dolly, annotation_assignments], run_config=run_config).output_for_node(
+        return self.materialize([raw_dolly, quality_signals, annotation_assignments], run_config=run_config).output_for_node(
             "annotation_assignments"
         )
 
