@@ -146,6 +146,11 @@ def resource_with_fault(base: ArgillaResource, matches, action, **settings) -> A
     return resource_with_transport(base, lambda inner: ActAfter(inner, matches, action), **settings)
 
 
+def delete_curation_datasets(argilla: ArgillaResource) -> None:
+    for dataset in argilla.datasets_named(DATASET_NAME).values():
+        argilla.request("DELETE", f"/api/v1/datasets/{dataset['id']}")
+
+
 def records_by_shard(argilla: ArgillaResource) -> dict[str, list[dict]]:
     """Every record of every annotator dataset, with responses and suggestions, as the server stores them."""
     return {

@@ -26,6 +26,7 @@ from curation_assets_tests.reliability.harness import (
     PipelineOnServer,
     comparable_argilla,
     comparable_curated,
+    delete_curation_datasets,
     failure_text,
     is_bulk_upsert,
     records_by_shard,
@@ -173,8 +174,11 @@ def planned_pipeline(argilla_server, tmp_path_factory):
     (folder / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
         pipeline = PipelineOnServer(argilla_server, instance, folder)
+        # The session's server is shared: start without curation datasets, and leave none behind.
+        delete_curation_datasets(pipeline.argilla)
         pipeline.planned = pipeline.plan()
         yield pipeline
+        delete_curation_datasets(pipeline.argilla)
 
 
 @pytest.mark.parametrize("asset_name", ARGILLA_ASSETS)
@@ -285,11 +289,6 @@ def annotate_and_refresh(pipeline: PipelineOnServer, plan: pd.DataFrame):
         submit(pipeline.server, annotator, mine[:2], mark="(edited)")
         submit(pipeline.server, annotator, mine[2:3], status="discarded")
     return pipeline.refresh()
-
-
-def delete_curation_datasets(argilla: ArgillaResource) -> None:
-    for dataset in argilla.datasets_named(DATASET_NAME).values():
-        argilla.request("DELETE", f"/api/v1/datasets/{dataset['id']}")
 
 
 def test_a_run_killed_mid_way_then_rerun_ends_as_one_clean_run(argilla_server, tmp_path):
