@@ -14,15 +14,22 @@ from typing import Any, Callable, Iterator
 import argilla as rg
 import dagster as dg
 import httpx
+from argilla._exceptions import ArgillaAPIError
 from pydantic import Field, PrivateAttr
 
-LOCAL_SERVER_HINT = "start the embedded server with `curation-argilla serve` (or point ARGILLA_API_URL elsewhere)"
+from .argilla_transport import (
+    LOCAL_SERVER_HINT,
+    ArgillaUnavailableError,
+    RetryingTransport,
+    RetryPolicy,
+    is_transient_status,
+    may_retry,
+)
+
 RECORD_PAGE_SIZE = 1000  # the server's maximum for GET /datasets/{id}/records
 LOG_BATCH_SIZE = 500  # the server's maximum records per bulk request
 
-
-class ArgillaUnavailableError(RuntimeError):
-    """Argilla could not be reached, or refused our key; the message names the URL and the next step."""
+__all__ = ["ArgillaResource", "ArgillaUnavailableError", "LOCAL_SERVER_HINT"]
 
 
 class ArgillaResource(dg.ConfigurableResource):
@@ -31,11 +38,40 @@ class ArgillaResource(dg.ConfigurableResource):
     api_url: str = Field(description="Base URL of the Argilla server, e.g. http://127.0.0.1:6900")
     api_key: str = Field(description="API key of a user with the owner role")
     timeout_seconds: float = Field(default=120.0, description="Per-request timeout")
+    retry_attempts: int = Field(
+        default=6, ge=1, description="Tries per request on transient faults (connection lost, timeout, 5xx, 429); 1 = no retry"
+    )
+    retry_base_delay_seconds: float = Field(default=0.5, ge=0, description="First wait between tries; doubles each time, with jitter")
+    retry_max_delay_seconds: float = Field(default=8.0, ge=0, description="Longest single wait between tries")
+    retry_budget_seconds: float = Field(default=60.0, ge=0, description="Give up retrying a request after this long in all")
+    record_page_size: int = Field(default=RECORD_PAGE_SIZE, ge=1, le=RECORD_PAGE_SIZE, description="Records per page when reading")
+    log_batch_size: int = Field(default=LOG_BATCH_SIZE, ge=1, le=LOG_BATCH_SIZE, description="Records per bulk upsert request")
 
     _client: rg.Argilla | None = PrivateAttr(default=None)
     _http: httpx.Client | None = PrivateAttr(default=None)
 
     # -- connections -------------------------------------------------------------------
+
+    def _transport(self) -> RetryingTransport:
+        policy = RetryPolicy(
+            max_attempts=self.retry_attempts,
+            base_delay=self.retry_base_delay_seconds,
+            max_delay=self.retry_max_delay_seconds,
+            max_seconds=self.retry_budget_seconds,
+        )
+        return RetryingTransport(self.api_url, policy, log=dg.get_dagster_logger("argilla").warning)
+
+    def for_polling(self) -> "ArgillaResource":
+        """The same server with short retries: a sensor tick must end within Dagster's 60 s, and the next tick retries anyway."""
+        return ArgillaResource(
+            api_url=self.api_url,
+            api_key=self.api_key,
+            timeout_seconds=min(self.timeout_seconds, 15.0),
+            retry_attempts=min(self.retry_attempts, 2),
+            retry_base_delay_seconds=self.retry_base_delay_seconds,
+            retry_max_delay_seconds=min(self.retry_max_delay_seconds, 2.0),
+            retry_budget_seconds=min(self.retry_budget_seconds, 10.0),
+        )
 
     @property
     def http(self) -> httpx.Client:
@@ -44,6 +80,7 @@ class ArgillaResource(dg.ConfigurableResource):
                 base_url=self.api_url.rstrip("/"),
                 headers={"X-Argilla-Api-Key": self.api_key},
                 timeout=self.timeout_seconds,
+                transport=self._transport(),
             )
         return self._http
 
@@ -51,7 +88,13 @@ class ArgillaResource(dg.ConfigurableResource):
     def client(self) -> rg.Argilla:
         if self._client is None:
             self.check_connection()
-            self._client = rg.Argilla(api_url=self.api_url, api_key=self.api_key, timeout=int(self.timeout_seconds))
+            # The SDK's own transport retries connection errors only, without backoff: route it through ours.
+            self._client = rg.Argilla(
+                api_url=self.api_url,
+                api_key=self.api_key,
+                timeout=int(self.timeout_seconds),
+                mounts={"all://": self._transport()},
+            )
         return self._client
 
     def check_connection(self) -> dict:
@@ -62,13 +105,26 @@ class ArgillaResource(dg.ConfigurableResource):
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as error:
+            # Only faults that are not worth retrying get here (e.g. a POST cut off mid-way).
             raise ArgillaUnavailableError(
-                f"cannot reach Argilla at {self.api_url} ({type(error).__name__}): {LOCAL_SERVER_HINT}"
+                f"cannot reach Argilla at {self.api_url}: {method} {path} failed ({type(error).__name__}): {LOCAL_SERVER_HINT}"
             ) from error
         if response.status_code == 401:
             raise ArgillaUnavailableError(
                 f"Argilla at {self.api_url} rejected the API key (401): set ARGILLA_API_KEY to an owner's key "
                 "(for the embedded server: `curation-argilla credentials --env`)"
+            )
+        if response.status_code == 403:
+            raise ArgillaUnavailableError(
+                f"Argilla at {self.api_url} refused {method} {path} (403): ARGILLA_API_KEY must be the key of a user "
+                "with the owner role (for the embedded server: `curation-argilla credentials --env`)"
+            )
+        if is_transient_status(response.status_code):
+            tries = self.retry_attempts if may_retry(method, status_code=response.status_code) else 1
+            raise ArgillaUnavailableError(
+                f"Argilla at {self.api_url} kept answering {response.status_code} to {method} {path} after "
+                f"{tries} tries: {response.text[:300]}; check the server's log "
+                "(for the embedded server: server.log in its data dir) and rerun"
             )
         if response.is_error:
             raise httpx.HTTPStatusError(
@@ -110,10 +166,19 @@ class ArgillaResource(dg.ConfigurableResource):
             warnings.simplefilter("ignore", UserWarning)
             workspace = client.workspaces(annotator)
             dataset = client.datasets(dataset_name, workspace=workspace) if workspace else None
-        workspace = workspace or rg.Workspace(name=annotator, client=client).create()
-        user = client.users(username=annotator)
+            user = client.users(username=annotator)
+        if dataset is not None and self.request("GET", f"/api/v1/datasets/{dataset.id}")["status"] == "draft":
+            # A creation cut short (server killed before publishing) leaves a draft without fields;
+            # drafts cannot hold records, so nothing is lost by starting it over.
+            self.request("DELETE", f"/api/v1/datasets/{dataset.id}")
+            dataset = None
         if user is None:
+            if dataset is not None:
+                # The account was deleted but its dataset stays: it is synced (untouched records
+                # leave it) without re-adding anyone to the workspace.
+                return dataset
             raise ValueError(f"Argilla at {self.api_url} has no user {annotator!r}: create the account first")
+        workspace = workspace or rg.Workspace(name=annotator, client=client).create()
         if annotator not in {member.username for member in workspace.users}:
             workspace.add_user(user)
         if dataset is None:
@@ -141,7 +206,16 @@ class ArgillaResource(dg.ConfigurableResource):
     def upsert_records(self, dataset: rg.Dataset, records: list[rg.Record]) -> None:
         """Create or update records by their id (Argilla's external_id): re-runs never duplicate."""
         if records:
-            dataset.records.log(records, batch_size=LOG_BATCH_SIZE)
+            try:
+                dataset.records.log(records, batch_size=self.log_batch_size)
+            except ArgillaAPIError as error:
+                if not is_transient_status(error.status_code):
+                    raise
+                raise ArgillaUnavailableError(
+                    f"Argilla at {self.api_url} kept failing ({error.status_code}) while upserting records into "
+                    f"{dataset.name!r} after {self.retry_attempts} tries; check the server's log and rerun: "
+                    "records are upserted by id, so the rerun duplicates nothing"
+                ) from error
 
     def iter_records(self, dataset_id: str, include: tuple[str, ...] = ("responses",)) -> Iterator[dict]:
         """Raw record models, responses included as the server stores them (discards too)."""
@@ -150,10 +224,10 @@ class ArgillaResource(dg.ConfigurableResource):
             page = self.request(
                 "GET",
                 f"/api/v1/datasets/{dataset_id}/records",
-                params={"include": list(include), "offset": offset, "limit": RECORD_PAGE_SIZE},
+                params={"include": list(include), "offset": offset, "limit": self.record_page_size},
             )["items"]
             yield from page
-            if len(page) < RECORD_PAGE_SIZE:
+            if len(page) < self.record_page_size:
                 return
             offset += len(page)
 
@@ -179,11 +253,11 @@ class ArgillaResource(dg.ConfigurableResource):
             page = self.request(
                 "POST",
                 f"/api/v1/datasets/{dataset_id}/records/search",
-                params={"include": ["responses"], "offset": offset, "limit": RECORD_PAGE_SIZE},
+                params={"include": ["responses"], "offset": offset, "limit": self.record_page_size},
                 json=body,
             )["items"]
             yield from (item["record"] for item in page)
-            if len(page) < RECORD_PAGE_SIZE:
+            if len(page) < self.record_page_size:
                 return
             offset += len(page)
 
@@ -223,3 +297,7 @@ class ArgillaResource(dg.ConfigurableResource):
     def teardown_after_execution(self, context) -> None:
         if self._http is not None:
             self._http.close()
+            self._http = None
+        if self._client is not None:
+            self._client.http_client.close()
+            self._client = None

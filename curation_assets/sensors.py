@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import dagster as dg
 
@@ -13,6 +14,8 @@ from .jobs import assignment_job, refresh_job, shard_job
 from .resources import ArgillaResource, ArgillaUnavailableError
 
 SENSOR_INTERVAL_SECONDS = 30
+# A run that failed (Argilla down mid-push, a crash) is requested again, but not forever.
+AUTOMATIC_RETRIES = 3
 
 
 @dataclass
@@ -64,8 +67,30 @@ def decide(activity: ArgillaActivity, known_partitions: set[str], cursor: str | 
     )
 
 
-def stale_shard_partitions(instance: dg.DagsterInstance, partitions: list[str]) -> tuple[int | None, list[str]]:
-    """The latest assignment plan's event id, and the annotators whose shard was pushed before it (or never)."""
+def failures_in_a_row(instance: dg.DagsterInstance, job_name: str, partition: str | None = None, since: float | None = None) -> int:
+    """How many of the job's latest runs (for this partition, since then) failed, counting back from the newest.
+
+    Part of the run key: a failed run is requested again (keys are never reused), while a queued
+    or running retry resets the count to 0, whose key was used already.
+    """
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=job_name,
+            tags={"dagster/partition": partition} if partition else {},
+            created_after=datetime.fromtimestamp(since, tz=timezone.utc) if since else None,
+        ),
+        limit=AUTOMATIC_RETRIES + 2,
+    )
+    count = 0
+    for run in runs:
+        if run.status != dg.DagsterRunStatus.FAILURE:
+            break
+        count += 1
+    return count
+
+
+def stale_shard_partitions(instance: dg.DagsterInstance, partitions: list[str]) -> tuple[dg.EventLogRecord | None, list[str]]:
+    """The latest assignment plan's materialization, and the annotators whose shard was pushed before it (or never)."""
     plans = instance.fetch_materializations(dg.AssetKey("annotation_assignments"), limit=1).records
     if not plans:
         return None, []
@@ -77,7 +102,7 @@ def stale_shard_partitions(instance: dg.DagsterInstance, partitions: list[str]) 
         ).records
         if not pushes or pushes[0].storage_id < plan.storage_id:
             stale.append(partition)
-    return plan.storage_id, stale
+    return plan, stale
 
 
 @dg.sensor(
@@ -88,7 +113,7 @@ def stale_shard_partitions(instance: dg.DagsterInstance, partitions: list[str]) 
 def annotator_activity_sensor(context: dg.SensorEvaluationContext, argilla: ArgillaResource):
     """Registers new annotators, re-plans and re-pushes shards, and refreshes feedback → statistics → curated on new work."""
     try:
-        activity = observe_activity(argilla)
+        activity = observe_activity(argilla.for_polling())
     except ArgillaUnavailableError as error:
         # Keep the cursor: the next tick compares against the last state actually seen.
         return dg.SkipReason(str(error))
@@ -100,12 +125,20 @@ def annotator_activity_sensor(context: dg.SensorEvaluationContext, argilla: Argi
         run_requests.append(
             dg.RunRequest(run_key=f"plan-for:{','.join(sorted(known | set(decision.new_annotators)))}", job_name=assignment_job.name)
         )
-    plan_id, stale = stale_shard_partitions(context.instance, sorted(known))
+    plan, stale = stale_shard_partitions(context.instance, sorted(known))
     for partition in stale:
-        # One push per plan and annotator, however many ticks pass before the run finishes.
-        run_requests.append(dg.RunRequest(run_key=f"shard:{partition}:{plan_id}", job_name=shard_job.name, partition_key=partition))
-    if decision.refresh:
-        run_requests.append(dg.RunRequest(run_key=f"refresh:{decision.cursor}", job_name=refresh_job.name))
+        # One push per plan, annotator and failure, however many ticks pass before the run finishes.
+        failed = failures_in_a_row(context.instance, shard_job.name, partition, since=plan.timestamp)
+        if failed > AUTOMATIC_RETRIES:
+            context.log.warning(f"the push of {partition}'s shard failed {failed} times in a row: launch it by hand once fixed")
+            continue
+        run_requests.append(
+            dg.RunRequest(run_key=f"shard:{partition}:{plan.storage_id}:{failed}", job_name=shard_job.name, partition_key=partition)
+        )
+    failed_refreshes = failures_in_a_row(context.instance, refresh_job.name)
+    if decision.refresh or 0 < failed_refreshes <= AUTOMATIC_RETRIES:
+        # The cursor moved on when the failed refresh was requested: without this it would wait for new work.
+        run_requests.append(dg.RunRequest(run_key=f"refresh:{decision.cursor}:{failed_refreshes}", job_name=refresh_job.name))
 
     if not run_requests and not decision.new_annotators:
         return dg.SensorResult(skip_reason=decision.reason, cursor=decision.cursor)

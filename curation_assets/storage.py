@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
 OUTPUT_DIR_ENV = "CURATION_OUTPUT_DIR"
@@ -24,3 +25,13 @@ class CurationOutputs(dg.ConfigurableResource):
         path = Path(self.output_dir) / name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def kept_answers_path(outputs: CurationOutputs) -> Path:
+    """Every finished answer last collected: the copy that outlives a deleted Argilla account."""
+    return outputs.folder("feedback") / "finished_answers.parquet"
+
+
+def read_kept_answers(outputs: CurationOutputs, columns: list[str]) -> pd.DataFrame:
+    path = kept_answers_path(outputs)
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=columns)

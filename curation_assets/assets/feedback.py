@@ -5,10 +5,11 @@ import dagster as dg
 import pandas as pd
 
 from ..annotation_settings import DATASET_NAME
-from ..argilla_mapping import feedback_frame, feedback_rows
+from ..argilla_mapping import FEEDBACK_COLUMNS, feedback_frame, feedback_rows
 from ..feedback_cache import FeedbackCache, agrees_with_server, merge_changed
+from ..logic.departed import finished_answers, with_departed_answers
 from ..resources import ArgillaResource
-from ..storage import CurationOutputs
+from ..storage import CurationOutputs, kept_answers_path, read_kept_answers
 from .shards import annotator_shards
 
 
@@ -38,7 +39,12 @@ def collected_feedback(
         if read_since:
             cache.save(dataset["id"], rows, read_since)
         frames.append(rows)
-    feedback = pd.concat(frames, ignore_index=True) if frames else feedback_frame([])
+    collected = pd.concat(frames, ignore_index=True) if frames else feedback_frame([])
+    # Argilla deletes a user's responses with the account: put back what we collected before.
+    feedback, put_back = with_departed_answers(
+        collected, read_kept_answers(outputs, FEEDBACK_COLUMNS), set(usernames_by_id.values())
+    )
+    finished_answers(feedback).to_parquet(kept_answers_path(outputs), index=False)
     status_counts = feedback["status"].value_counts().to_dict()
     return dg.Output(
         feedback,
@@ -48,6 +54,7 @@ def collected_feedback(
             "annotator_datasets": feedback["shard"].nunique(),
             "records_read": records_read,
             "datasets_read_in_full": dg.MetadataValue.json(full_reads),
+            "answers_of_deleted_accounts": put_back,
             **{f"status_{status}": int(status_counts.get(status, 0)) for status in ("submitted", "discarded", "draft", "pending")},
         },
     )

@@ -19,8 +19,8 @@ def _balanced_capacities(
     """How many records each annotator should hold: as even as possible, given that answered records cannot move.
 
     Whoever already holds at least an even share in answered records keeps exactly those; the rest
-    share what is left evenly (water-filling), the odd records going to those who hold most now,
-    so that a re-plan with nothing changed moves nothing.
+    share what is left evenly (water-filling), the odd records going to those who hold more than
+    that now, so that a re-plan with nothing changed moves nothing.
     """
     capacity, pool, remaining = {}, sorted(team), total
     while pool:
@@ -34,7 +34,10 @@ def _balanced_capacities(
         pool = [annotator for annotator in pool if annotator not in over]
     if pool:
         base, extra = divmod(remaining, len(pool))
-        by_holdings = sorted(pool, key=lambda annotator: (-held_counts[annotator], annotator))
+        # Only those who already hold more than the base share have an odd record to lose; otherwise
+        # the fresh deal's order stands, so a re-plan after a half-done push matches a clean one.
+        over_base = {annotator: max(held_counts[annotator] - base, 0) for annotator in pool}
+        by_holdings = sorted(pool, key=lambda annotator: (-over_base[annotator], annotator))
         capacity.update({annotator: base + (1 if index < extra else 0) for index, annotator in enumerate(by_holdings)})
     return capacity
 
@@ -79,14 +82,21 @@ def plan_assignments(
             counts[holder] += 1
         else:
             unplaced.append(record_id)
-    if not previous:
-        for index, record_id in enumerate(unplaced):
-            assignment[record_id] = team[index % len(team)]
-    else:
-        for record_id in unplaced:
-            least = min(team, key=lambda annotator: (counts[annotator] - capacity[annotator], counts[annotator], annotator))
-            assignment[record_id] = least
-            counts[least] += 1
+    # A record without a place goes first to its home in a fresh round-robin deal: so a plan made
+    # after an interrupted push (some records placed, some not) is the plan a clean run makes.
+    fresh_home = {record_id: team[index % len(team)] for index, record_id in enumerate(ordered)}
+    homeless = []
+    for record_id in unplaced:
+        home = fresh_home[record_id]
+        if counts[home] < capacity[home]:
+            assignment[record_id] = home
+            counts[home] += 1
+        else:
+            homeless.append(record_id)
+    for record_id in homeless:
+        least = min(team, key=lambda annotator: (counts[annotator] - capacity[annotator], counts[annotator], annotator))
+        assignment[record_id] = least
+        counts[least] += 1
 
     return pd.DataFrame(
         {

@@ -178,7 +178,7 @@ def test_newcomer_takes_only_untouched_records_and_answers_stay(pipeline):
 
 
 def test_unreachable_argilla_and_wrong_key_fail_clearly(pipeline):
-    unreachable = ArgillaResource(api_url="http://127.0.0.1:9", api_key="x")
+    unreachable = ArgillaResource(api_url="http://127.0.0.1:9", api_key="x", retry_attempts=2, retry_base_delay_seconds=0.05)
     with pytest.raises(ArgillaUnavailableError, match=r"cannot reach Argilla at http://127.0.0.1:9.*curation-argilla serve"):
         unreachable.check_connection()
     wrong_key = ArgillaResource(api_url=pipeline.server.url, api_key="not-a-key")

@@ -1,0 +1,396 @@
+"""Faults against the real embedded server: the Argilla server dies, is unreachable or refuses the key,
+annotators work during a read, an annotator leaves, a run dies half-way. No submitted answer is lost
+or duplicated."""
+
+import logging
+import threading
+
+import dagster as dg
+import httpx
+import pandas as pd
+import pytest
+
+from curation_assets.annotation_settings import DATASET_NAME
+from curation_assets.annotator_client import AnnotatorSession
+from curation_assets.argilla_transport import RetryPolicy, may_retry
+from curation_assets.assets.shards import annotator_shards
+from curation_assets.jobs import refresh_job, shard_job
+from curation_assets.local_argilla.process import ArgillaServerProcess, free_port
+from curation_assets.logic.assignment import plan_assignments
+from curation_assets.logic.source import SHIPPED_EXCERPT, load_source
+from curation_assets.resources import ArgillaResource, ArgillaUnavailableError
+from curation_assets.sensors import annotator_activity_sensor
+from curation_assets_tests.reliability.harness import (
+    FAST_RETRIES,
+    AnswersFirstWith,
+    PipelineOnServer,
+    comparable_argilla,
+    comparable_curated,
+    delete_curation_datasets,
+    failure_text,
+    is_bulk_upsert,
+    records_by_shard,
+    resource_with_fault,
+    resource_with_transport,
+    responses_by_record,
+    submit,
+)
+
+
+@pytest.fixture
+def pipeline_on_fresh_server(fresh_argilla_server, tmp_path):
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        yield PipelineOnServer(fresh_argilla_server, instance, tmp_path)
+
+
+def test_retry_policy_backs_off_with_jitter_and_spares_client_errors():
+    policy = RetryPolicy(base_delay=0.5, max_delay=8.0)
+    for retry in range(1, 8):
+        ceiling = min(8.0, 0.5 * 2 ** (retry - 1))
+        delays = {policy.delay(retry) for _ in range(20)}
+        assert all(ceiling / 2 <= delay <= ceiling for delay in delays) and len(delays) > 1, "jittered, doubling, capped"
+    for status in (500, 502, 503, 504, 429):
+        assert may_retry("GET", status_code=status) and may_retry("PUT", status_code=status)
+    for status in (400, 401, 403, 404, 409, 422):
+        assert not may_retry("GET", status_code=status) and not may_retry("PUT", status_code=status)
+    assert may_retry("PUT", error=httpx.ReadTimeout("slow")) and may_retry("GET", error=httpx.RemoteProtocolError("cut"))
+    # A POST the server may have applied is not repeated; one that never left is.
+    assert not may_retry("POST", error=httpx.ReadTimeout("slow")) and may_retry("POST", error=httpx.ConnectError("refused"))
+    assert not may_retry("POST", status_code=500) and may_retry("POST", status_code=503)
+
+
+@pytest.mark.parametrize("landed", [1, 2, 5, 11])
+@pytest.mark.parametrize("interrupted", ["ana", "bruno", "chen"])
+def test_a_plan_made_after_an_interrupted_push_is_the_clean_plan(interrupted, landed):
+    ids = [str(index) for index in range(37)]
+    clean = plan_assignments(ids, ["ana", "bruno", "chen"], seed=42)
+    holder = dict(zip(clean["id"], clean["annotator"]))
+    # Shards are pushed in source order; the crash came after `landed` records of one shard.
+    placed = {record_id: holder[record_id] for record_id in [r for r in ids if holder[r] == interrupted][:landed]}
+    assert plan_assignments(ids, ["ana", "bruno", "chen"], seed=42, previous=placed).equals(clean)
+
+
+def test_unreachable_server_is_retried_a_bounded_number_of_times_and_logged_without_secrets(caplog):
+    url = f"http://127.0.0.1:{free_port()}"
+    argilla = ArgillaResource(api_url=url, api_key="secret-key-never-logged", **FAST_RETRIES)
+    with caplog.at_level(logging.WARNING), pytest.raises(ArgillaUnavailableError) as raised:
+        argilla.check_connection()
+    message = str(raised.value)
+    assert f"cannot reach Argilla at {url}" in message and "failed 3 time(s)" in message and "curation-argilla serve" in message
+    retries = [record.getMessage() for record in caplog.records if "retry" in record.getMessage()]
+    assert len(retries) == 2 and "retry 1 of 2" in retries[0] and "GET /api/v1/me" in retries[0]
+    assert "secret-key-never-logged" not in caplog.text + message
+
+
+def test_busy_server_answers_are_retried_until_the_real_answer(argilla_server, caplog):
+    owner = ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key)
+    busy = resource_with_transport(
+        owner, lambda inner: AnswersFirstWith(inner, [503, 500, 429]), **FAST_RETRIES | {"retry_attempts": 4}
+    )
+    with caplog.at_level(logging.WARNING):
+        assert busy.check_connection()["role"] == "owner"
+    retries = [message for message in caplog.messages if "retry" in message]
+    assert [message.split("failed ")[1].split(";")[0] for message in retries] == ["(HTTP 503)", "(HTTP 500)", "(HTTP 429)"]
+    too_busy = resource_with_transport(owner, lambda inner: AnswersFirstWith(inner, [503] * 5), **FAST_RETRIES)
+    with pytest.raises(ArgillaUnavailableError, match=r"kept answering 503 to GET /api/v1/me after 3 tries"):
+        too_busy.check_connection()
+
+
+def test_client_errors_are_not_retried(argilla_server, caplog):
+    argilla = ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key, **FAST_RETRIES)
+    with caplog.at_level(logging.WARNING), pytest.raises(httpx.HTTPStatusError, match="answered 404"):
+        argilla.request("GET", "/api/v1/datasets/00000000-0000-0000-0000-000000000000")
+    wrong_key = ArgillaResource(api_url=argilla_server.url, api_key="not-a-key", **FAST_RETRIES)
+    with caplog.at_level(logging.WARNING), pytest.raises(ArgillaUnavailableError, match="rejected the API key"):
+        wrong_key.check_connection()
+    annotator = next(account for account in argilla_server.credentials.annotators if account.username == "ana")
+    annotator_key = ArgillaResource(api_url=argilla_server.url, api_key=annotator.api_key, **FAST_RETRIES)
+    with caplog.at_level(logging.WARNING), pytest.raises(ArgillaUnavailableError, match=r"refused GET /api/v1/users \(403\).*owner role"):
+        annotator_key.annotator_usernames()
+    assert not [record for record in caplog.records if "retry" in record.getMessage()]
+
+
+def test_server_killed_mid_push_then_rerun_keeps_one_copy_and_every_response(pipeline_on_fresh_server, tmp_path):
+    pipeline = pipeline_on_fresh_server
+    server = pipeline.server
+    plan = pipeline.plan()
+    pipeline.push_all_shards()
+    ana_ids = sorted(plan.loc[plan["annotator"] == "ana", "id"])
+    submit(server, "ana", ana_ids[:3], mark="(ana)")
+    submit(server, "ana", ana_ids[3:4], status="draft", mark="(draft)")
+    responses_before = responses_by_record(pipeline.argilla)
+    assert len(responses_before) == 4
+
+    # The source changes, so ana's untouched records are pushed again, two per request.
+    changed = load_source(SHIPPED_EXCERPT)
+    changed["response"] = changed["response"] + " (revised)"
+    revised_source = tmp_path / "revised.jsonl"
+    changed.to_json(revised_source, orient="records", lines=True, force_ascii=False)
+    pipeline.plan(source=str(revised_source), split="train")
+
+    crashing = resource_with_fault(pipeline.argilla, is_bulk_upsert, server.kill, log_batch_size=2, **FAST_RETRIES)
+    failed = pipeline.run_job(shard_job, partition_key="ana", argilla=crashing)
+    assert not failed.success
+    error = failure_text(failed)
+    assert f"cannot reach Argilla at {server.url}" in error and "curation-argilla serve" in error and "rerun" in error, error
+
+    restarted = ArgillaServerProcess(server.config)
+    # The server comes back while a call is already retrying: that call just waits for it.
+    restarter = threading.Thread(target=restarted.start)
+    restarter.start()
+    patient = ArgillaResource(
+        api_url=server.url, api_key=server.owner_api_key, retry_attempts=200, retry_max_delay_seconds=0.5, retry_budget_seconds=120
+    )
+    try:
+        ana_records = records_by_shard(patient)["ana"]
+        restarter.join()
+        # The sensor asks for the failed push again (a new run key), and for the other stale shards.
+        requests = pipeline.sensor_tick().run_requests
+        shard_run_keys = {request.partition_key: request.run_key for request in requests if request.job_name == shard_job.name}
+        assert sorted(shard_run_keys) == ["ana", "bruno", "chen"] and shard_run_keys["ana"].endswith(":1")
+        revised = [r for r in ana_records if r["fields"]["response"].endswith("(revised)")]
+        assert 0 < len(revised) < len(ana_ids) - 4, "the crash left the push half done"
+
+        pipeline.push_all_shards()
+        shards = records_by_shard(pipeline.argilla)
+        external_ids = [record["external_id"] for records in shards.values() for record in records]
+        assert len(external_ids) == len(plan) and set(external_ids) == set(plan["id"]), "exactly one copy of each record"
+        for record in shards["ana"]:
+            answered = bool(record.get("responses"))
+            assert record["fields"]["response"].endswith("(revised)") != answered, "untouched records revised, answered ones kept"
+        assert responses_by_record(pipeline.argilla) == responses_before, "every response still there, unchanged"
+    finally:
+        restarted.stop()
+
+
+ARGILLA_ASSETS = ["annotation_assignments", "annotator_shards", "collected_feedback"]
+
+
+@pytest.fixture(scope="module")
+def planned_pipeline(argilla_server, tmp_path_factory):
+    """A plan made against the shared server, so each Argilla-facing asset can then be run with a bad connection."""
+    folder = tmp_path_factory.mktemp("bad_connection")
+    (folder / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
+        pipeline = PipelineOnServer(argilla_server, instance, folder)
+        # The session's server is shared: start without curation datasets, and leave none behind.
+        delete_curation_datasets(pipeline.argilla)
+        pipeline.planned = pipeline.plan()
+        yield pipeline
+        delete_curation_datasets(pipeline.argilla)
+
+
+@pytest.mark.parametrize("asset_name", ARGILLA_ASSETS)
+def test_each_argilla_asset_fails_with_one_clear_error_when_unreachable_or_the_key_is_wrong(planned_pipeline, asset_name):
+    pipeline = planned_pipeline
+    url = f"http://127.0.0.1:{free_port()}"
+    unreachable = ArgillaResource(api_url=url, api_key="x", **FAST_RETRIES)
+    wrong_key = ArgillaResource(api_url=pipeline.server.url, api_key="not-a-key", **FAST_RETRIES)
+    partition = "ana" if asset_name == "annotator_shards" else None
+    expected = {
+        unreachable: [f"cannot reach Argilla at {url}", "curation-argilla serve"],
+        wrong_key: [f"Argilla at {pipeline.server.url} rejected the API key (401)", "curation-argilla credentials --env"],
+    }
+    for argilla, phrases in expected.items():
+        failed = pipeline.materialize([asset_name], partition_key=partition, argilla=argilla, raise_on_error=False)
+        assert [event.step_key for event in failed.get_step_failure_events()] == [asset_name]
+        error = failure_text(failed)
+        assert "ArgillaUnavailableError" in error and all(phrase in error for phrase in phrases), error
+
+
+def test_sensor_skips_and_keeps_its_cursor_when_unreachable_or_the_key_is_wrong(planned_pipeline):
+    pipeline = planned_pipeline
+    cursor = '{"ana": {"discarded": 1, "submitted": 4}}'
+    url = f"http://127.0.0.1:{free_port()}"
+    # Default retries: the sensor shortens them itself, so a tick ends well within Dagster's timeout.
+    for argilla, phrase in (
+        (ArgillaResource(api_url=url, api_key="x"), f"cannot reach Argilla at {url}: GET /api/v1/users failed 2 time(s)"),
+        (ArgillaResource(api_url=pipeline.server.url, api_key="not-a-key"), "rejected the API key"),
+    ):
+        with dg.build_sensor_context(instance=pipeline.instance, cursor=cursor, resources={"argilla": argilla}) as context:
+            tick = annotator_activity_sensor.evaluate_tick(context)
+        assert not tick.run_requests and phrase in tick.skip_message
+        assert tick.cursor == cursor, "the next tick compares against the last state actually seen"
+
+
+def test_answers_submitted_while_feedback_is_collected_are_fully_in_or_in_the_next_refresh(planned_pipeline):
+    pipeline = planned_pipeline
+    server = pipeline.server
+    pipeline.push_all_shards()
+    reading, first_answer_in = threading.Event(), threading.Event()
+
+    def hold_the_read_until_answers_flow():
+        reading.set()
+        first_answer_in.wait(timeout=60)
+
+    # One record per request, so the read spans the submissions: after its first page (ana's dataset)
+    # the read waits until the first answer has landed, then goes on while the others arrive.
+    slow_reader = resource_with_fault(
+        pipeline.argilla,
+        lambda request: request.method == "GET" and request.url.path.endswith("/records"),
+        hold_the_read_until_answers_flow,
+        record_page_size=1,
+    )
+    sent: dict[str, dict] = {}
+
+    def annotate():
+        reading.wait(timeout=60)
+        # chen's dataset is read last: their answers are the likeliest to land while it is read.
+        for annotator in ("chen", "bruno", "ana"):
+            account = next(a for a in server.credentials.annotators if a.username == annotator)
+            with AnnotatorSession(server.url, account.api_key) as session:
+                queue, _ = session.queue(session.dataset_id(DATASET_NAME, annotator), limit=4)
+                for record in queue:
+                    answers = {
+                        "new-instruction": f"asked during the read {record.external_id}",
+                        "new-response": "answered during the read",
+                    }
+                    session.respond(record, "submitted", answers)
+                    sent[record.external_id] = answers
+                    first_answer_in.set()
+
+    annotator_thread = threading.Thread(target=annotate)
+    annotator_thread.start()
+    during = pipeline.materialize(["collected_feedback"], argilla=slow_reader).output_for_node("collected_feedback")
+    annotator_thread.join()
+    assert len(sent) == 12
+
+    def submitted(feedback: pd.DataFrame) -> dict[str, dict]:
+        rows = feedback[feedback["status"] == "submitted"]
+        return {
+            row.record_id: {"new-instruction": row.new_instruction, "new-response": row.new_response}
+            for row in rows.itertuples()
+        }
+
+    assert during["record_id"].is_unique and set(during["record_id"]) == set(pipeline.planned["id"])
+    seen_during = submitted(during)
+    assert seen_during, "some answers arrived while the read was under way and made it in"
+    assert all(sent[record_id] == answers for record_id, answers in seen_during.items()), "each one complete"
+    missing = set(sent) - set(seen_during)
+    assert set(during.loc[during["record_id"].isin(missing), "status"]) <= {"pending"}, "the others not half-seen"
+
+    after = pipeline.materialize(["collected_feedback"]).output_for_node("collected_feedback")
+    assert submitted(after) == sent and after["record_id"].is_unique, "the next refresh converges to every answer"
+
+
+class InjectedCrash(RuntimeError):
+    """Stands for the run's process dying at that point."""
+
+
+def crash():
+    raise InjectedCrash("the run was killed here")
+
+
+def annotate_and_refresh(pipeline: PipelineOnServer, plan: pd.DataFrame):
+    """The same work in every run: each annotator edits their first two records and discards the third."""
+    for annotator in ("ana", "bruno", "chen"):
+        mine = sorted(plan.loc[plan["annotator"] == annotator, "id"])
+        submit(pipeline.server, annotator, mine[:2], mark="(edited)")
+        submit(pipeline.server, annotator, mine[2:3], status="discarded")
+    return pipeline.refresh()
+
+
+def test_a_run_killed_mid_way_then_rerun_ends_as_one_clean_run(argilla_server, tmp_path):
+    server = argilla_server
+    final_states = []
+    for scenario in ("clean", "killed and rerun"):
+        folder = tmp_path / scenario
+        (folder / "dagster").mkdir(parents=True)
+        with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
+            pipeline = PipelineOnServer(server, instance, folder)
+            # Both scenarios start from a server without curation datasets (the session's server is shared).
+            delete_curation_datasets(pipeline.argilla)
+            plan = pipeline.plan()
+            if scenario == "killed and rerun":
+                dying = resource_with_fault(pipeline.argilla, is_bulk_upsert, crash, log_batch_size=2)
+                killed = pipeline.materialize([annotator_shards], partition_key="ana", argilla=dying, raise_on_error=False)
+                assert not killed.success and "the run was killed here" in failure_text(killed)
+                assert len(records_by_shard(pipeline.argilla)["ana"]) == 2, "one batch of ana's shard landed"
+                # The rerun starts over from the plan, which now sees a half-pushed layout.
+                replanned = pipeline.plan()
+                assert replanned.equals(plan), "the plan made after the crash is the clean run's plan"
+            pipeline.push_all_shards()
+            if scenario == "killed and rerun":
+                dying_reader = resource_with_fault(pipeline.argilla, lambda request: request.url.path.endswith("/records"), crash)
+                assert not pipeline.run_job(refresh_job, argilla=dying_reader).success
+                # With no new work since, the sensor still asks for the failed refresh again.
+                first_tick = pipeline.sensor_tick()
+                again = pipeline.sensor_tick(cursor=first_tick.cursor)
+                assert [request.job_name for request in again.run_requests] == [refresh_job.name]
+            feedback, curated = annotate_and_refresh(pipeline, plan)
+            final_states.append((plan, comparable_argilla(pipeline.argilla), comparable_curated(curated)))
+            assert (feedback["status"] == "submitted").sum() == 6 and len(curated) == 6
+    delete_curation_datasets(pipeline.argilla)
+    (clean_plan, clean_argilla, clean_curated), (plan, argilla_state, curated) = final_states
+    assert plan.equals(clean_plan)
+    assert argilla_state == clean_argilla, "Argilla holds the same records, suggestions and answers"
+    assert curated == clean_curated, "the same curated dataset"
+
+
+def test_a_dataset_left_half_created_by_a_crash_is_created_again(planned_pipeline):
+    pipeline = planned_pipeline
+    argilla = pipeline.argilla
+    delete_curation_datasets(argilla)
+    workspaces = {w["name"]: w["id"] for w in argilla.request("GET", "/api/v1/me/workspaces")["items"]}
+    workspace_id = workspaces.get("ana") or argilla.request("POST", "/api/v1/workspaces", json={"name": "ana"})["id"]
+    # What a server killed between creating the dataset and publishing it leaves behind.
+    argilla.request("POST", "/api/v1/datasets", json={"name": DATASET_NAME, "workspace_id": workspace_id})
+    assert argilla.datasets_named(DATASET_NAME)["ana"]["status"] == "draft"
+
+    pipeline.materialize([annotator_shards], partition_key="ana")
+    dataset = argilla.datasets_named(DATASET_NAME)["ana"]
+    assert dataset["status"] == "ready"
+    planned = set(pipeline.planned.loc[pipeline.planned["annotator"] == "ana", "id"])
+    assert {record["external_id"] for record in argilla.iter_records(dataset["id"])} == planned
+    delete_curation_datasets(argilla)
+
+
+def test_annotators_who_leave_keep_their_answers_and_hand_over_untouched_records(pipeline_on_fresh_server):
+    pipeline = pipeline_on_fresh_server
+    server = pipeline.server
+    plan = pipeline.plan()
+    pipeline.push_all_shards()
+    share = {annotator: sorted(plan.loc[plan["annotator"] == annotator, "id"]) for annotator in ("ana", "bruno", "chen")}
+    sent = {
+        "bruno": submit(server, "bruno", share["bruno"][:2], mark="(bruno)"),
+        "chen": submit(server, "chen", share["chen"][:2], mark="(chen)"),
+    }
+    discarded = submit(server, "chen", share["chen"][2:3], status="discarded")
+    pipeline.refresh()
+
+    # bruno's account is deleted in Argilla (which deletes his responses with it); later chen is
+    # taken off the team in the configuration while keeping her account.
+    bruno_id = pipeline.argilla.user_ids_by_name()["bruno"]
+    pipeline.argilla.request("DELETE", f"/api/v1/users/{bruno_id}")
+    without_chen = {"ops": {"annotation_assignments": {"config": {"annotators": ["ana"]}}}}
+    for departed, run_config in (("bruno", None), ("chen", without_chen)):
+        replanning = pipeline.materialize(["annotation_assignments"], run_config=run_config)
+        replanned = replanning.output_for_node("annotation_assignments")
+        pipeline.push_all_shards()
+        feedback, curated = pipeline.refresh()
+
+        holder = dict(zip(replanned["id"], replanned["annotator"]))
+        answered_by_departed = set(sent[departed]) | (set(discarded) if departed == "chen" else set())
+        assert {record_id for record_id in share[departed] if holder[record_id] == departed} == answered_by_departed
+        staying = {"ana"} if departed == "chen" else {"ana", "chen"}
+        assert all(holder[record_id] in staying for record_id in set(share[departed]) - answered_by_departed)
+
+        shards = records_by_shard(pipeline.argilla)
+        assert {record["external_id"] for record in shards[departed]} == answered_by_departed, "untouched records left"
+        external_ids = [record["external_id"] for records in shards.values() for record in records]
+        assert sorted(external_ids) == sorted(plan["id"]), "every record in exactly one dataset"
+
+        assert feedback["record_id"].is_unique and set(feedback["record_id"]) == set(plan["id"])
+        for annotator, answers in sent.items():
+            rows = feedback[feedback["annotator"] == annotator].set_index("record_id")
+            for record_id, answer in answers.items():
+                assert rows.loc[record_id, "status"] == "submitted"
+                assert rows.loc[record_id, "new_response"] == answer["new-response"], f"{annotator}'s answer kept"
+        curated_by_id = curated.set_index("id")
+        for annotator, answers in sent.items():
+            for record_id, answer in answers.items():
+                assert curated_by_id.loc[record_id, "annotator"] == annotator
+                assert curated_by_id.loc[record_id, "response"] == answer["new-response"]
+        assert len(curated) == 4
+        assert pipeline.last_checks == {"argilla_matches_plan": True, "curated_records_are_valid": True}
