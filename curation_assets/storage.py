@@ -19,10 +19,18 @@ def default_output_dir() -> str:
 class CurationOutputs(dg.ConfigurableResource):
     """A folder for the files the pipeline publishes (not Dagster's own pickled intermediates)."""
 
-    output_dir: str = Field(default_factory=default_output_dir, description="Folder for published files")
+    output_dir: str | None = Field(
+        default=None, description=f"Folder for published files (default: ${OUTPUT_DIR_ENV}, else ./curation_output)"
+    )
+
+    @property
+    def root(self) -> Path:
+        # Resolved when a run writes, not when the definitions are imported: a process that sets
+        # CURATION_OUTPUT_DIR after importing them (the quickstart, a test) still writes there.
+        return Path(self.output_dir or default_output_dir())
 
     def folder(self, name: str) -> Path:
-        path = Path(self.output_dir) / name
+        path = self.root / name
         path.mkdir(parents=True, exist_ok=True)
         return path
 

@@ -61,3 +61,13 @@ def test_quickstart_runs_once_end_to_end(tmp_path):
     assert "cc-by-sa-3.0" in card
     credentials = json.loads((tmp_path / "argilla" / "credentials.json").read_text())
     assert credentials["owner"]["api_key"] not in result.stdout + result.stderr, "the owner key is never printed"
+
+
+def test_output_dir_is_read_from_the_environment_when_a_run_writes(monkeypatch, tmp_path):
+    from curation_assets.definitions import defs
+    from curation_assets.storage import OUTPUT_DIR_ENV
+
+    outputs = defs.resources["outputs"]  # built when the definitions were imported
+    monkeypatch.setenv(OUTPUT_DIR_ENV, str(tmp_path / "published"))
+    assert outputs.folder("statistics") == tmp_path / "published" / "statistics"
+    assert (tmp_path / "published" / "statistics").is_dir()

@@ -102,6 +102,8 @@ def test_a_full_run_leaves_no_secret_anywhere(deployment, monkeypatch, capfd, ca
     assert "rows_valid" in recorded and "rejected the API key" in recorded, "the scan sees metadata and errors"
     captured = [path for path in (root / "dagster_home").rglob("compute_logs/*") if path.suffix in (".out", ".err")]
     assert captured and any(path.stat().st_size for path in captured), "the runs' captured stdout/stderr are scanned too"
+    published = {path.relative_to(root / "output").parts[0] for path in files_under(root / "output")}
+    assert {"statistics", "curated_dolly", "feedback", "quality"} <= published, "the published files are scanned too"
     leaks = []
     for name, secret in secrets.items():
         for where, text in (("dagster records", recorded), ("stdout", printed.out), ("stderr", printed.err), ("log records", logged)):
