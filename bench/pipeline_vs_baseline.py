@@ -37,6 +37,7 @@ from curation_assets.annotation_settings import DATASET_NAME  # noqa: E402
 from curation_assets.assets.assignments import annotation_assignments  # noqa: E402
 from curation_assets.assets.curated import curated_dolly  # noqa: E402
 from curation_assets.assets.feedback import collected_feedback  # noqa: E402
+from curation_assets.assets.quality import quality_signals  # noqa: E402
 from curation_assets.assets.shards import annotator_shards  # noqa: E402
 from curation_assets.assets.source import raw_dolly  # noqa: E402
 from curation_assets.assets.statistics import change_statistics  # noqa: E402
@@ -46,7 +47,7 @@ from curation_assets.sensors import annotator_activity_sensor  # noqa: E402
 from curation_assets.simulation import SimulationPlan, simulate_annotator  # noqa: E402
 from curation_assets.storage import CurationOutputs  # noqa: E402
 
-ALL_ASSETS = [raw_dolly, annotation_assignments, annotator_shards, collected_feedback, change_statistics, curated_dolly]
+ALL_ASSETS = [raw_dolly, quality_signals, annotation_assignments, annotator_shards, collected_feedback, change_statistics, curated_dolly]
 ANNOTATOR_NAMES = ["ana", "bruno", "chen", "dora", "emil", "fang", "gita", "hugo", "ines", "jon", "kai", "lea"]
 REFRESH_SELECTION = [collected_feedback, change_statistics, curated_dolly]
 
@@ -89,7 +90,7 @@ class PipelineRunner:
         return result
 
     def plan(self):
-        return self.materialize([raw_dolly, annotation_assignments]).output_for_node("annotation_assignments")
+        return self.materialize([raw_dolly, quality_signals, annotation_assignments]).output_for_node("annotation_assignments")
 
     def push_all_shards(self) -> dict:
         """One run per partition, in turn; counts summed, plus the summed step time (the asset's own work)."""

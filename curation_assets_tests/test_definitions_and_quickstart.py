@@ -29,7 +29,7 @@ def test_definitions_load_with_lineage_in_pipeline_order():
         "annotator_shards": {"raw_dolly", "quality_signals", "annotation_assignments"},
         "collected_feedback": {"annotator_shards"},
         "change_statistics": {"collected_feedback", "quality_signals"},
-        "curated_dolly": {"collected_feedback", "quality_signals"},
+        "curated_dolly": {"collected_feedback", "quality_signals", "change_statistics"},
     }
     assert defs.get_sensor_def("annotator_activity_sensor").default_status == dg.DefaultSensorStatus.RUNNING
     for job in ("plan_assignments", "push_shards", "refresh_curation"):

@@ -6,7 +6,7 @@ import pandas as pd
 from pydantic import Field
 
 from ..logic.curation import curate_with_rule_fixes, dataset_card, push_to_hub, write_curated
-from ..logic.statistics import compute_statistics, markdown_report
+from ..logic.statistics import markdown_report
 from ..storage import CurationOutputs
 
 
@@ -27,10 +27,17 @@ class PublishConfig(dg.Config):
     kinds={"huggingface", "parquet"},
     check_specs=[dg.AssetCheckSpec("curated_records_are_valid", asset="curated_dolly")],
 )
-def curated_dolly(config: PublishConfig, collected_feedback: pd.DataFrame, quality_signals: pd.DataFrame, outputs: CurationOutputs):
+def curated_dolly(
+    config: PublishConfig,
+    collected_feedback: pd.DataFrame,
+    quality_signals: pd.DataFrame,
+    change_statistics: dict,
+    outputs: CurationOutputs,
+):
     """Submitted records with the annotators' answers in place of the originals (opt-in: plus rule-cleaned untouched records); discards, drafts and the rest left out."""
     curated = curate_with_rule_fixes(collected_feedback, quality_signals, config.apply_rule_fixes_to_unannotated)
-    card = dataset_card(curated, markdown_report(compute_statistics(collected_feedback, quality_signals), png=None), config.source_name)
+    # The card shows the statistics change_statistics computed for this same feedback: not computed twice.
+    card = dataset_card(curated, markdown_report(change_statistics, png=None), config.source_name)
     paths = write_curated(curated, card, outputs.folder("curated_dolly"))
     metadata = {
         "records": len(curated),

@@ -18,20 +18,13 @@ def change_statistics(collected_feedback: pd.DataFrame, quality_signals: pd.Data
         figure.write_html(folder / f"{name}.html", include_plotlyjs="directory")
     png = summary_png(statistics)
     (folder / "summary.png").write_bytes(png)
-    tables = {
-        "status_counts": statistics.status_counts,
-        "change_counts": statistics.change_counts,
-        "by_category": statistics.by_category,
-        "by_annotator": statistics.by_annotator,
-        "field_change": statistics.field_change,
-        "flag_precision": statistics.flag_precision,
-    }
+    tables = statistics.tables()
     for name, table in tables.items():
         table.to_csv(folder / f"{name}.csv", index=False)
     return dg.Output(
         tables,
         metadata={
-            "report": dg.MetadataValue.md(markdown_report(statistics, png)),
+            "report": dg.MetadataValue.md(markdown_report(tables, png)),
             "submitted": int(statistics.status_counts.set_index("status")["count"].get("submitted", 0)),
             "flag_precision": dg.MetadataValue.md(statistics.flag_precision.to_markdown(index=False)),
             "charts_folder": dg.MetadataValue.path(str(folder)),

@@ -24,6 +24,17 @@ class ChangeStatistics:
     submitted_changes: pd.DataFrame  # the submitted rows with their change annotations
     flag_precision: pd.DataFrame  # per quality flag: reviewed, changed, discarded, precision; plus "no flag" as baseline
 
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The published tables (everything but the per-record rows), by name: what the asset returns and the card shows."""
+        return {
+            "status_counts": self.status_counts,
+            "change_counts": self.change_counts,
+            "by_category": self.by_category,
+            "by_annotator": self.by_annotator,
+            "field_change": self.field_change,
+            "flag_precision": self.flag_precision,
+        }
+
 
 FLAG_PRECISION_COLUMNS = ["flag", "reviewed", "changed", "discarded", "unchanged", "precision"]
 NO_FLAG_ROW = "(no flag)"
@@ -153,23 +164,23 @@ def summary_png(statistics: ChangeStatistics) -> bytes:
     return buffer.getvalue()
 
 
-def markdown_report(statistics: ChangeStatistics, png: bytes | None) -> str:
-    """Markdown for the Dagster UI: the image inline, then the same numbers as tables (fallback)."""
+def markdown_report(tables: dict[str, pd.DataFrame], png: bytes | None) -> str:
+    """Markdown for the Dagster UI and the dataset card: the image inline if given, then the tables of `ChangeStatistics.tables()`."""
     parts = []
     if png:
         parts.append(f"![change statistics](data:image/png;base64,{base64.b64encode(png).decode()})")
     parts += [
         "**Responses by status**",
-        statistics.status_counts.to_markdown(index=False),
+        tables["status_counts"].to_markdown(index=False),
         "**Submitted records: changed fields**",
-        statistics.change_counts.to_markdown(index=False) if len(statistics.change_counts) else "_no submissions yet_",
+        tables["change_counts"].to_markdown(index=False) if len(tables["change_counts"]) else "_no submissions yet_",
         "**Per field**",
-        statistics.field_change.to_markdown(index=False),
+        tables["field_change"].to_markdown(index=False),
     ]
-    if len(statistics.flag_precision):
+    if len(tables["flag_precision"]):
         parts += [
             "**Quality flags: how often annotators changed or discarded flagged records** "
             "(precision = (changed + discarded) / reviewed; compare with the `(no flag)` row)",
-            statistics.flag_precision.to_markdown(index=False),
+            tables["flag_precision"].to_markdown(index=False),
         ]
     return "\n\n".join(parts)

@@ -61,7 +61,7 @@ def test_statistics_count_statuses_and_changed_fields():
     assert by_annotator.loc["bruno", "draft"] == 1 and by_annotator.loc["ana", "submitted_changed_share"] == 0.5
     png = summary_png(statistics)
     assert png.startswith(b"\x89PNG") and len(png) < 60_000
-    report = markdown_report(statistics, png)
+    report = markdown_report(statistics.tables(), png)
     assert "data:image/png;base64," in report and "| submitted" in report
 
 
