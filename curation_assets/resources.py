@@ -235,8 +235,8 @@ class ArgillaResource(dg.ConfigurableResource):
         """A lower bound for "updated from now on", in the server's clock (naive UTC), if this server can answer it.
 
         Only when a record's updated_at moves with its responses (the embedded server's search
-        engine says so); otherwise None. The bound comes from the response's Date header, minus a
-        second of slack: re-reading a few records is harmless, missing one is not.
+        engine says so); otherwise None. The bound comes from the response's Date header (whole seconds), minus
+        two seconds of slack: re-reading a few records is harmless, missing one is not.
         """
         response = self.http.get("/api/v1/status")
         response.raise_for_status()
