@@ -2,6 +2,8 @@
 
     python bench/run_all.py            # full sizes: 15k (with baseline), 150k, processing 10k/100k/1M (~30 min)
     python bench/run_all.py --quick    # small sizes, a few minutes: a smoke run of the same harness
+    python bench/run_all.py --parts main processing --reuse bench/results/<earlier>.json
+                                       # measure some parts again, take the others from an earlier run
 
 Each part runs in its own subprocess (one fresh embedded Argilla per part; the processing
 path one interpreter per size for a clean peak-memory figure). The raw figures are kept in
@@ -31,6 +33,9 @@ QUICK = {
     "large": {"records": 6_000, "annotators": 4, "extra_annotators": 0, "answered_share": 0.01},
     "processing": [10_000, 50_000],
 }
+
+
+PARTS = ("main", "large", "processing")
 
 
 def machine() -> dict:
@@ -118,6 +123,7 @@ def markdown(rows: list[list[str]], about: dict) -> str:
         "",
         f"Machine: {about['machine']['cores']} cores, {about['machine']['memory_gib']} GiB, Python {about['machine']['python']}. "
         f"Mode: {about['mode']}. Command: `{about['command']}`.",
+        *(f"The `{part}` figures are from the earlier run {timestamp}." for part, timestamp in about["reused"].items()),
         "",
         "| target | measured | goal | verdict |",
         "| --- | --- | --- | --- |",
@@ -165,7 +171,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
     parser.add_argument("--render", type=Path, help="only rebuild the table, markdown and plot from a results .json")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which parts to measure (default: all)")
+    parser.add_argument("--reuse", type=Path, help="an earlier run's .json: the parts not measured now are taken from it")
     arguments = parser.parse_args()
+    if set(arguments.parts) != set(PARTS) and not arguments.reuse:
+        parser.error("--parts without every part needs --reuse with an earlier run's .json for the others")
     if arguments.render:
         render(arguments.render)
         return
@@ -175,20 +185,27 @@ def main() -> None:
         "timestamp": timestamp,
         "machine": machine(),
         "mode": "quick" if arguments.quick else "full",
-        "command": "python bench/run_all.py" + (" --quick" if arguments.quick else ""),
+        "command": " ".join(["python bench/run_all.py", *sys.argv[1:]]),
     }
     RESULTS_DIR.mkdir(exist_ok=True)
     raw_path = RESULTS_DIR / f"{timestamp}.json"
     figures = dict(about)
-    # Saved after every part, so a run stopped halfway keeps what it measured.
-    figures["main"] = side_by_side(sizes["main"], baseline=True)
-    raw_path.write_text(json.dumps(figures, indent=1))
-    figures["large"] = side_by_side(sizes["large"], baseline=False)
-    raw_path.write_text(json.dumps(figures, indent=1))
-    figures["processing"] = last_json_line(
-        [sys.executable, str(BENCH_DIR / "processing_path.py"), "--records", *map(str, sizes["processing"])]
-    )
-    raw_path.write_text(json.dumps(figures, indent=1))
+    if arguments.reuse:
+        earlier = json.loads(arguments.reuse.read_text())
+        reused = [part for part in PARTS if part not in arguments.parts]
+        figures.update({part: earlier[part] for part in reused})
+        figures["reused"] = {part: earlier["timestamp"] for part in reused}
+    measure = {
+        "main": lambda: side_by_side(sizes["main"], baseline=True),
+        "large": lambda: side_by_side(sizes["large"], baseline=False),
+        "processing": lambda: last_json_line(
+            [sys.executable, str(BENCH_DIR / "processing_path.py"), "--records", *map(str, sizes["processing"])]
+        ),
+    }
+    for part in arguments.parts:
+        figures[part] = measure[part]()
+        # Saved after every part, so a run stopped halfway keeps what it measured.
+        raw_path.write_text(json.dumps(figures, indent=1))
     render(raw_path)
 
 
@@ -196,6 +213,7 @@ def render(raw_path: Path) -> None:
     """Table, markdown and plot from a run's raw figures."""
     figures = json.loads(raw_path.read_text())
     about = {key: figures[key] for key in ("timestamp", "machine", "mode", "command")}
+    about["reused"] = figures.get("reused", {})
     rows = table(figures["main"], figures["large"], figures["processing"])
     report = markdown(rows, about)
     stem = raw_path.with_suffix("")
