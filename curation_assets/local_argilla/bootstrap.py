@@ -1,7 +1,7 @@
 """Idempotent first start: schema migrations, an owner with generated secrets, annotator accounts.
 
 Credentials live in `<data dir>/credentials.json` (mode 0600) or come from the environment;
-the well-known argilla defaults (`argilla.apikey` / `1234`) are never used.
+the well-known defaults of argilla's quickstart images are never used.
 """
 
 from __future__ import annotations
