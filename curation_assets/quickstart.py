@@ -140,7 +140,11 @@ def _serve_dagster(config: LocalArgillaConfig, credentials, port: int) -> int:
     finally:
         if dagster.poll() is None:
             os.killpg(dagster.pid, signal.SIGTERM)
-            dagster.wait(timeout=30)
+            try:
+                dagster.wait(timeout=30)
+            except (KeyboardInterrupt, subprocess.TimeoutExpired):
+                # A second Ctrl-C, or a shutdown that hangs: stop it now rather than print a traceback.
+                os.killpg(dagster.pid, signal.SIGKILL)
     return 0
 
 
