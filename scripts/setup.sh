@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Shared by quickstart.sh and test.sh: a project virtualenv with everything installed.
-# Sourced, not run: it leaves PYTHON pointing at the environment's interpreter.
+# Shared by quickstart.sh and test.sh: the project's two virtualenvs, with everything installed.
+# Sourced, not run: it leaves PYTHON pointing at the pipeline's interpreter and .venv/bin on PATH.
+#   .venv           the pipeline: Dagster (with `dg`), the argilla client, pandas, datasets, plotly
+#   .venv-argilla   the embedded Argilla server: argilla-server 2.8, whose pins (typer 0.9, pydantic 2.9)
+#                   `dg` cannot live with; the pipeline reaches it over HTTP only
+# Versions come from constraints/*.txt (reproducible installs; `bash scripts/update-constraints.sh` renews them).
 set -euo pipefail
 
 PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV_DIR="${CURATION_VENV:-$PROJECT_DIR/.venv}"
-EXTRAS="${CURATION_EXTRAS:-local}"
+SERVER_VENV_DIR="${CURATION_ARGILLA_VENV:-$PROJECT_DIR/.venv-argilla}"
+EXTRAS="${CURATION_EXTRAS:-}"
+PIP_QUIET=(--quiet --disable-pip-version-check)
 
 find_python() {
     for candidate in python3.11 python3 python; do
@@ -19,11 +25,26 @@ find_python() {
     exit 1
 }
 
-if [ ! -x "$VENV_DIR/bin/python" ]; then
-    echo "Creating the virtualenv in $VENV_DIR"
-    "$(find_python)" -m venv "$VENV_DIR"
-fi
+ensure_venv() {
+    if [ ! -x "$1/bin/python" ]; then
+        echo "Creating the virtualenv in $1"
+        "$(find_python)" -m venv "$1"
+        "$1/bin/python" -m pip install "${PIP_QUIET[@]}" --upgrade pip
+    fi
+}
+
+ensure_venv "$VENV_DIR"
 PYTHON="$VENV_DIR/bin/python"
-"$PYTHON" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$PYTHON" -m pip install --quiet --disable-pip-version-check -e "$PROJECT_DIR[$EXTRAS]"
+"$PYTHON" -m pip install "${PIP_QUIET[@]}" -c "$PROJECT_DIR/constraints/project.txt" -e "$PROJECT_DIR${EXTRAS:+[$EXTRAS]}"
+
+ensure_venv "$SERVER_VENV_DIR"
+"$SERVER_VENV_DIR/bin/python" -m pip install "${PIP_QUIET[@]}" -c "$PROJECT_DIR/constraints/argilla-server.txt" \
+    -r "$PROJECT_DIR/curation_assets/local_argilla/requirements.txt"
+# The server imports this clone's curation_assets.local_argilla, nothing else of the project: a link to the
+# package (not the clone's root, whose build metadata would make pip think the whole project is installed).
+mkdir -p "$SERVER_VENV_DIR/clone"
+ln -sfn "$PROJECT_DIR/curation_assets" "$SERVER_VENV_DIR/clone/curation_assets"
+"$SERVER_VENV_DIR/bin/python" -c 'import site; print(site.getsitepackages()[0])' |
+    xargs -I{} sh -c "echo '$SERVER_VENV_DIR/clone' > '{}/curation_assets_clone.pth'"
+export CURATION_ARGILLA_PYTHON="$SERVER_VENV_DIR/bin/python"
 export PATH="$VENV_DIR/bin:$PATH"

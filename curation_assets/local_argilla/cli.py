@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,12 +11,17 @@ import httpx
 
 from .bootstrap import NewerDatabaseError, annotator_names_from, read_credentials
 from .config import DEFAULT_HOST, DEFAULT_PORT, LocalArgillaConfig, default_data_dir
+from .interpreter import has_argilla_server, server_command
 from .server import CannotServeError, ServeOptions
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     arguments = parser.parse_args(argv)
+    if arguments.command in (_serve, _bootstrap) and not has_argilla_server():
+        # The server lives in its own virtualenv (see interpreter.py): hand the command over to it.
+        command = server_command(*(sys.argv[1:] if argv is None else argv))
+        os.execv(command[0], command)
     config = LocalArgillaConfig(data_dir=arguments.data_dir.resolve(), host=arguments.host, port=arguments.port)
     try:
         return arguments.command(config, arguments)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import json
 import sys
@@ -19,10 +20,8 @@ import pandas as pd
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 SHIPPED_EXCERPT = "shipped:dolly-excerpt"
-HUB_DEFAULT = "argilla/databricks-dolly-15k-curated-multilingual"
 COLUMNS = ["id", "instruction", "context", "response", "category"]
 REQUIRED_COLUMNS = ("instruction", "response", "category")
-REQUIRED_TEXT = ("instruction", "response")
 QUARANTINE_COLUMNS = ["location", *COLUMNS, "raw_line", "reason", "defects"]
 DOLLY_CATEGORIES = frozenset(
     {
@@ -57,9 +56,13 @@ def load_shipped_dolly_excerpt() -> pd.DataFrame:
     return frame
 
 
-def load_source(source: str, split: str = "en", column_mapping: dict[str, str] | None = None) -> pd.DataFrame:
+def load_source(
+    source: str, split: str = "en", column_mapping: dict[str, str] | None = None, id_column: str = "auto"
+) -> pd.DataFrame:
     """Rows of a Hub dataset, a local jsonl/json/parquet/csv file, or the shipped excerpt, with mapped column names.
 
+    `id_column` names the column holding each record's id; "derive" derives ids from the
+    content (`content_ids`); "auto" takes the column `id` when there is one, else derives.
     Besides the canonical columns the frame has `location` (where each row is in the source) and,
     for lines that could not be parsed, `load_problem` and `raw_line`; `validate_records` turns
     those into quarantined rows.
@@ -71,12 +74,30 @@ def load_source(source: str, split: str = "en", column_mapping: dict[str, str] |
     else:
         frame = _load_hub(source, split)
     frame = frame.rename(columns=column_mapping or {})
-    return _canonical_columns(frame, source)
+    return _canonical_columns(frame, source, id_column)
+
+
+def content_ids(frame: pd.DataFrame) -> list[str]:
+    """An id per row from what it says, never from where it sits: the same record gets the same id in any
+    file, in any order. The first 16 hex digits of BLAKE2b over the JSON list [category, instruction,
+    context, response] (an absent context counts as ""), so identical records share an id (and the
+    later copy is quarantined as a duplicate) and two different records collide with odds of 2^-64.
+    """
+    columns = [frame[name] if name in frame.columns else pd.Series([""] * len(frame)) for name in ("category", "instruction", "context", "response")]
+    return [
+        hashlib.blake2b(
+            json.dumps(["" if _is_missing(value) else value for value in values], ensure_ascii=False, default=str).encode(
+                "utf-8", "surrogatepass"
+            ),
+            digest_size=8,
+        ).hexdigest()
+        for values in zip(*columns)
+    ]
 
 
 def _load_local(path: Path) -> pd.DataFrame:
     if not path.exists():
-        raise SourceError(f"source file {path} does not exist: check the path in raw_dolly's `source` config")
+        raise SourceError(f"source file {path} does not exist: check `file:` under `source:` in the project's defs.yaml")
     if path.stat().st_size == 0:
         raise SourceError(f"source file {path} is empty (0 bytes): export the dataset again, or point `source` at another file")
     file_format = LOCAL_FORMATS.get(path.suffix.lower())
@@ -206,20 +227,33 @@ def _load_hub(dataset_id: str, split: str) -> pd.DataFrame:
     return dataset.to_pandas()
 
 
-def _canonical_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+def _canonical_columns(frame: pd.DataFrame, source: str, id_column: str = "auto") -> pd.DataFrame:
     found = [column for column in frame.columns if column not in ("location", "load_problem", "raw_line")]
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
         raise SourceError(
-            f"{source}: missing column(s) {missing}; found {found}. Map your names with raw_dolly's "
-            "column_mapping config, e.g. {'prompt': 'instruction', 'answer': 'response', 'task': 'category'}."
+            f"{source}: missing column(s) {missing}; found {found}. Map your names with `column_mapping` under "
+            "`source:` in the project's defs.yaml, e.g. {prompt: instruction, answer: response, task: category} "
+            "(or curation-quickstart --column-mapping prompt=instruction,answer=response,task=category)."
         )
     if frame.empty:
         raise SourceError(f"{source} has the columns {found} but no records: export the dataset again")
     frame = frame.copy()
-    if "id" not in frame.columns:
-        # Without ids, the row position is the id, as in Dolly's own line numbering.
-        frame["id"] = range(len(frame))
+    if id_column not in ("auto", "derive"):
+        if id_column not in frame.columns:
+            raise SourceError(
+                f"{source}: no id column {id_column!r}; found {found}. Set `id_column` to one of them, "
+                "or to 'derive' to derive ids from each record's content."
+            )
+        frame = frame.drop(columns=[column for column in ("id",) if column != id_column and column in frame.columns])
+        frame = frame.rename(columns={id_column: "id"})
+    ids_derived = id_column == "derive" or (id_column == "auto" and "id" not in frame.columns)
+    if ids_derived:
+        # Never the row's position: a reordered or extended file would give other records the same ids.
+        frame["id"] = content_ids(frame)
+        if "load_problem" in frame.columns:
+            # A line that could not be parsed has no content to derive from; it is quarantined as it is.
+            frame.loc[frame["load_problem"].notna(), "id"] = None
     if "context" not in frame.columns:
         frame["context"] = ""
     if "location" not in frame.columns:
@@ -227,7 +261,9 @@ def _canonical_columns(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     for extra in ("load_problem", "raw_line"):
         if extra not in frame.columns:
             frame[extra] = None
-    return frame[["location", *COLUMNS, "load_problem", "raw_line"]].reset_index(drop=True)
+    canonical = frame[["location", *COLUMNS, "load_problem", "raw_line"]].reset_index(drop=True)
+    canonical.attrs["ids_derived"] = ids_derived
+    return canonical
 
 
 def validate_records(

@@ -7,10 +7,10 @@ import socket
 import sqlite3
 import stat
 import subprocess
-import sys
 
 import httpx
 
+from curation_assets.local_argilla.interpreter import server_command
 from curation_assets.local_argilla.process import free_port
 
 
@@ -18,7 +18,7 @@ def run_cli(data_dir, *arguments, port=None, env_extra=None, timeout=180):
     import os
 
     environment = {**os.environ, **(env_extra or {})}
-    command = [sys.executable, "-m", "curation_assets.local_argilla", "--data-dir", str(data_dir)]
+    command = server_command("--data-dir", str(data_dir))
     if port is not None:
         command += ["--port", str(port)]
     return subprocess.run([*command, *arguments], capture_output=True, text=True, env=environment, timeout=timeout)

@@ -1,0 +1,75 @@
+"""Who annotates what: every valid record exactly once, balanced, stable as the team changes."""
+
+import dagster as dg
+import pandas as pd
+
+from ...argilla_mapping import FEEDBACK_COLUMNS
+from ...logic.assignment import plan_assignments
+from ...logic.departed import records_held_by_departed
+from ...logic.source_guard import SOURCE_STAMP, source_switch
+from ...resources import ArgillaResource
+from ..feedback_store import read_kept_answers
+from ..project import Project
+
+
+def current_placement(argilla: ArgillaResource, datasets: dict[str, dict]) -> tuple[dict[str, str], set[str]]:
+    """Where each record sits in Argilla now, and which records already have a response."""
+    placement, answered = {}, set()
+    for annotator, dataset in datasets.items():
+        for record in argilla.iter_records(dataset["id"]):
+            placement[record["external_id"]] = annotator
+            if record.get("responses"):
+                answered.add(record["external_id"])
+    return placement, answered
+
+
+def refuse_a_source_switch(project: Project, datasets: dict[str, dict]) -> None:
+    """Stop before anything is planned or pushed if the datasets were built from another source."""
+    stamps = {shard: (dataset.get("metadata") or {}).get(SOURCE_STAMP) for shard, dataset in datasets.items()}
+    switch = source_switch(project.name, project.source.identity, project.source.replaces, stamps, project.where_declared)
+    if switch is not None:
+        raise dg.Failure(description=switch.message(), allow_retries=False)
+
+
+def build_annotation_assignments(project: Project) -> dg.AssetsDefinition:
+    settings = project.settings.annotation
+
+    @dg.asset(
+        key=project.asset_key("annotation_assignments"),
+        ins={"raw_dolly": dg.AssetIn(project.asset_key("raw_dolly"))},
+        group_name=project.group,
+        kinds={"pandas"},
+        required_resource_keys={project.argilla_resource_key},
+    )
+    def annotation_assignments(context: dg.AssetExecutionContext, raw_dolly: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        """Record → annotator; records someone already answered stay where they are, only untouched ones move."""
+        argilla: ArgillaResource = getattr(context.resources, project.argilla_resource_key)
+        datasets = argilla.datasets_named(project.dataset_name)
+        refuse_a_source_switch(project, datasets)
+        annotators = argilla.annotator_usernames() if settings.annotators == "all" else settings.annotators
+        previous, answered = current_placement(argilla, datasets)
+        # Argilla deleted the answers of deleted accounts; the collected copies still pin their records.
+        held = records_held_by_departed(read_kept_answers(project, FEEDBACK_COLUMNS), set(argilla.user_ids_by_name()))
+        previous.update(held)
+        answered |= set(held)
+        plan = plan_assignments(list(raw_dolly["id"]), annotators, seed=settings.seed, previous=previous, answered=answered)
+        moved = sum(1 for record_id, annotator in zip(plan["id"], plan["annotator"]) if previous.get(record_id, annotator) != annotator)
+        partitions = project.annotator_partitions.name
+        new_partitions = sorted(set(plan["annotator"]) - set(context.instance.get_dynamic_partitions(partitions)))
+        if new_partitions:
+            context.instance.add_dynamic_partitions(partitions, new_partitions)
+        return dg.Output(
+            plan,
+            metadata={
+                "source": project.source.identity,
+                "records": len(plan),
+                "annotators": len(set(plan["annotator"])),
+                "share_sizes": dg.MetadataValue.json(plan["annotator"].value_counts().sort_index().to_dict()),
+                "records_locked_by_answers": int(plan["locked"].sum()),
+                "records_held_for_deleted_accounts": len(held),
+                "records_moved_since_last_plan": moved,
+                "seed": settings.seed,
+            },
+        )
+
+    return annotation_assignments

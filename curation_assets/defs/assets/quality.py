@@ -1,0 +1,42 @@
+"""Quality signals per record: what looks wrong and why, so annotators see those records first."""
+
+import dagster as dg
+import pandas as pd
+
+from ...logic.markdown import markdown_table
+from ...logic.quality import compute_quality_signals, flag_counts
+from ..project import Project
+
+
+def build_quality_signals(project: Project) -> dg.AssetsDefinition:
+    language = project.settings.quality.language
+
+    @dg.asset(
+        key=project.asset_key("quality_signals"),
+        ins={"raw_dolly": dg.AssetIn(project.asset_key("raw_dolly"))},
+        group_name=project.group,
+        kinds={"pandas"},
+    )
+    def quality_signals(raw_dolly: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        """Per record: flags with reasons (citation markers, whitespace, encoding, copies, short, context, duplicates, language), priority and rule-cleaned texts."""
+        signals = compute_quality_signals(raw_dolly, language=language)
+        signals.to_json(
+            project.output_folder("quality") / "quality_signals.jsonl", orient="records", lines=True, force_ascii=False
+        )
+        flagged = signals[signals["priority"] > 0].sort_values("priority", ascending=False, kind="stable")
+        preview = flagged.head(10).assign(reasons=flagged["reasons"].map(lambda reasons: " / ".join(reasons)))
+        return dg.Output(
+            signals,
+            metadata={
+                "records": len(signals),
+                "records_flagged": len(flagged),
+                "records_with_rule_fix": int(signals["fixable"].sum()),
+                "flag_counts": dg.MetadataValue.json(flag_counts(signals)),
+                "duplicate_groups": int(signals.loc[signals["duplicate_group"] != "", "duplicate_group"].nunique()),
+                "preview": dg.MetadataValue.md(
+                    markdown_table(preview[["id", "priority", "reasons"]], limit=160) if len(flagged) else "_no record flagged_"
+                ),
+            },
+        )
+
+    return quality_signals

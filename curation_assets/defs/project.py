@@ -1,0 +1,211 @@
+"""A curation project: one `defs.yaml` declares it, and this component turns it into Dagster definitions.
+
+Everything a run needs to know (the source, the team, the Argilla dataset, where outputs go,
+what to publish) lives in the declaration, so the first materialization, the sensor's
+re-plans and refreshes and a Materialize click in the UI all curate the same data. Two
+projects are two declarations: their asset keys, jobs, sensor, Argilla dataset and outputs
+are their own; only the Argilla server may be shared.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+from pydantic import Field, field_validator, model_validator
+
+from .. import state
+from ..logic.source import SHIPPED_EXCERPT
+
+PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+DEFINITION_FILE = "defs.yaml"
+
+
+class SourceSettings(dg.Model):
+    """Where the records come from: exactly one of `file`, `hub` or `shipped`."""
+
+    file: str | None = Field(default=None, description="A local .jsonl/.json/.parquet/.csv file; relative paths start at the repository root")
+    hub: str | None = Field(default=None, description="A Hugging Face dataset id, e.g. argilla/databricks-dolly-15k-curated-multilingual")
+    split: str = Field(default="train", description="Split of a Hub dataset")
+    shipped: Literal["dolly-excerpt"] | None = Field(default=None, description="The 37 real Dolly records shipped with the package")
+    column_mapping: dict[str, str] = Field(
+        default_factory=dict, description="Your column → ours (instruction, context, response, category), e.g. {prompt: instruction}"
+    )
+    id_column: str = Field(
+        default="auto",
+        description=(
+            "The column holding each record's id; 'derive' to derive ids from the record's content; "
+            "'auto': the column 'id' if there is one, else derive"
+        ),
+    )
+    replaces: str | None = Field(
+        default=None,
+        description=(
+            "The source this one replaces (as shown by the guard, e.g. 'shipped:dolly-excerpt'): allows the switch "
+            "once; every answer is kept, records of the old source nobody answered are withdrawn"
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_origin(self) -> "SourceSettings":
+        given = [name for name in ("file", "hub", "shipped") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError(f"a source needs exactly one of file, hub or shipped; got {given or 'none'}")
+        return self
+
+    @property
+    def identity(self) -> str:
+        """How the source is named in Argilla and in messages: the guard compares these."""
+        if self.shipped:
+            return f"shipped:{self.shipped}"
+        if self.hub:
+            return f"hub:{self.hub}@{self.split}"
+        return f"file:{self.file}"
+
+    def location(self, root: Path) -> str:
+        """What the loader reads: the shipped excerpt's name, a Hub id, or the file's absolute path."""
+        if self.shipped:
+            return SHIPPED_EXCERPT
+        if self.hub:
+            return self.hub
+        path = Path(self.file).expanduser()
+        return str(path if path.is_absolute() else root / path)
+
+
+class ArgillaSettings(dg.Model):
+    """Which Argilla server and dataset; the URL and the owner's API key come from the environment."""
+
+    url_env: str = Field(default="ARGILLA_API_URL", description="Environment variable holding the server's URL")
+    api_key_env: str = Field(default="ARGILLA_API_KEY", description="Environment variable holding an owner's API key")
+    dataset: str | None = Field(default=None, description="Name of each annotator's dataset (default: the project's name)")
+
+
+class AnnotationSettings(dg.Model):
+    annotators: list[str] | Literal["all"] = Field(
+        default="all", description="Annotator usernames, or 'all': every Argilla user with the annotator role"
+    )
+    seed: int = Field(default=42, description="Seed of the shuffle; the same seed and inputs give the same plan")
+
+
+class QualitySettings(dg.Model):
+    language: str = Field(default="en", description="The dataset's language, for the other-language flag (another code turns it off)")
+
+
+class PublishSettings(dg.Model):
+    hub_repo_id: str = Field(default="", description="Hub dataset repo to push the curated dataset to (needs HF_TOKEN); empty: files only")
+    private: bool = Field(default=True, description="Create the Hub repo as private")
+    license: str = Field(default="other", description="The curated dataset's licence, as a Hub licence id (e.g. cc-by-sa-3.0)")
+    attribution: str = Field(default="", description="Attribution text for the dataset card (markdown)")
+    apply_rule_fixes_to_unannotated: bool = Field(
+        default=False,
+        description=(
+            "Also publish records nobody annotated yet when a safe rule cleaned them (citation markers removed, "
+            "whitespace and encoding repaired), with provenance 'rule'. Off: only submitted records are published."
+        ),
+    )
+
+
+class CurationProject(dg.Component, dg.Model, dg.Resolvable):
+    """A curation project: a source curated by a team in Argilla, then published (one `defs.yaml` each)."""
+
+    name: str | None = Field(default=None, description="Prefix of its asset keys, jobs and sensor (default: the folder's name)")
+    description: str = Field(default="", description="What is curated and why, shown in the Dagster UI")
+    source: SourceSettings
+    annotation: AnnotationSettings = Field(default_factory=AnnotationSettings)
+    argilla: ArgillaSettings = Field(default_factory=ArgillaSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    publish: PublishSettings = Field(default_factory=PublishSettings)
+    output_dir: str | None = Field(default=None, description="Where published files go (default: .local/output/<name>)")
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, name: str | None) -> str | None:
+        if name is not None and not PROJECT_NAME.match(name):
+            raise ValueError(f"project name {name!r}: use lower-case letters, digits and _, starting with a letter")
+        return name
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        from .build import build_project_definitions
+
+        project = Project.declared(self, context.path, context.project_root)
+        return build_project_definitions(project)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A declared project with the names derived from it: what every asset, check, job and sensor of it shares."""
+
+    name: str
+    settings: CurationProject
+    root: Path
+    definition_file: Path | None = None
+
+    @classmethod
+    def declared(cls, settings: CurationProject, folder: Path, root: Path) -> "Project":
+        name = settings.name or folder.name
+        if not PROJECT_NAME.match(name):
+            raise ValueError(
+                f"the project folder {folder} gives the name {name!r}: rename the folder, or set `name:` in its "
+                f"{DEFINITION_FILE} (lower-case letters, digits and _, starting with a letter)"
+            )
+        return cls(name=name, settings=settings, root=root, definition_file=folder / DEFINITION_FILE)
+
+    @classmethod
+    def in_code(cls, name: str, root: Path | None = None, **settings) -> "Project":
+        """A project built in Python (tests, benchmarks): the same settings a defs.yaml holds."""
+        return cls(name=name, settings=CurationProject(name=name, **settings), root=root or state.repository_root())
+
+    # -- names in Dagster ----------------------------------------------------------------
+
+    def asset_key(self, asset: str) -> dg.AssetKey:
+        return dg.AssetKey([self.name, asset])
+
+    @property
+    def group(self) -> str:
+        return self.name
+
+    @property
+    def argilla_resource_key(self) -> str:
+        return f"{self.name}_argilla"
+
+    @property
+    def annotator_partitions(self) -> dg.DynamicPartitionsDefinition:
+        """One partition per annotator: each owns a workspace and a dataset in Argilla."""
+        return dg.DynamicPartitionsDefinition(name=f"{self.name}_annotators")
+
+    def job_name(self, job: str) -> str:
+        return f"{self.name}_{job}"
+
+    # -- names and places outside Dagster ------------------------------------------------
+
+    @property
+    def dataset_name(self) -> str:
+        return self.settings.argilla.dataset or self.name
+
+    @property
+    def source(self) -> SourceSettings:
+        return self.settings.source
+
+    @property
+    def where_declared(self) -> str:
+        if self.definition_file is None:
+            return f"project {self.name!r} (declared in code)"
+        try:
+            return str(self.definition_file.relative_to(self.root))
+        except ValueError:
+            return str(self.definition_file)
+
+    def output_folder(self, name: str) -> Path:
+        """A folder of this project's published files, created on first use (resolved when a run writes)."""
+        configured = self.settings.output_dir
+        if configured:
+            base = Path(configured).expanduser()
+            base = base if base.is_absolute() else self.root / base
+        else:
+            base = state.project_output_dir(self.name)
+        folder = base / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
