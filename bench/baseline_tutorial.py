@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from curation_assets.argilla_mapping import FEEDBACK_COLUMNS, feedback_frame
-from curation_assets.logic.curation import curate, write_curated
+from curation_assets.defs.publishing import write_curated
+from curation_assets.logic.curation import curate
 from curation_assets.logic.statistics import compute_statistics, plotly_figures
 
 BASELINE_DATASET = "dolly-tutorial"

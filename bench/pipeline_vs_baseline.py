@@ -29,27 +29,17 @@ import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
+sys.path.insert(0, str(BENCH_DIR.parent))  # the shared harness in curation_assets_tests
 
 import baseline_tutorial  # noqa: E402
 from dolly_generator import write_source_file  # noqa: E402
 
-from curation_assets.annotation_settings import DATASET_NAME  # noqa: E402
-from curation_assets.assets.assignments import annotation_assignments  # noqa: E402
-from curation_assets.assets.curated import curated_dolly  # noqa: E402
-from curation_assets.assets.feedback import collected_feedback  # noqa: E402
-from curation_assets.assets.quality import quality_signals  # noqa: E402
-from curation_assets.assets.shards import annotator_shards  # noqa: E402
-from curation_assets.assets.source import raw_dolly  # noqa: E402
-from curation_assets.assets.statistics import change_statistics  # noqa: E402
 from curation_assets.local_argilla.process import start_embedded_argilla  # noqa: E402
-from curation_assets.resources import ArgillaResource  # noqa: E402
-from curation_assets.sensors import annotator_activity_sensor  # noqa: E402
-from curation_assets.simulation import SimulationPlan, simulate_annotator  # noqa: E402
-from curation_assets.storage import CurationOutputs  # noqa: E402
+from curation_assets.quickstart.simulation import SimulationPlan, simulate_annotator  # noqa: E402
+from curation_assets_tests.harness import REFRESH, ProjectOnServer, metadata_of  # noqa: E402
 
-ALL_ASSETS = [raw_dolly, quality_signals, annotation_assignments, annotator_shards, collected_feedback, change_statistics, curated_dolly]
 ANNOTATOR_NAMES = ["ana", "bruno", "chen", "dora", "emil", "fang", "gita", "hugo", "ines", "jon", "kai", "lea"]
-REFRESH_SELECTION = [collected_feedback, change_statistics, curated_dolly]
+PROJECT_NAME = "bench"
 
 
 class Stopwatch:
@@ -64,58 +54,38 @@ class Stopwatch:
 
 
 class PipelineRunner:
-    """The assets materialized in-process, as `dagster dev` would run them, on a throwaway instance."""
+    """A project declaring the generated file, its assets materialized in-process as `dagster dev` runs them."""
 
     def __init__(self, server, instance: dg.DagsterInstance, work_dir: Path, source: Path):
         self.instance = instance
-        self.argilla = ArgillaResource(api_url=server.url, api_key=server.owner_api_key)
-        self.resources = {
-            "argilla": self.argilla,
-            "outputs": CurationOutputs(output_dir=str(work_dir / "pipeline-output")),
-            "io_manager": dg.FilesystemIOManager(base_dir=str(work_dir / "pipeline-storage")),
-        }
-        self.run_config = dg.RunConfig(ops={"raw_dolly": {"config": {"source": str(source)}}})
-
-    def materialize(self, selection, partition_key=None) -> dg.ExecuteInProcessResult:
-        result = dg.materialize(
-            ALL_ASSETS,
-            selection=selection,
-            partition_key=partition_key,
-            instance=self.instance,
-            resources=self.resources,
-            run_config=self.run_config if raw_dolly in selection else None,
-        )
-        if not result.success:
-            raise RuntimeError(f"materializing {selection} failed")
-        return result
+        self.project = ProjectOnServer(server, instance, work_dir / "pipeline", name=PROJECT_NAME, source={"file": str(source)})
+        self.dataset_name = self.project.dataset_name
 
     def plan(self):
-        return self.materialize([raw_dolly, quality_signals, annotation_assignments]).output_for_node("annotation_assignments")
+        return self.project.plan()
 
     def push_all_shards(self) -> dict:
         """One run per partition, in turn; counts summed, plus the summed step time (the asset's own work)."""
         pushed = Counter()
         step_seconds = 0.0
-        for annotator in sorted(self.instance.get_dynamic_partitions("annotators")):
-            result = self.materialize([annotator_shards], partition_key=annotator)
-            (materialization,) = result.asset_materializations_for_node("annotator_shards")
+        for result in self.project.push_all_shards().values():
+            metadata = metadata_of(result, self.project.node("annotator_shards"))
             for key in ("records_pushed", "records_unchanged", "records_removed_unanswered"):
-                pushed[key] += materialization.metadata[key].value
+                pushed[key] += metadata[key]
             step_seconds += sum(event.event_specific_data.duration_ms for event in result.get_step_success_events()) / 1000
         return {**pushed, "step_seconds": round(step_seconds, 3)}
 
     def refresh(self):
-        result = self.materialize(REFRESH_SELECTION)
+        result = self.project.materialize(REFRESH)
         durations = {
             event.step_key: round(event.event_specific_data.duration_ms / 1000, 3) for event in result.get_step_success_events()
         }
-        return result.output_for_node("collected_feedback"), durations
+        return result.output_for_node(self.project.node("collected_feedback")), durations
 
     def sensor_tick(self, cursor: str | None):
-        with dg.build_sensor_context(instance=self.instance, cursor=cursor, resources={"argilla": self.argilla}) as context:
-            started = time.perf_counter()
-            result = annotator_activity_sensor(context)
-            return result, time.perf_counter() - started
+        started = time.perf_counter()
+        result = self.project.sensor_tick(cursor)
+        return result, time.perf_counter() - started
 
 
 def answer(server, workspaces_by_annotator: dict[str, str], counts: dict[str, int], pending: dict[str, int], dataset_name: str, seed: int) -> Counter:
@@ -175,7 +145,7 @@ def run(records: int, annotators: int, answered_share: float, refresh_share: flo
                 # Simulated annotators answer the same share on both sides.
                 pending = plan["annotator"].value_counts().to_dict()
                 figures["answered"] = dict(
-                    answer(server, {a: a for a in team}, spread(round(records * answered_share), team), pending, DATASET_NAME, seed=1)
+                    answer(server, {a: a for a in team}, spread(round(records * answered_share), team), pending, pipeline.dataset_name, seed=1)
                 )
                 if with_baseline:
                     bounds = np.linspace(0, records, len(team) + 1).astype(int)  # the baseline's shares
@@ -209,7 +179,7 @@ def run(records: int, annotators: int, answered_share: float, refresh_share: flo
                 first_tick, _ = pipeline.sensor_tick(None)
                 cursor = first_tick.cursor
                 figures["refresh_answered"] = dict(
-                    answer(server, {a: a for a in team}, spread(round(records * refresh_share), team), pending, DATASET_NAME, seed=2)
+                    answer(server, {a: a for a in team}, spread(round(records * refresh_share), team), pending, pipeline.dataset_name, seed=2)
                 )
                 tick, tick_seconds = pipeline.sensor_tick(cursor)
                 figures["refresh_requested_by_sensor"] = [request.job_name for request in tick.run_requests]
@@ -223,7 +193,7 @@ def run(records: int, annotators: int, answered_share: float, refresh_share: flo
                     newcomers = ANNOTATOR_NAMES[annotators : annotators + extra_annotators]
                     add_annotators(server, newcomers)
                     tick, _ = pipeline.sensor_tick(tick.cursor)
-                    instance.add_dynamic_partitions("annotators", newcomers)
+                    instance.add_dynamic_partitions(pipeline.project.project.annotator_partitions.name, newcomers)
                     watch.time("pipeline_replan", pipeline.plan)
                     figures["rebalance_push_counts"] = watch.time("pipeline_rebalance_push", pipeline.push_all_shards)
                 cursor = pipeline.sensor_tick(tick.cursor)[0].cursor
@@ -231,7 +201,7 @@ def run(records: int, annotators: int, answered_share: float, refresh_share: flo
                 for _ in range(ticks):
                     result, seconds = pipeline.sensor_tick(cursor)
                     tick_times.append(seconds)
-                figures["tick_annotators"] = len(instance.get_dynamic_partitions("annotators"))
+                figures["tick_annotators"] = len(pipeline.project.partitions)
                 figures["tick_median_seconds"] = round(statistics.median(tick_times), 3)
                 figures["tick_max_seconds"] = round(max(tick_times), 3)
         finally:

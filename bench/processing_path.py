@@ -32,7 +32,7 @@ ACTION_WEIGHTS = {"submit_unchanged": 0.4, "submit_edited": 0.35, "discard": 0.1
 def simulated_feedback(valid: pd.DataFrame, plan: pd.DataFrame, seed: int = 7) -> pd.DataFrame:
     """The frame `collected_feedback` would hold after simulated annotators answered a share of each queue."""
     from curation_assets.argilla_mapping import FEEDBACK_COLUMNS
-    from curation_assets.simulation import SIMULATION_MARK
+    from curation_assets.quickstart.simulation import SIMULATION_MARK
 
     randomness = np.random.default_rng(seed)
     frame = valid.merge(plan[["id", "annotator"]], on="id")

@@ -153,9 +153,9 @@ class ArgillaResource(dg.ConfigurableResource):
         }
 
     def ensure_annotator_dataset(
-        self, annotator: str, dataset_name: str, settings_factory: Callable[[], rg.Settings]
+        self, annotator: str, dataset_name: str, settings_factory: Callable[[], rg.Settings], metadata: dict | None = None
     ) -> rg.Dataset:
-        """The annotator's own workspace (named after them) with the dataset in it, created if missing.
+        """The annotator's own workspace (named after them) with the dataset in it, created if missing (with `metadata`).
 
         Settings come from a factory because argilla's field classes bind to the default client
         when constructed: they must be built after ours exists.
@@ -183,7 +183,20 @@ class ArgillaResource(dg.ConfigurableResource):
             workspace.add_user(user)
         if dataset is None:
             dataset = rg.Dataset(name=dataset_name, workspace=workspace, settings=settings_factory(), client=client).create()
+            if metadata:
+                self.stamp_dataset(str(dataset.id), metadata)
         return dataset
+
+    def stamp_dataset(self, dataset_id: str, stamp: dict) -> None:
+        """Merge these keys into the dataset's Argilla metadata (where a project records its source), if they differ."""
+        current = self.request("GET", f"/api/v1/datasets/{dataset_id}").get("metadata") or {}
+        if all(current.get(key) == value for key, value in stamp.items()):
+            return
+        if current:
+            # argilla-server 2.8 merges a PATCHed dict into the stored one in place, so SQLAlchemy sees no
+            # change and a new value for an existing key is silently dropped; cleared first, it is stored.
+            self.request("PATCH", f"/api/v1/datasets/{dataset_id}", json={"metadata": None})
+        self.request("PATCH", f"/api/v1/datasets/{dataset_id}", json={"metadata": {**current, **stamp}})
 
     def ensure_metadata_properties(self, dataset: rg.Dataset, properties: list) -> list[str]:
         """Add the metadata properties a dataset lacks (one created before they existed); returns the names added.
@@ -207,7 +220,8 @@ class ArgillaResource(dg.ConfigurableResource):
         """Create or update records by their id (Argilla's external_id): re-runs never duplicate."""
         if records:
             try:
-                dataset.records.log(records, batch_size=self.log_batch_size)
+                # No larger than the push: the client warns when it has to shrink a batch itself.
+                dataset.records.log(records, batch_size=min(self.log_batch_size, len(records)))
             except ArgillaAPIError as error:
                 if not is_transient_status(error.status_code):
                     raise

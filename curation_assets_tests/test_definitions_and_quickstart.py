@@ -1,73 +1,168 @@
-"""The code location loads as Dagster would load it, and the Quickstart's run-once path works end to end."""
+"""The code location loads as Dagster loads it, and the Quickstart works as a new user meets it: in a fresh copy of
+the clone, with the README's own commands pasted as written."""
 
 import json
 import os
+import re
+import shutil
 import subprocess
-import sys
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
+import yaml
 
+from curation_assets.defs.build import ASSET_NAMES
+from curation_assets.local_argilla.interpreter import SERVER_PYTHON_ENV, server_python
 from curation_assets.local_argilla.process import free_port
+from curation_assets.logic.source import content_ids, load_source
 
-ALL_ASSETS = {"raw_dolly", "quality_signals", "annotation_assignments", "annotator_shards", "collected_feedback", "change_statistics", "curated_dolly"}
+REPOSITORY = Path(__file__).resolve().parents[1]
+README_EXAMPLE = re.compile(r"<!-- README example \(CI runs it\): (?P<name>[\w-]+) -->\n```bash\n(?P<code>.*?)```", re.DOTALL)
+FAQ_MAPPING = {"question": "instruction", "details": "context", "answer": "response", "kind": "category"}
 
 
 def test_definitions_load_with_lineage_in_pipeline_order():
     from curation_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == ALL_ASSETS
+    key = lambda name: f"dolly_excerpt/{name}"  # noqa: E731
+    assert {asset.to_user_string() for asset in graph.get_all_asset_keys()} == {key(name) for name in ASSET_NAMES}
     upstream = {
-        key.to_user_string(): {parent.to_user_string() for parent in graph.get(key).parent_keys}
-        for key in graph.get_all_asset_keys()
+        asset.to_user_string(): {parent.to_user_string() for parent in graph.get(asset).parent_keys}
+        for asset in graph.get_all_asset_keys()
     }
     assert upstream == {
-        "raw_dolly": set(),
-        "quality_signals": {"raw_dolly"},
-        "annotation_assignments": {"raw_dolly"},
-        "annotator_shards": {"raw_dolly", "quality_signals", "annotation_assignments"},
-        "collected_feedback": {"annotator_shards"},
-        "change_statistics": {"collected_feedback", "quality_signals"},
-        "curated_dolly": {"collected_feedback", "quality_signals", "change_statistics"},
+        key("raw_dolly"): set(),
+        key("quality_signals"): {key("raw_dolly")},
+        key("annotation_assignments"): {key("raw_dolly")},
+        key("annotator_shards"): {key("raw_dolly"), key("quality_signals"), key("annotation_assignments")},
+        key("collected_feedback"): {key("annotator_shards")},
+        key("change_statistics"): {key("collected_feedback"), key("quality_signals")},
+        key("curated_dolly"): {key("collected_feedback"), key("quality_signals"), key("change_statistics")},
     }
-    assert defs.get_sensor_def("annotator_activity_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.get_sensor_def("dolly_excerpt_annotator_activity").default_status == dg.DefaultSensorStatus.RUNNING
     for job in ("plan_assignments", "push_shards", "refresh_curation"):
-        assert defs.resolve_job_def(job)
+        assert defs.resolve_job_def(f"dolly_excerpt_{job}")
 
 
-def test_quickstart_runs_once_end_to_end(tmp_path):
-    environment = {key: value for key, value in os.environ.items() if not key.startswith(("ARGILLA_", "DAGSTER_HOME", "CURATION_"))}
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "curation_assets.quickstart", "--once", "--simulate", "0.5",
-            "--state-dir", str(tmp_path / "state"),
-            "--argilla-data-dir", str(tmp_path / "argilla"),
-            "--argilla-port", str(free_port()),
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        env=environment,
-        cwd=tmp_path,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "SIMULATION: annotators answer 50%" in result.stdout
-    for annotator in ("ana", "bruno", "chen"):
-        assert f"  {annotator}" in result.stdout and "password:" in result.stdout
-    curated = pd.read_parquet(tmp_path / "state" / "output" / "curated_dolly" / "curated_dolly.parquet")
-    assert len(curated) > 0 and curated["id"].is_unique
-    card = (tmp_path / "state" / "output" / "curated_dolly" / "README.md").read_text()
-    assert "cc-by-sa-3.0" in card
-    credentials = json.loads((tmp_path / "argilla" / "credentials.json").read_text())
-    assert credentials["owner"]["api_key"] not in result.stdout + result.stderr, "the owner key is never printed"
+# -- a new user's clone ------------------------------------------------------------------------
 
 
-def test_output_dir_is_read_from_the_environment_when_a_run_writes(monkeypatch, tmp_path):
-    from curation_assets.definitions import defs
-    from curation_assets.storage import OUTPUT_DIR_ENV
+class Clone:
+    """A copy of the clone's files (what `git clone` gives, uncommitted files included), run with the project's virtualenvs."""
 
-    outputs = defs.resources["outputs"]  # built when the definitions were imported
-    monkeypatch.setenv(OUTPUT_DIR_ENV, str(tmp_path / "published"))
-    assert outputs.folder("statistics") == tmp_path / "published" / "statistics"
-    assert (tmp_path / "published" / "statistics").is_dir()
+    def __init__(self, root: Path):
+        self.root = root
+        self.environment = {
+            key: value for key, value in os.environ.items() if not key.startswith(("ARGILLA_", "DAGSTER_HOME", "CURATION_"))
+        }
+        self.environment.update(
+            # The copy's code shadows the editable install's; the commands are the virtualenv's.
+            PYTHONPATH=str(root),
+            PATH=f"{REPOSITORY / '.venv' / 'bin'}:{os.environ['PATH']}",
+            CURATION_ARGILLA_PORT=str(free_port()),
+            **{SERVER_PYTHON_ENV: server_python()},
+        )
+
+    def run(self, command: str, timeout: int = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", command],
+            cwd=self.root, env=self.environment, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+
+    def output(self, project: str) -> Path:
+        return self.root / ".local" / "output" / project
+
+    def curated(self, project: str) -> pd.DataFrame:
+        return pd.read_json(self.output(project) / "curated_dolly" / "curated_dolly.jsonl", lines=True, dtype=False)
+
+
+@pytest.fixture
+def clone(tmp_path) -> Clone:
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPOSITORY, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    root = tmp_path / "clone"
+    for name in listed:
+        if (REPOSITORY / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPOSITORY / name, root / name)
+    return Clone(root)
+
+
+def succeeded(result: subprocess.CompletedProcess) -> str:
+    shown = result.stdout + result.stderr
+    assert result.returncode == 0, shown[-4000:]
+    assert "Traceback" not in shown and " - DEBUG - " not in shown, shown[-4000:]
+    return shown
+
+
+def test_the_quickstart_prints_a_line_per_step_and_passwords_only_when_accounts_are_made(clone):
+    first = succeeded(clone.run("curation-quickstart --once --simulate 0.5"))
+    assert "SIMULATION: annotators answer 50%" in first
+    assert re.search(r"raw_dolly\s+37 records valid, 0 quarantined", first)
+    assert re.search(r"curated_dolly\s+\d+ records published", first)
+    assert len(first.splitlines()) < 40, "one line per step, not Dagster's event stream"
+    assert all(f"  {name:<10} password: " in first for name in ("ana", "bruno", "chen"))
+    credentials = json.loads((clone.root / ".local" / "argilla" / "credentials.json").read_text())
+    assert credentials["owner"]["api_key"] not in first, "the owner key is never printed"
+
+    second = succeeded(clone.run("curation-quickstart --once"))
+    assert "password:" not in second and "Annotator logins: " in second
+    assert "New Argilla accounts" not in second and "migrat" not in second.lower(), "no replay of earlier server logs"
+    assert second.count("nothing changed since the last push") == 3
+    assert len(clone.curated("dolly_excerpt")) > 0
+    assert sorted(path.name for path in (clone.root / ".local").iterdir()) == ["argilla", "dagster", "output"]
+    assert (clone.root / ".local" / "dagster" / "dagster.yaml").exists() and list((clone.root / ".local" / "dagster").rglob("runs.db"))
+
+
+def test_the_readme_examples_run_as_written(clone):
+    readme = (clone.root / "README.md").read_text()
+    examples = {match["name"]: match["code"] for match in README_EXAMPLE.finditer(readme)}
+    assert list(examples) == ["own-file", "rerun", "add-annotator", "remove-annotator", "start-over"]
+    faq_ids = set(content_ids(load_source(str(clone.root / "examples" / "faq.jsonl"), column_mapping=FAQ_MAPPING)))
+
+    own = succeeded(clone.run(examples["own-file"]))
+    declared = yaml.safe_load((clone.root / "curation_assets" / "defs" / "projects" / "faq" / "defs.yaml").read_text())
+    assert declared["attributes"]["source"] == {"file": "examples/faq.jsonl", "column_mapping": FAQ_MAPPING}
+    assert "Declared project 'faq' in curation_assets/defs/projects/faq/defs.yaml" in own
+    assert "Project dolly_excerpt" not in own, "only the project asked for runs"
+    curated = clone.curated("faq")
+    assert len(curated) > 0 and set(curated["id"]) <= faq_ids, "only the user's records are curated"
+
+    rerun = succeeded(clone.run(examples["rerun"]))
+    assert rerun.count("nothing changed since the last push") == 3 and "raw_dolly                          8 records" in rerun
+    assert set(clone.curated("faq")["id"]) <= faq_ids
+
+    joined = succeeded(clone.run(examples["add-annotator"]))
+    assert "dora" in joined and re.search(r"annotator_shards\[dora\]\s+[1-9]\d* pushed", joined)
+    assert set(clone.curated("faq")["id"]) <= faq_ids
+
+    without_chen = succeeded(clone.run(examples["remove-annotator"]))
+    assignments = next(line for line in without_chen.splitlines() if "annotation_assignments" in line)
+    assert "annotators: ['ana', 'bruno', 'dora']" in without_chen and "to 3 annotators" in assignments
+    assert "chen" not in assignments.split(";")[0], f"chen keeps only what she answered: {assignments}"
+
+    fresh = succeeded(clone.run(examples["start-over"]))
+    assert f"Deleted {clone.root / '.local'}" in fresh and "New annotator logins" in fresh
+    assert re.search(r"annotator_shards\[ana\]\s+[1-9]\d* pushed", fresh), "started from nothing"
+    # dora's account went with the old state: the declared team's missing member is named, the rest carry on.
+    assert "warning: declared annotator(s) ['dora'] have no annotator account" in fresh
+
+
+def test_a_bad_source_is_one_message_and_a_source_switch_is_refused(clone):
+    (clone.root / "broken.jsonl").write_text('{"instruction": "a", "response": "b", "category": "open_qa"}\n{"instruction": "cut')
+    broken = clone.run("curation-quickstart --once --project broken --source broken.jsonl")
+    shown = broken.stdout + broken.stderr
+    assert broken.returncode == 1 and "Traceback" not in shown and " - ERROR - " not in shown, shown[-3000:]
+    assert "broken.jsonl ends in the middle of a record at line 2" in shown and "Download or export it again" in shown
+
+    succeeded(clone.run("curation-quickstart --once --project dolly_excerpt"))
+    definition = clone.root / "curation_assets" / "defs" / "projects" / "dolly_excerpt" / "defs.yaml"
+    before = definition.read_text()
+    switch = clone.run("curation-quickstart --once --project dolly_excerpt --source examples/faq.jsonl")
+    assert switch.returncode == 2 and "Traceback" not in switch.stderr
+    assert "were built from shipped:dolly-excerpt" in switch.stderr and "--replace-source" in switch.stderr
+    assert definition.read_text() == before, "a refused switch changes nothing"

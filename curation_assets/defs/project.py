@@ -18,7 +18,7 @@ import dagster as dg
 from pydantic import Field, field_validator, model_validator
 
 from .. import state
-from ..logic.source import SHIPPED_EXCERPT
+from ..logic.source import DOLLY_CATEGORIES, SHIPPED_EXCERPT
 
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 DEFINITION_FILE = "defs.yaml"
@@ -33,6 +33,10 @@ class SourceSettings(dg.Model):
     shipped: Literal["dolly-excerpt"] | None = Field(default=None, description="The 37 real Dolly records shipped with the package")
     column_mapping: dict[str, str] = Field(
         default_factory=dict, description="Your column → ours (instruction, context, response, category), e.g. {prompt: instruction}"
+    )
+    categories: Literal["dolly", "any"] | list[str] = Field(
+        default="dolly",
+        description="The task categories a record may have: Dolly's eight, 'any', or a list of your own",
     )
     id_column: str = Field(
         default="auto",
@@ -64,6 +68,13 @@ class SourceSettings(dg.Model):
         if self.hub:
             return f"hub:{self.hub}@{self.split}"
         return f"file:{self.file}"
+
+    @property
+    def known_categories(self) -> frozenset[str] | None:
+        """The categories validation accepts; None: any."""
+        if self.categories == "any":
+            return None
+        return DOLLY_CATEGORIES if self.categories == "dolly" else frozenset(self.categories)
 
     def location(self, root: Path) -> str:
         """What the loader reads: the shipped excerpt's name, a Hub id, or the file's absolute path."""

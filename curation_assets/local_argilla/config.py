@@ -8,18 +8,22 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import state
+
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 6900
+PORT_ENV = "CURATION_ARGILLA_PORT"
+# 6900 is Argilla's own default; $CURATION_ARGILLA_PORT moves every tool of this clone to another port at once.
+DEFAULT_PORT = int(os.environ.get(PORT_ENV, "6900"))
 DATA_DIR_ENV = "CURATION_ARGILLA_HOME"
 SEARCH_ENGINE_NAME = "database"
 
 
 def default_data_dir() -> Path:
-    """The data dir from CURATION_ARGILLA_HOME, else a per-user folder that survives reinstalls."""
+    """The data dir from CURATION_ARGILLA_HOME, else `argilla/` in the clone's state folder (never shared by two clones)."""
     configured = os.environ.get(DATA_DIR_ENV)
     if configured:
         return Path(configured).expanduser().resolve()
-    return Path.home() / ".local" / "share" / "curation-assets" / "argilla"
+    return state.argilla_data_dir()
 
 
 @dataclass(frozen=True)

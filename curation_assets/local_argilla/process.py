@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import httpx
 
 from .bootstrap import ANNOTATORS_ENV, Credentials, read_credentials
 from .config import LocalArgillaConfig
+from .interpreter import server_command
 
 STARTUP_TIMEOUT_SECONDS = 120
 
@@ -32,6 +32,7 @@ class ArgillaServerProcess:
         self.annotator_names = annotator_names
         self.log_path = config.data_dir / "server.log"
         self._process: subprocess.Popen | None = None
+        self._log_offset = 0
 
     @property
     def url(self) -> str:
@@ -61,14 +62,14 @@ class ArgillaServerProcess:
         environment = dict(os.environ)
         if self.annotator_names is not None:
             environment[ANNOTATORS_ENV] = ",".join(self.annotator_names)
-        command = [
-            sys.executable, "-m", "curation_assets.local_argilla",
+        command = server_command(
             "--data-dir", str(self.config.data_dir),
             "--host", self.config.host,
             "--port", str(self.config.port),
             "serve",
             "--hide-passwords",  # stdout goes to server.log, and a log is no place for a password
-        ]  # fmt: skip
+        )  # fmt: skip
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         # Owner-only, like everything else in the data dir.
         with os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
             self._process = subprocess.Popen(
@@ -96,6 +97,27 @@ class ArgillaServerProcess:
             return httpx.get(f"{self.url}/api/v1/status", timeout=2).status_code in (200, 401)
         except httpx.TransportError:
             return False
+
+    def log_of_this_start(self) -> str:
+        """What the server logged since this object started it (earlier starts' lines are not repeated)."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            return log.read().decode("utf-8", errors="replace")
+
+    def accounts_created_on_start(self) -> list[str]:
+        """The usernames the bootstrap created on this start (their passwords are in credentials.json, never in the log)."""
+        lines = self.log_of_this_start().split("New Argilla accounts", 1)
+        if len(lines) < 2:
+            return []
+        created = []
+        for line in lines[1].splitlines()[1:]:
+            parts = line.split()
+            if len(parts) != 2 or parts[0] not in ("owner", "annotator"):
+                break
+            created.append(parts[1])
+        return created
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():

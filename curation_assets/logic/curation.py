@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pandas as pd
 
 from .changes import normalise
-from .source import DATA_DIR
 
 CURATED_COLUMNS = ["id", "category", "instruction", "context", "response", "provenance", "annotator"]
-HUB_TOKEN_ENV = "HF_TOKEN"
+# The Hub's size buckets for a dataset card's `size_categories`, smallest first: (upper bound, label).
+SIZE_CATEGORIES = [
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+    (1_000_000_000, "100M<n<1B"),
+]
 
 
 def curate(feedback: pd.DataFrame) -> pd.DataFrame:
@@ -25,10 +30,10 @@ def curate(feedback: pd.DataFrame) -> pd.DataFrame:
         {
             "id": latest["record_id"].astype(str),
             "category": latest["category"],
-            "instruction": latest["new_instruction"].fillna(latest["instruction"]),
+            "instruction": _answer_or(latest["new_instruction"], latest["instruction"]),
             # An absent optional input means "no input": "" rather than the original context.
-            "context": latest["new_input"].fillna(""),
-            "response": latest["new_response"].fillna(latest["response"]),
+            "context": _answer_or(latest["new_input"], ""),
+            "response": _answer_or(latest["new_response"], latest["response"]),
             "annotator": latest["annotator"],
         }
     )
@@ -75,35 +80,57 @@ def curate_with_rule_fixes(feedback: pd.DataFrame, signals: pd.DataFrame, apply_
     return combined.sort_values("id", key=_id_sort_key).reset_index(drop=True)
 
 
+def within_source(feedback: pd.DataFrame, source_ids: pd.Series) -> tuple[pd.DataFrame, int]:
+    """The feedback rows of records in the declared source, and how many answers lie outside it.
+
+    After a source is replaced, the old source's answered records stay in Argilla with their
+    answers (nothing is lost), but they are not part of what this project curates.
+    """
+    inside = feedback["record_id"].astype(str).isin(set(source_ids.astype(str)))
+    outside_answers = int((~inside & (feedback["status"] != "pending")).sum())
+    return feedback[inside].reset_index(drop=True), outside_answers
+
+
+def size_category(records: int) -> str:
+    """The Hub's `size_categories` bucket for this many records."""
+    return next((label for bound, label in SIZE_CATEGORIES if records < bound), "1B<n<10B")
+
+
+def _answer_or(answers: pd.Series, fallback) -> pd.Series:
+    """The answer where there is one, else the fallback (a column or a constant); text-typed even when every answer is missing."""
+    return answers.astype(object).where(answers.notna(), fallback).astype(str)
+
+
 def _id_sort_key(ids: pd.Series) -> pd.Series:
     numeric = pd.to_numeric(ids, errors="coerce")
     return numeric if numeric.notna().all() else ids
 
 
-def dataset_card(curated: pd.DataFrame, statistics_markdown: str, source: str) -> str:
-    """README.md for the published dataset: licence, attribution, provenance and statistics."""
-    attribution = (DATA_DIR / "README.md").read_text(encoding="utf-8").split("## License and attribution (CC BY-SA 3.0)")[1]
+def dataset_card(
+    curated: pd.DataFrame, statistics_markdown: str, *, project: str, source: str, license: str, attribution: str
+) -> str:
+    """README.md for the published dataset: licence, source, provenance, statistics and attribution."""
     provenance = curated["provenance"].value_counts().to_dict()
+    attribution_section = attribution.strip() or (
+        "_No attribution declared: set `publish.attribution` in the project's defs.yaml if the source requires one._"
+    )
     return f"""---
-license: cc-by-sa-3.0
-language:
-- en
+license: {license}
 task_categories:
 - text-generation
 tags:
 - instruction-tuning
 - argilla
-- dolly
+- curation_assets
 size_categories:
-- n<1K
+- {size_category(len(curated))}
 ---
 
-# Curated Dolly (curation_assets)
+# {project}: curated instruction records
 
-Instruction/response records from Databricks' Dolly 15k (source: `{source}`), reviewed by
-annotators in Argilla: each record here was **submitted** by an annotator, whose answers replace
-the original instruction, context (input) and response. Discarded, draft and unanswered records
-are left out.
+Instruction/response records from `{source}`, reviewed by annotators in Argilla: each record
+here was **submitted** by an annotator, whose answers replace the original instruction, context
+(input) and response. Discarded, draft and unanswered records are left out.
 
 - records: {len(curated)}
 - provenance: {provenance} ("human": the annotator changed it; "original": submitted unchanged;
@@ -114,39 +141,9 @@ are left out.
 
 {statistics_markdown}
 
-## License and attribution (CC BY-SA 3.0)
-{attribution}"""
+## License and attribution
 
+License: `{license}`.
 
-def write_curated(curated: pd.DataFrame, card: str, output_dir: Path) -> dict[str, Path]:
-    """Save as a Hugging Face dataset on disk, parquet and jsonl, with the card beside them."""
-    import datasets
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "hf_dataset": output_dir / "hf_dataset",
-        "parquet": output_dir / "curated_dolly.parquet",
-        "jsonl": output_dir / "curated_dolly.jsonl",
-        "card": output_dir / "README.md",
-    }
-    datasets.Dataset.from_pandas(curated, preserve_index=False).save_to_disk(str(paths["hf_dataset"]))
-    curated.to_parquet(paths["parquet"], index=False)
-    curated.to_json(paths["jsonl"], orient="records", lines=True, force_ascii=False)
-    paths["card"].write_text(card, encoding="utf-8")
-    return paths
-
-
-def push_to_hub(curated: pd.DataFrame, card: str, repo_id: str, token: str | None = None) -> str:
-    """Publish to the Hub; without a token, a clear error instead of an anonymous attempt."""
-    token = token or os.environ.get(HUB_TOKEN_ENV)
-    if not token:
-        raise PermissionError(
-            f"pushing to {repo_id!r} needs a Hugging Face token with write access: set {HUB_TOKEN_ENV} "
-            "(or leave hub_repo_id empty to only write local files)"
-        )
-    import datasets
-    from huggingface_hub import DatasetCard
-
-    datasets.Dataset.from_pandas(curated, preserve_index=False).push_to_hub(repo_id, token=token)
-    DatasetCard(card).push_to_hub(repo_id, token=token)
-    return f"https://huggingface.co/datasets/{repo_id}"
+{attribution_section}
+"""

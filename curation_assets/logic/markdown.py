@@ -11,8 +11,10 @@ import re
 
 import pandas as pd
 
-# Characters that start markdown syntax (emphasis, links, images, code, headings, tables).
-_MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-!|~>])")
+# Characters that start markdown syntax inside a table cell: emphasis, strikethrough, code, table
+# bars, and the brackets of links and images (without `[` no `![...](...)` can form). Line-start
+# syntax (#, -, >) cannot occur: a cell is one line that begins with `|`; `<` and `&` are HTML-escaped.
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]|~])")
 
 
 def inert_text(text: object, limit: int = 80) -> str:

@@ -271,6 +271,8 @@ def validate_records(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split rows into valid ones and a quarantine with a human-readable `reason`; no valid row is dropped.
 
+    `known_categories` None accepts any category (a dataset with task categories of its own).
+
     The quarantine keeps each row's values (undecodable characters escaped so any file can hold
     them), its `location` in the source, the `reason` and machine-readable `defects` codes.
     """
@@ -320,8 +322,12 @@ def _row_problems(location, load_problem, row: dict, known_categories, max_field
         else:
             problems.append((f"{column}_not_text", f"{column} is {_kind(value)}, not text"))
     category = row["category"]
-    if isinstance(category, str) and category.strip() and category not in known_categories:
-        problems.append(("unknown_category", f"unknown category {category!r} (expected one of {sorted(known_categories)})"))
+    if isinstance(category, str) and category.strip() and known_categories is not None and category not in known_categories:
+        problems.append((
+            "unknown_category",
+            f"unknown category {category!r} (expected one of {sorted(known_categories)}; "
+            "a project with categories of its own sets `categories: any` under `source:`)",
+        ))  # fmt: skip
     record_id = row["id"]
     if isinstance(record_id, _NotAnId):
         problems.append(("id_not_text", f"id is {record_id.kind}, not text or a whole number"))

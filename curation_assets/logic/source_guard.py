@@ -24,14 +24,14 @@ class SourceSwitch:
     found: dict[str, str]  # shard (annotator) → the source its dataset was built from
     where_declared: str
 
-    def message(self) -> str:
+    def message(self, outcome: str = "Nothing was planned or pushed, so nothing is mixed") -> str:
         previous = sorted(set(self.found.values()))
         shards = ", ".join(sorted(self.found))
         first = previous[0]
         return (
             f"project {self.project!r} declares the source {self.declared}, but its annotators' Argilla datasets "
-            f"({shards}) were built from {' and '.join(previous)}. Nothing was planned or pushed, so nothing is "
-            f"mixed. Either curate {self.declared} as a project of its own (a new folder with its own defs.yaml, "
+            f"({shards}) were built from {' and '.join(previous)}. {outcome}. "
+            f"Either curate {self.declared} as a project of its own (a new folder with its own defs.yaml, "
             f"e.g. `curation-quickstart --project NEW_NAME --source ...`), or replace this project's source, which "
             f"keeps every answer and withdraws the old records nobody answered: add `replaces: {first}` under "
             f"`source:` in {self.where_declared} (or rerun curation-quickstart with --replace-source)."

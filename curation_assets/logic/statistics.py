@@ -145,23 +145,78 @@ def flag_precision_figure(table: pd.DataFrame):
 
 
 def summary_png(statistics: ChangeStatistics) -> bytes:
-    """A small static image of the two tutorial histograms (matplotlib: no browser needed, unlike plotly's PNG export)."""
+    """A static image of the two tutorial histograms (matplotlib: no browser needed, unlike plotly's PNG export)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (status_axis, change_axis) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=80)
-    status_axis.bar(statistics.status_counts["status"], statistics.status_counts["count"], color="#4c72b0")
-    status_axis.set_title("Responses by status")
-    change_axis.bar(statistics.change_counts["changed_fields"], statistics.change_counts["count"], color="#dd8452")
-    change_axis.set_title("Submitted: changed fields")
-    change_axis.tick_params(axis="x", labelrotation=30, labelsize=7)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
+    with plt.rc_context({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11}):
+        figure, (status_axis, change_axis) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+        status_axis.bar(statistics.status_counts["status"], statistics.status_counts["count"], color="#4c72b0")
+        status_axis.set_title("Responses by status")
+        status_axis.set_ylabel("responses")
+        change_axis.bar(statistics.change_counts["changed_fields"], statistics.change_counts["count"], color="#dd8452")
+        change_axis.set_title("Submitted records: which fields changed")
+        change_axis.set_ylabel("submitted records")
+        # Labels such as "instruction+input+response" need room: slanted, anchored at their end.
+        plt.setp(change_axis.get_xticklabels(), rotation=25, ha="right", rotation_mode="anchor")
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        plt.close(figure)
     return buffer.getvalue()
+
+
+# Dagster's asset page shows a markdown value in place only under 1,000 characters (longer ones
+# sit behind a "[Show Markdown]" button), and has no image metadata type: a chart that people see
+# without a click is therefore a compact table with a bar drawn in block characters.
+INLINE_MARKDOWN_LIMIT = 1000
+_BAR_WIDTH = 20
+
+
+def text_bar_chart(labels: list[str], values: list[float], value_header: str, scale_max: float | None = None) -> str:
+    """A markdown table with one bar per row, short enough to show inline on the asset's page.
+
+    Rows that would push the table past the inline limit are summed into a last "… n more" row.
+    """
+    from .markdown import inert_text
+
+    top = scale_max if scale_max is not None else max([value for value in values if value is not None] or [0])
+    rows = []
+    for label, value in zip(labels, values):
+        filled = 0 if not top or value is None else round(_BAR_WIDTH * value / top)
+        shown = "–" if value is None else (f"{value:g}" if isinstance(value, float) else f"{value:,}")
+        rows.append(f"| {inert_text(label, 28)} | {shown} | {'█' * filled or '·'} |")
+    header = [f"| | {value_header} | |", "| --- | ---: | --- |"]
+    while len("\n".join(header + rows)) > INLINE_MARKDOWN_LIMIT and len(rows) > 1:
+        rows = rows[:-2] + [f"| … {len(labels) - len(rows) + 2} more | | |"]
+    return "\n".join(header + rows)
+
+
+def inline_charts(statistics: ChangeStatistics) -> dict[str, str]:
+    """The charts shown in place on the asset's page: status, changed fields, and flag precision."""
+    charts = {
+        "chart_status": text_bar_chart(
+            list(statistics.status_counts["status"]), [int(v) for v in statistics.status_counts["count"]], "responses"
+        ),
+        "chart_changed_fields": (
+            text_bar_chart(
+                list(statistics.change_counts["changed_fields"]),
+                [int(v) for v in statistics.change_counts["count"]],
+                "submitted",
+            )
+            if len(statistics.change_counts)
+            else "_no submissions yet_"
+        ),
+    }
+    reviewed = statistics.flag_precision[statistics.flag_precision["reviewed"] > 0]
+    if len(reviewed):
+        labels = [f"{flag} ({reviewed_count})" for flag, reviewed_count in zip(reviewed["flag"], reviewed["reviewed"])]
+        charts["chart_flag_precision"] = text_bar_chart(
+            labels, [float(value) for value in reviewed["precision"]], "changed or discarded", scale_max=1.0
+        )
+    return charts
 
 
 def markdown_report(tables: dict[str, pd.DataFrame], png: bytes | None) -> str:

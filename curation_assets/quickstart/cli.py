@@ -1,51 +1,86 @@
-"""`curation-quickstart`: the embedded Argilla, Dagster, and the pipeline's first run, in one command."""
+"""`curation-quickstart`: declare a curation project, start the embedded Argilla and Dagster, run the pipeline once.
+
+Without flags it runs every project declared under curation_assets/defs/projects/ (the shipped
+Dolly excerpt to begin with). `--source FILE_OR_HUB_ID` declares a project of your own (or
+updates one, with `--project NAME`) and runs that one; the definition it writes is what every
+later run, the sensor and the Dagster UI use.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import dagster as dg
 
-from .local_argilla.bootstrap import read_credentials
-from .local_argilla.config import DEFAULT_PORT, LocalArgillaConfig, default_data_dir
-from .local_argilla.process import ArgillaServerProcess
+from .. import state
+from ..local_argilla.bootstrap import Credentials, read_credentials
+from ..local_argilla.config import DEFAULT_PORT, LocalArgillaConfig, default_data_dir
+from ..local_argilla.process import ArgillaServerProcess
+from ..resources import ArgillaResource, ArgillaUnavailableError
+from . import declare
+from .console import QUIET_RUN_CONFIG, VERBOSE_RUN_CONFIG, failure_message, run_summary
 from .simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator
 
 DAGSTER_PORT = 3000
+# Kept on disk in DAGSTER_HOME: runs, events and storage stay there; no usage statistics leave the machine.
+DAGSTER_INSTANCE_SETTINGS = "telemetry:\n  enabled: false\n"
+
+
+class QuickstartError(RuntimeError):
+    """Something the user has to act on; the message says what."""
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     # Stopped by a signal, still stop the Argilla and Dagster this command started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    project_state = arguments.state_dir.resolve()
-    argilla_config = LocalArgillaConfig(data_dir=arguments.argilla_data_dir.resolve(), port=arguments.argilla_port)
-    os.environ.setdefault("DAGSTER_HOME", str(project_state / "dagster"))
-    os.environ.setdefault("CURATION_OUTPUT_DIR", str(project_state / "output"))
-    dagster_home = Path(os.environ["DAGSTER_HOME"])
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    # An empty dagster.yaml means "keep runs, events and storage in DAGSTER_HOME", and silences the warning.
-    (dagster_home / "dagster.yaml").touch()
+    # Everything this command and its runs write (answers, names, secrets) is for its owner only.
+    os.umask(0o077)
+    if not arguments.verbose:
+        warnings.filterwarnings("ignore", category=dg.BetaWarning)
+        warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    try:
+        if arguments.fresh and not start_over(arguments.yes):
+            return 1
+        return _run(arguments)
+    except (QuickstartError, declare.SourceSwitchRefused, ValueError) as error:
+        print(f"curation-quickstart: {error}", file=sys.stderr)
+        return 2
 
-    argilla_server = _ensure_argilla(argilla_config)
+
+def _run(arguments: argparse.Namespace) -> int:
+    state.ensure_state_dir()
+    dagster_home = prepare_dagster_home()
+    argilla_config = LocalArgillaConfig(data_dir=default_data_dir(), port=arguments.argilla_port)
+    argilla_server, created_accounts = _ensure_argilla(argilla_config)
     credentials = read_credentials(argilla_config)
     os.environ["ARGILLA_API_URL"] = argilla_config.url
     os.environ["ARGILLA_API_KEY"] = credentials.owner.api_key
     try:
-        _run_first_materializations(arguments.source)
+        names = _chosen_projects(arguments, ArgillaResource(api_url=argilla_config.url, api_key=credentials.owner.api_key))
+        from ..definitions import defs  # after declaring: the definitions read the projects' files
+
+        run_config = VERBOSE_RUN_CONFIG if arguments.verbose else QUIET_RUN_CONFIG
+        for name in names:
+            if not _plan_and_push(defs, name, run_config):
+                return 1
         if arguments.simulate:
-            _simulate(argilla_config.url, credentials, arguments.simulate)
+            _simulate(argilla_config.url, credentials, arguments.simulate, names)
         if arguments.once:
-            _run_refresh()
-            _print_summary(argilla_config, credentials, dagster_url=None)
+            for name in names:
+                if not _refresh(defs, name, run_config):
+                    return 1
+            _print_where(argilla_config, credentials, created_accounts, names, dagster_home, dagster_url=None)
             return 0
-        return _serve_dagster(argilla_config, credentials, arguments.dagster_port)
+        return _serve_dagster(argilla_config, credentials, created_accounts, names, dagster_home, arguments.dagster_port)
     finally:
         if argilla_server is not None:
             argilla_server.stop()
@@ -54,82 +89,225 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="curation-quickstart",
-        description="Start the embedded Argilla and Dagster, and push the Dolly excerpt to the annotators.",
+        description=(
+            "Declare a curation project, start the embedded Argilla and Dagster, and run the pipeline once. "
+            "Without --source or --project: every project declared under curation_assets/defs/projects/."
+        ),
     )
-    parser.add_argument("--simulate", type=float, nargs="?", const=0.3, default=None, metavar="SHARE",
-                        help="simulated annotators answer this share of their records (default 0.3)")
-    parser.add_argument("--once", action="store_true",
-                        help="run the whole pipeline once, print where everything is, and exit (no UI)")
-    parser.add_argument("--source", default=None, help="Hub dataset id or local jsonl/parquet/csv (default: shipped excerpt)")
-    parser.add_argument("--state-dir", type=Path, default=Path(".local"), help="Dagster home and outputs (default: %(default)s)")
-    parser.add_argument("--argilla-data-dir", type=Path, default=default_data_dir())
-    parser.add_argument("--argilla-port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--dagster-port", type=int, default=DAGSTER_PORT)
+    project = parser.add_argument_group("the project (written to curation_assets/defs/projects/NAME/defs.yaml)")
+    project.add_argument("--project", help="the project to run, declare or update (default with --source: named after it)")
+    project.add_argument("--source", help="a local .jsonl/.json/.parquet/.csv file, a Hub dataset id, or shipped:dolly-excerpt")
+    project.add_argument("--split", help="split of a Hub dataset (default: train)")
+    project.add_argument("--column-mapping", type=declare.parse_column_mapping, metavar="YOURS=OURS,...",
+                         help="your column names → instruction, context, response, category (e.g. prompt=instruction,answer=response)")
+    project.add_argument("--id-column", help="the column holding record ids, or 'derive' (ids from each record's content)")
+    project.add_argument("--categories", type=_names_or_keyword, metavar="dolly|any|NAME,...",
+                         help="the task categories records may have (default: Dolly's eight)")
+    project.add_argument("--annotators", type=_names_or_keyword, metavar="NAME,...|all", help="the team (default: every Argilla annotator)")
+    project.add_argument("--hub-repo", help="Hub dataset repo to publish the curated dataset to (needs HF_TOKEN); '' for files only")
+    project.add_argument("--replace-source", action="store_true",
+                         help="allow switching an existing project's source: every answer is kept, unanswered old records withdrawn")
+    run = parser.add_argument_group("the run")
+    run.add_argument("--simulate", type=float, nargs="?", const=0.3, default=None, metavar="SHARE",
+                     help="simulated annotators answer this share of their records (default 0.3)")
+    run.add_argument("--once", action="store_true", help="run the whole pipeline once, print where everything is, and exit (no UI)")
+    run.add_argument("--fresh", action="store_true", help="first delete this clone's state (.local/: Argilla's data, Dagster's runs, outputs)")
+    run.add_argument("--yes", action="store_true", help="with --fresh: do not ask for confirmation")
+    run.add_argument("--verbose", action="store_true", help="show Dagster's event stream and warnings")
+    run.add_argument("--argilla-port", type=int, default=DEFAULT_PORT)
+    run.add_argument("--dagster-port", type=int, default=DAGSTER_PORT)
     return parser  # fmt: skip
 
 
-def _ensure_argilla(config: LocalArgillaConfig) -> ArgillaServerProcess | None:
-    """Reuse an embedded Argilla already serving this data dir; otherwise start one."""
+def _names_or_keyword(text: str) -> list[str] | str:
+    """"all", "any" or "dolly" as they are; otherwise a comma-separated list of names."""
+    if text.strip() in ("all", "any", "dolly"):
+        return text.strip()
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+# -- state ----------------------------------------------------------------------------------
+
+
+def prepare_dagster_home() -> Path:
+    """DAGSTER_HOME in the state folder, so runs, events and storage persist and stay in this clone."""
+    home = state.dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():
+        settings.write_text(DAGSTER_INSTANCE_SETTINGS)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def start_over(assume_yes: bool) -> bool:
+    """Delete this clone's state folder (and only it), after confirmation; False if the user declined."""
+    folder = state.state_dir()
+    if not folder.exists():
+        return True
+    config = LocalArgillaConfig(data_dir=state.argilla_data_dir())
+    if config.data_dir.exists() and ArgillaServerProcess(config).is_answering():
+        raise QuickstartError(
+            f"an Argilla answers at {config.url} and may be serving {config.data_dir}: stop it first, then rerun with --fresh"
+        )
+    contents = ", ".join(sorted(child.name + "/" for child in folder.iterdir() if child.is_dir())) or "no folders"
+    print(f"--fresh deletes {folder} ({contents}): every Argilla account, record and answer there, Dagster's run history, all outputs.")
+    if not assume_yes:
+        if not sys.stdin.isatty():
+            raise QuickstartError("--fresh needs a confirmation: run it in a terminal, or add --yes")
+        if input("Type 'yes' to delete it: ").strip() != "yes":
+            print("Nothing deleted.")
+            return False
+    shutil.rmtree(folder)
+    print(f"Deleted {folder}.")
+    return True
+
+
+# -- Argilla --------------------------------------------------------------------------------
+
+
+def _ensure_argilla(config: LocalArgillaConfig) -> tuple[ArgillaServerProcess | None, list[str]]:
+    """Reuse an embedded Argilla already serving this data dir, or start one; returns it and the accounts it created."""
     server = ArgillaServerProcess(config)
     if server.is_answering() and read_credentials(config) is not None:
-        print(f"Using the Argilla already running at {config.url}")
-        return None
-    print(f"Starting the embedded Argilla at {config.url} (data: {config.data_dir}) ...", flush=True)
+        print(f"Argilla: using the one already running at {config.url} (data: {_shown(config.data_dir)})")
+        return None, []
+    print(f"Argilla: starting the embedded server at {config.url} (data: {_shown(config.data_dir)}) ...", flush=True)
     server.start()
-    print(server.log_tail().split("Argilla is starting")[0].strip(), flush=True)
-    return server
+    return server, server.accounts_created_on_start()
 
 
-def _run_config(source: str | None) -> dg.RunConfig:
-    from .assets.source import DollySourceConfig
+def _chosen_projects(arguments: argparse.Namespace, argilla: ArgillaResource) -> list[str]:
+    """Declare or update a project if the flags say so; the projects to run."""
+    asks_to_declare = any(
+        value is not None
+        for value in (
+            arguments.source, arguments.split, arguments.column_mapping, arguments.id_column,
+            arguments.categories, arguments.annotators, arguments.hub_repo,
+        )  # fmt: skip
+    )
+    if not asks_to_declare and not arguments.project:
+        names = declare.declared_projects()
+        if not names:
+            raise QuickstartError(f"no project is declared in {declare.projects_folder()}: give a --source")
+        return names
+    name = arguments.project or declare.name_for_source(arguments.source or "")
+    if not asks_to_declare:
+        if name not in declare.declared_projects():
+            raise QuickstartError(f"there is no project {name!r}; declared: {', '.join(declare.declared_projects()) or 'none'}")
+        return [name]
+    request = declare.ProjectRequest(
+        name=name,
+        source=arguments.source,
+        split=arguments.split,
+        column_mapping=arguments.column_mapping,
+        id_column=arguments.id_column,
+        categories=arguments.categories,
+        annotators=arguments.annotators,
+        hub_repo_id=arguments.hub_repo,
+        replace_source=arguments.replace_source,
+    )
+    declaration = declare.declare(request, _dataset_stamps(argilla, name))
+    verb = {"created": "Declared", "updated": "Updated", "unchanged": "Unchanged:"}[declaration.action]
+    print(f"{verb} project {name!r} in {_shown(declaration.path)} (source {declaration.source}).")
+    for change in declaration.changes:
+        print(f"  {change}")
+    if declaration.action != "unchanged":
+        print("  Every later run, the sensor and the Dagster UI use this file; edit it to change the project.")
+    return [name]
 
-    return dg.RunConfig(ops={"raw_dolly": DollySourceConfig(source=source)} if source else {})
+
+def _dataset_stamps(argilla: ArgillaResource, name: str) -> dict[str, str | None]:
+    """The source each of the project's Argilla datasets was built from, by annotator (none yet: empty)."""
+    from ..logic.source_guard import SOURCE_STAMP
+
+    attributes = declare.read_attributes(name) if name in declare.declared_projects() else {}
+    dataset_name = (attributes.get("argilla") or {}).get("dataset") or name
+    try:
+        datasets = argilla.datasets_named(dataset_name)
+    except ArgillaUnavailableError as error:
+        raise QuickstartError(str(error)) from error
+    return {shard: (dataset.get("metadata") or {}).get(SOURCE_STAMP) for shard, dataset in datasets.items()}
 
 
-def _run_first_materializations(source: str | None) -> None:
-    from .definitions import defs
+# -- runs -----------------------------------------------------------------------------------
 
+
+def _plan_and_push(defs: dg.Definitions, name: str, run_config: dict) -> bool:
     instance = dg.DagsterInstance.get()
-    print("Materializing raw_dolly → quality_signals → annotation_assignments → annotator_shards ...", flush=True)
-    plan = defs.resolve_job_def("plan_assignments").execute_in_process(instance=instance, run_config=_run_config(source))
-    annotators = list(plan.output_for_node("annotation_assignments")["annotator"].unique())
-    instance.add_dynamic_partitions("annotators", annotators)
-    shard_job = defs.resolve_job_def("push_shards")
-    for annotator in sorted(instance.get_dynamic_partitions("annotators")):
-        shard_job.execute_in_process(instance=instance, partition_key=annotator)
+    print(f"\nProject {name} ({_shown(declare.definition_path(name))}):", flush=True)
+    plan = defs.resolve_job_def(f"{name}_plan_assignments").execute_in_process(
+        instance=instance, run_config=run_config, raise_on_error=False
+    )
+    if not _report(plan):
+        return False
+    shard_job = defs.resolve_job_def(f"{name}_push_shards")
+    for annotator in sorted(instance.get_dynamic_partitions(f"{name}_annotators")):
+        push = shard_job.execute_in_process(instance=instance, partition_key=annotator, run_config=run_config, raise_on_error=False)
+        if not _report(push):
+            return False
+    return True
 
 
-def _simulate(url: str, credentials, share: float) -> None:
+def _refresh(defs: dg.Definitions, name: str, run_config: dict) -> bool:
+    print(f"\nProject {name}: collecting the answers", flush=True)
+    refresh = defs.resolve_job_def(f"{name}_refresh_curation").execute_in_process(
+        instance=dg.DagsterInstance.get(), run_config=run_config, raise_on_error=False
+    )
+    return _report(refresh)
+
+
+def _report(result: dg.ExecuteInProcessResult) -> bool:
+    for line in run_summary(result, dg.DagsterInstance.get()):
+        print(line, flush=True)
+    if not result.success:
+        print(f"\nThe run {result.dagster_run.job_name} failed:\n{failure_message(result)}", file=sys.stderr)
+    return result.success
+
+
+def _simulate(url: str, credentials: Credentials, share: float, names: list[str]) -> None:
+    print(f"\nSIMULATION: annotators answer {share:.0%} of their records (edits are marked {SIMULATION_MARK!r})")
+    instance = dg.DagsterInstance.get()
     plan = SimulationPlan(share=share)
-    print(f"SIMULATION: annotators answer {share:.0%} of their records (edits are marked {SIMULATION_MARK!r}) ...")
-    for account in credentials.annotators:
-        actions = simulate_annotator(url, account.api_key, account.username, plan)
-        print(f"  simulated {account.username}: {dict(actions)}")
+    for name in names:
+        dataset_name = _dataset_name(name)
+        team = set(instance.get_dynamic_partitions(f"{name}_annotators"))
+        for account in credentials.annotators:
+            if account.username in team:
+                actions = simulate_annotator(url, account.api_key, account.username, plan, dataset_name)
+                print(f"  {name}: simulated {account.username}: {dict(actions)}")
 
 
-def _run_refresh() -> None:
-    from .definitions import defs
-
-    print("Materializing collected_feedback → change_statistics → curated_dolly ...", flush=True)
-    defs.resolve_job_def("refresh_curation").execute_in_process(instance=dg.DagsterInstance.get())
+def _dataset_name(name: str) -> str:
+    attributes = declare.read_attributes(name)
+    return (attributes.get("argilla") or {}).get("dataset") or name
 
 
-def _print_summary(config: LocalArgillaConfig, credentials, dagster_url: str | None) -> None:
+# -- what the user sees at the end ----------------------------------------------------------
+
+
+def _print_where(config, credentials: Credentials, created: list[str], names, dagster_home: Path, dagster_url: str | None) -> None:
     print()
     if dagster_url:
-        print(f"Dagster UI:   {dagster_url}")
-    print(f"Argilla UI:   {config.url}")
-    print(f"Outputs:      {os.environ['CURATION_OUTPUT_DIR']}")
-    print("Annotator logins (also: curation-argilla credentials):")
-    for account in credentials.annotators:
-        print(f"  {account.username:<10} password: {account.password}")
+        print(f"Dagster UI:  {dagster_url}   (runs and history: {_shown(dagster_home)})")
+    print(f"Argilla UI:  {config.url}")
+    for name in names:
+        print(f"Outputs:     {_shown(state.project_output_dir(name))}   (project {name})")
+    show_logins = f"{_shown(Path(sys.executable).parent / 'curation-argilla')} credentials"
+    new_logins = [account for account in credentials.annotators if account.username in created]
+    if new_logins:
+        print(f"New annotator logins (shown once; later: {show_logins}):")
+        for account in new_logins:
+            print(f"  {account.username:<10} password: {account.password}")
+    else:
+        print(f"Annotator logins: {show_logins}")
 
 
-def _serve_dagster(config: LocalArgillaConfig, credentials, port: int) -> int:
-    """`dagster dev` in the foreground: the UI, plus the daemon that runs the sensor."""
-    command = [sys.executable, "-m", "dagster", "dev", "-m", "curation_assets.definitions", "-p", str(port)]
+def _serve_dagster(config, credentials, created, names, dagster_home: Path, port: int) -> int:
+    """`dagster dev` in the foreground: the UI, plus the daemon that runs the sensors."""
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "curation_assets.definitions", "-h", "127.0.0.1", "-p", str(port)]
     dagster = subprocess.Popen(command, start_new_session=True)
-    _print_summary(config, credentials, dagster_url=f"http://127.0.0.1:{port}")
+    _print_where(config, credentials, created, names, dagster_home, dagster_url=f"http://127.0.0.1:{port}")
     print("When an annotator submits in Argilla, the sensor refreshes the statistics and the curated dataset.")
     print("Press Ctrl-C to stop Dagster and Argilla.", flush=True)
     try:
@@ -146,6 +324,14 @@ def _serve_dagster(config: LocalArgillaConfig, credentials, port: int) -> int:
                 # A second Ctrl-C, or a shutdown that hangs: stop it now rather than print a traceback.
                 os.killpg(dagster.pid, signal.SIGKILL)
     return 0
+
+
+def _shown(path: Path) -> str:
+    """A path as the user typed it from the clone: relative when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":

@@ -7,15 +7,13 @@ so simulated work can never pass for a person's.
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter
 from dataclasses import dataclass
 
-from .annotation_settings import DATASET_NAME
+from ..logic.quality import remove_citation_markers
 from .annotator_client import AnnotatorSession, QueuedRecord
 
 SIMULATION_MARK = "[simulated edit]"
-CITATION_MARKER = re.compile(r"\[(?:\d+|[a-z])\]")
 
 
 @dataclass(frozen=True)
@@ -33,7 +31,7 @@ class SimulationPlan:
 def simulated_answers(record: QueuedRecord) -> dict[str, str]:
     """An edit a careful annotator might make: citation markers out, tidy whitespace, marked as simulated."""
     instruction = " ".join(record.fields["instruction"].split())
-    context = CITATION_MARKER.sub("", record.fields.get("context") or "").strip()
+    context = remove_citation_markers(record.fields.get("context") or "").strip()
     response = f"{' '.join(record.fields['response'].split())} {SIMULATION_MARK}"
     return {"new-instruction": instruction, "new-input": context, "new-response": response}
 
@@ -59,7 +57,7 @@ def choose_action(randomness: random.Random, plan: SimulationPlan) -> str:
 
 
 def simulate_annotator(
-    api_url: str, api_key: str, workspace: str, plan: SimulationPlan, dataset_name: str = DATASET_NAME
+    api_url: str, api_key: str, workspace: str, plan: SimulationPlan, dataset_name: str
 ) -> Counter:
     """Answer `plan.share` of the annotator's pending records; returns how many of each action."""
     randomness = random.Random(f"{plan.seed}:{workspace}")

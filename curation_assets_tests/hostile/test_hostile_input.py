@@ -5,9 +5,9 @@ import json
 import dagster as dg
 import pytest
 
-from curation_assets.assets.source import raw_dolly
+from curation_assets.defs.assets.source import build_raw_dolly
+from curation_assets.defs.project import Project
 from curation_assets.logic.source import SourceError, defect_counts, load_source, validate_records
-from curation_assets.storage import CurationOutputs
 from curation_assets_tests.hostile.corpus import (
     BAD_ROW_POSITION,
     FILE_CASES,
@@ -90,12 +90,9 @@ def test_one_bad_row_in_100k_quarantines_that_row_only(tmp_path):
 
 
 def materialize_raw_dolly(tmp_path, source):
-    return dg.materialize(
-        [raw_dolly],
-        resources={"outputs": CurationOutputs(output_dir=str(tmp_path / "output"))},
-        run_config={"ops": {"raw_dolly": {"config": {"source": str(source)}}}},
-        raise_on_error=False,
-    )
+    """raw_dolly of a project declaring this file as its source (no Argilla needed to load a source)."""
+    project = Project.in_code("hostile", source={"file": str(source)}, output_dir=str(tmp_path / "output"))
+    return dg.materialize([build_raw_dolly(project)], raise_on_error=False)
 
 
 def test_raw_dolly_on_bad_rows_publishes_valid_rows_and_reports_the_quarantine(tmp_path):
@@ -107,8 +104,8 @@ def test_raw_dolly_on_bad_rows_publishes_valid_rows_and_reports_the_quarantine(t
     result = materialize_raw_dolly(tmp_path, source)
 
     assert result.success
-    assert list(result.output_for_node("raw_dolly")["id"]) == list(GOOD_IDS)
-    (materialization,) = result.asset_materializations_for_node("raw_dolly")
+    assert list(result.output_for_node("hostile__raw_dolly")["id"]) == list(GOOD_IDS)
+    (materialization,) = result.asset_materializations_for_node("hostile__raw_dolly")
     metadata = {key: value.value for key, value in materialization.metadata.items()}
     assert metadata["rows_valid"] == len(GOOD_IDS) and metadata["rows_quarantined"] == 3
     assert metadata["quarantine_defects"] == {"response_missing": 1, "unknown_category": 1, "duplicate_id": 1}

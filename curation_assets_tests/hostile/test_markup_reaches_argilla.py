@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from curation_assets.annotation_settings import curation_dataset_settings
-from curation_assets.annotator_client import AnnotatorSession
+from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets.argilla_mapping import feedback_rows, to_argilla_records
 from curation_assets.logic.source import load_source, validate_records
 from curation_assets.resources import ArgillaResource

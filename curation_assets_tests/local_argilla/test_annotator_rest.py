@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from curation_assets.annotator_client import AnnotatorSession
+from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets_tests.argilla_helpers import (
     DOLLY_LIKE_ROWS,
     annotator_account,

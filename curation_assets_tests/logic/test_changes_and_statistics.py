@@ -5,7 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from curation_assets.logic.changes import annotate_changes, change_label, changed_fields, normalise, similarity
-from curation_assets.logic.curation import curate, dataset_card, push_to_hub, write_curated
+from curation_assets.defs.publishing import push_to_hub, write_curated
+from curation_assets.logic.curation import curate, dataset_card, size_category
 from curation_assets.logic.statistics import compute_statistics, markdown_report, summary_png
 
 text = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40)
@@ -70,13 +71,22 @@ def test_curation_keeps_submitted_answers_only(tmp_path):
     assert list(curated["id"]) == ["1", "2"]
     assert curated.set_index("id").loc["1", "response"] == "A1 better"
     assert dict(zip(curated["id"], curated["provenance"])) == {"1": "human", "2": "original"}
-    card = dataset_card(curated, "stats", "test-source")
-    assert "license: cc-by-sa-3.0" in card and "Databricks" in card and "Wikipedia" in card
+    card = dataset_card(
+        curated, "stats", project="demo", source="file:data/test.jsonl", license="cc-by-sa-3.0", attribution="Copyright Databricks"
+    )
+    assert "license: cc-by-sa-3.0" in card and "`file:data/test.jsonl`" in card and "Copyright Databricks" in card
+    assert "- n<1K" in card and "dolly" not in card.lower().replace("databricks", ""), "the card names the declared source only"
     paths = write_curated(curated, card, tmp_path)
     assert pd.read_parquet(paths["parquet"]).equals(curated)
     import datasets
 
     assert datasets.load_from_disk(str(paths["hf_dataset"])).num_rows == 2
+
+
+def test_size_category_follows_the_number_of_records():
+    assert [size_category(n) for n in (0, 999, 1_000, 15_000, 150_000, 2_000_000)] == [
+        "n<1K", "n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M"
+    ]
 
 
 def test_push_to_hub_without_token_says_what_to_set(monkeypatch):

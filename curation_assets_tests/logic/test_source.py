@@ -29,11 +29,47 @@ def test_local_files_in_every_format_with_column_mapping(tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / "d.csv", index=False)
     (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(row) for row in rows))
     mapping = {"prompt": "instruction", "answer": "response", "ctx": "context"}
+    ids = set()
     for name in ("d.parquet", "d.csv", "d.jsonl"):
         frame = load_source(str(tmp_path / name), column_mapping=mapping)
         valid, quarantine = validate_records(frame)
         assert list(valid["instruction"]) == ["Q?"] and list(valid["context"]) == [""], name
-        assert list(valid["id"]) == ["0"], "row position stands in for a missing id"
+        ids |= set(valid["id"])
+    assert len(ids) == 1 and len(ids.pop()) == 16, "without an id column, the same record gets the same derived id in every format"
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
+
+
+def test_derived_ids_follow_the_content_not_the_position(tmp_path):
+    rows = [{"instruction": f"Q{i}?", "response": f"A{i}.", "category": "open_qa"} for i in range(5)]
+    first = load_source(write_jsonl(tmp_path / "a.jsonl", rows))
+    reordered = load_source(write_jsonl(tmp_path / "b.jsonl", rows[::-1] + [{"instruction": "New?", "response": "N.", "category": "open_qa"}]))
+    by_text = lambda frame: dict(zip(frame["instruction"], frame["id"]))  # noqa: E731
+    assert {text: by_text(reordered)[text] for text in by_text(first)} == by_text(first), "reordered or extended: same ids"
+    assert first.attrs["ids_derived"] and first["id"].is_unique
+
+    # Two sources with records at the same positions never share an id (the bug: both were numbered 0, 1, ...).
+    other = load_source(write_jsonl(tmp_path / "c.jsonl", [{**row, "response": row["response"] + " (other)"} for row in rows]))
+    assert not set(first["id"]) & set(other["id"])
+
+    # An identical copy gets the same id, so the later one is quarantined as a duplicate, not pushed twice.
+    copied = load_source(write_jsonl(tmp_path / "d.jsonl", [rows[0], rows[1], rows[0]]))
+    valid, quarantine = validate_records(copied)
+    assert len(valid) == 2 and quarantine["defects"].tolist() == [["duplicate_id"]]
+
+
+def test_the_id_column_can_be_named_or_derived_even_when_an_id_column_exists(tmp_path):
+    rows = [{"uid": f"u{i}", "id": i, "instruction": f"Q{i}?", "response": "A.", "category": "open_qa"} for i in range(3)]
+    path = write_jsonl(tmp_path / "ids.jsonl", rows)
+    assert list(load_source(path)["id"]) == [0, 1, 2], "auto: the column named id"
+    assert list(load_source(path, id_column="uid")["id"]) == ["u0", "u1", "u2"]
+    derived = load_source(path, id_column="derive")
+    assert derived.attrs["ids_derived"] and derived["id"].str.len().eq(16).all()
+    with pytest.raises(SourceError, match=r"no id column 'record_id'.*'derive'"):
+        load_source(path, id_column="record_id")
 
 
 @pytest.mark.parametrize(
@@ -82,7 +118,8 @@ def test_validation_quarantines_each_defect_with_its_reason():
         "2": "instruction is empty",
         "3": "response is int, not text",
         "4": "unknown category 'poetry' (expected one of ['brainstorming', 'classification', 'closed_qa', "
-        "'creative_writing', 'general_qa', 'information_extraction', 'open_qa', 'summarization'])",
+        "'creative_writing', 'general_qa', 'information_extraction', 'open_qa', 'summarization']; "
+        "a project with categories of its own sets `categories: any` under `source:`)",
         "1": "duplicate id '1' (first seen at row 1)",
         "6": "context is list, not text",
         "7": "instruction holds invalid text (undecodable bytes or characters)",

@@ -5,16 +5,18 @@ import time
 import dagster as dg
 import httpx
 import pandas as pd
+import pytest
 
-from curation_assets.annotation_settings import DATASET_NAME, curation_dataset_settings
-from curation_assets.annotator_client import AnnotatorSession
+from curation_assets.annotation_settings import curation_dataset_settings
 from curation_assets.argilla_mapping import feedback_frame, feedback_rows, to_argilla_records
-from curation_assets.assets.feedback import collected_feedback
+from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets.resources import ArgillaResource
-from curation_assets.storage import CurationOutputs
 from curation_assets_tests.argilla_helpers import annotator_account
+from curation_assets_tests.harness import ProjectOnServer, metadata_of
 
+pytestmark = pytest.mark.server
 SHARDS = {"ana": 12, "bruno": 10}
+DATASET_NAME = "incremental"
 
 
 def rows(start: int, count: int) -> pd.DataFrame:
@@ -54,13 +56,14 @@ def test_incremental_refresh_equals_a_full_read(fresh_argilla_server, tmp_path):
         dataset = argilla.ensure_annotator_dataset(annotator, DATASET_NAME, curation_dataset_settings)
         argilla.upsert_records(dataset, to_argilla_records(rows(start, count)))
         start += count
-    resources = {"argilla": argilla, "outputs": CurationOutputs(output_dir=str(tmp_path / "output"))}
 
     def collect() -> tuple[pd.DataFrame, dict]:
         with dg.instance_for_test() as instance:
-            result = dg.materialize([collected_feedback], instance=instance, resources=resources)
-        (materialization,) = result.asset_materializations_for_node("collected_feedback")
-        return result.output_for_node("collected_feedback"), {k: v.value for k, v in materialization.metadata.items()}
+            pipeline = ProjectOnServer(server, instance, tmp_path, name=DATASET_NAME)
+            # Alone: no plan exists here for the check that compares Argilla with it.
+            result = pipeline.materialize(["collected_feedback"], checks=False)
+        node = pipeline.node("collected_feedback")
+        return result.output_for_node(node), metadata_of(result, node)
 
     # Each read also re-reads what changed in the 2 s before it (clock slack), counted from the server's
     # Date header, which has whole seconds: wait out 3 s, so the counts below are exactly the new answers.

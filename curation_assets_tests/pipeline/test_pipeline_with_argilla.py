@@ -1,57 +1,18 @@
-"""All six assets materialized in-process against the real embedded Argilla, with simulated annotators."""
+"""All the assets materialized in-process against the real embedded Argilla, with simulated annotators."""
 
-import httpx
+import collections
+
 import dagster as dg
-import pandas as pd
+import httpx
 import pytest
 
-from curation_assets.annotation_settings import DATASET_NAME
-from curation_assets.assets.assignments import annotation_assignments
-from curation_assets.assets.curated import curated_dolly
-from curation_assets.assets.feedback import collected_feedback
-from curation_assets.assets.quality import quality_signals
-from curation_assets.assets.shards import annotator_shards
-from curation_assets.assets.source import raw_dolly
-from curation_assets.assets.statistics import change_statistics
-from curation_assets.checks import argilla_matches_plan, every_record_assigned_exactly_once
 from curation_assets.local_argilla.process import start_embedded_argilla
+from curation_assets.quickstart.simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator
 from curation_assets.resources import ArgillaResource, ArgillaUnavailableError
-from curation_assets.sensors import annotator_activity_sensor
-from curation_assets.simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator
-from curation_assets.storage import CurationOutputs
+from curation_assets_tests.harness import PLAN, REFRESH, ProjectOnServer, check_results, metadata_of
 
-ALL_ASSETS = [raw_dolly, quality_signals, annotation_assignments, annotator_shards, collected_feedback, change_statistics, curated_dolly]
+pytestmark = pytest.mark.server
 ANNOTATORS = ["ana", "bruno", "chen"]
-
-
-class Pipeline:
-    def __init__(self, server, instance, tmp_path):
-        self.server = server
-        self.instance = instance
-        self.argilla = ArgillaResource(api_url=server.url, api_key=server.owner_api_key)
-        self.resources = {
-            "argilla": self.argilla,
-            "outputs": CurationOutputs(output_dir=str(tmp_path / "output")),
-            "io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path / "storage")),
-        }
-        self.output_dir = tmp_path / "output"
-
-    def materialize(self, selection, partition_key=None):
-        result = dg.materialize(
-            ALL_ASSETS + [every_record_assigned_exactly_once, argilla_matches_plan],
-            selection=selection,
-            partition_key=partition_key,
-            instance=self.instance,
-            resources=self.resources,
-        )
-        assert result.success
-        return result
-
-    def push_all_shards(self):
-        return {
-            annotator: self.materialize([annotator_shards], partition_key=annotator)
-            for annotator in self.instance.get_dynamic_partitions("annotators")
-        }
 
 
 @pytest.fixture(scope="module")
@@ -61,68 +22,72 @@ def pipeline(tmp_path_factory):
     server = start_embedded_argilla(tmp_path / "argilla", annotator_names=ANNOTATORS)
     try:
         with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-            yield Pipeline(server, instance, tmp_path)
+            yield ProjectOnServer(server, instance, tmp_path)
     finally:
         server.stop()
 
 
-def shard_metadata(result):
-    (materialization,) = result.asset_materializations_for_node("annotator_shards")
-    return {key: value.value for key, value in materialization.metadata.items()}
+def shard_metadata(pipeline, result):
+    return metadata_of(result, pipeline.node("annotator_shards"))
 
 
 def test_full_run_push_collect_chart_curate(pipeline):
-    plan_run = pipeline.materialize([raw_dolly, quality_signals, annotation_assignments])
-    plan = plan_run.output_for_node("annotation_assignments")
+    plan_run = pipeline.materialize(PLAN)
+    plan = plan_run.output_for_node(pipeline.node("annotation_assignments"))
     assert len(plan) == 37 and plan["id"].is_unique
     assert sorted(plan["annotator"].value_counts().tolist()) == [12, 12, 13]
-    assert all(check.passed for check in plan_run.get_asset_check_evaluations())
-    assert sorted(pipeline.instance.get_dynamic_partitions("annotators")) == ANNOTATORS
+    assert check_results(plan_run) == {"no_quarantined_rows": True, "every_record_assigned_exactly_once": True}
+    assert pipeline.partitions == ANNOTATORS
 
     pushes = pipeline.push_all_shards()
-    assert sum(shard_metadata(run)["records_pushed"] for run in pushes.values()) == 37
-    datasets = pipeline.argilla.datasets_named(DATASET_NAME)
+    assert sum(shard_metadata(pipeline, run)["records_pushed"] for run in pushes.values()) == 37
+    datasets = pipeline.datasets()
     assert sorted(datasets) == ANNOTATORS
     held = {name: {r["external_id"] for r in pipeline.argilla.iter_records(d["id"])} for name, d in datasets.items()}
     assert sum(map(len, held.values())) == 37 and set.union(*held.values()) == set(plan["id"])
 
     # Re-running the push changes nothing and duplicates nothing.
     again = pipeline.push_all_shards()
-    assert all(shard_metadata(run)["records_pushed"] == 0 for run in again.values())
-    assert all(shard_metadata(run)["skipped_unchanged_since_last_push"] for run in again.values()), "nothing read or pushed"
+    assert all(shard_metadata(pipeline, run)["records_pushed"] == 0 for run in again.values())
+    assert all(shard_metadata(pipeline, run)["skipped_unchanged_since_last_push"] for run in again.values()), "nothing read or pushed"
     assert sum(len(list(pipeline.argilla.iter_records(d["id"]))) for d in datasets.values()) == 37
 
     # A record deleted in Argilla: the dataset no longer holds what the last push left, so the push runs and restores it.
     victim = next(pipeline.argilla.iter_records(datasets["ana"]["id"]))
     pipeline.argilla.delete_records(datasets["ana"]["id"], [victim["id"]])
-    restored = shard_metadata(pipeline.materialize([annotator_shards], partition_key="ana"))
+    restored = shard_metadata(pipeline, pipeline.materialize(["annotator_shards"], partition_key="ana"))
     assert restored["skipped_unchanged_since_last_push"] is False and restored["records_pushed"] == 1
 
     actions = {}
     for account in pipeline.server.credentials.annotators:
-        actions[account.username] = simulate_annotator(pipeline.server.url, account.api_key, account.username, SimulationPlan(share=0.6))
-    expected = sum((counter for counter in actions.values()), start=__import__("collections").Counter())
+        actions[account.username] = simulate_annotator(
+            pipeline.server.url, account.api_key, account.username, SimulationPlan(share=0.6), pipeline.dataset_name
+        )
+    expected = sum((counter for counter in actions.values()), start=collections.Counter())
 
-    refresh = pipeline.materialize([collected_feedback, change_statistics, curated_dolly])
-    feedback = refresh.output_for_node("collected_feedback")
+    refresh = pipeline.materialize(REFRESH)
+    feedback = refresh.output_for_node(pipeline.node("collected_feedback"))
     statuses = feedback["status"].value_counts().to_dict()
     assert statuses.get("submitted", 0) == expected["submit_unchanged"] + expected["submit_edited"]
     assert statuses.get("discarded", 0) == expected["discard"], "discards without values are still counted"
     assert statuses.get("draft", 0) == expected["draft"]
     assert len(feedback) == 37
 
-    curated = refresh.output_for_node("curated_dolly")
+    curated = refresh.output_for_node(pipeline.node("curated_dolly"))
     assert len(curated) == statuses["submitted"]
     assert (curated["provenance"] == "human").sum() == expected["submit_edited"]
     edited = curated[curated["provenance"] == "human"]
     assert edited["response"].str.endswith(SIMULATION_MARK).all()
-    assert all(check.passed for check in refresh.get_asset_check_evaluations())
+    assert check_results(refresh) == {"argilla_matches_plan": True, "curated_records_are_valid": True}
 
-    statistics = refresh.output_for_node("change_statistics")
+    statistics = refresh.output_for_node(pipeline.node("change_statistics"))
     counts = dict(zip(statistics["status_counts"]["status"], statistics["status_counts"]["count"]))
     assert counts["submitted"] == statuses["submitted"]
-    (materialization,) = refresh.asset_materializations_for_node("change_statistics")
-    assert "data:image/png;base64," in materialization.metadata["report"].value
+    statistics_metadata = metadata_of(refresh, pipeline.node("change_statistics"))
+    assert "data:image/png;base64," in statistics_metadata["report"]
+    # The charts people see without a click: under the 1,000 characters Dagster's asset page shows in place.
+    status_chart = statistics_metadata["chart_status"]
+    assert len(status_chart) < 1000 and f"| submitted | {statuses['submitted']} |" in status_chart and "█" in status_chart
     for chart in ("response_status", "changed_fields", "status_by_category", "status_by_annotator", "field_change"):
         assert (pipeline.output_dir / "statistics" / f"{chart}.html").exists()
     assert (pipeline.output_dir / "statistics" / "plotly.min.js").exists(), "charts open without a network"
@@ -131,21 +96,16 @@ def test_full_run_push_collect_chart_curate(pipeline):
 
 
 def test_sensor_skips_then_refreshes_then_registers_a_newcomer(pipeline):
-    resources = {"argilla": pipeline.argilla}
-
-    def tick(cursor):
-        with dg.build_sensor_context(instance=pipeline.instance, cursor=cursor, resources=resources) as context:
-            return annotator_activity_sensor(context)
-
+    tick = pipeline.sensor_tick
     first = tick(None)
     cursor = first.cursor
     quiet = tick(cursor)
-    assert not quiet.run_requests and quiet.skip_reason is not None, "nothing new: skip"
+    assert not quiet.run_requests and quiet.skip_message, "nothing new: skip"
 
     ana = next(a for a in pipeline.server.credentials.annotators if a.username == "ana")
-    simulate_annotator(pipeline.server.url, ana.api_key, "ana", SimulationPlan(share=1.0, submit_unchanged=1.0))
+    simulate_annotator(pipeline.server.url, ana.api_key, "ana", SimulationPlan(share=1.0, submit_unchanged=1.0), pipeline.dataset_name)
     busy = tick(cursor)
-    assert [request.job_name for request in busy.run_requests] == ["refresh_curation"]
+    assert [request.job_name for request in busy.run_requests] == [pipeline.job_name("refresh_curation")]
     cursor = busy.cursor
 
     owner = {"X-Argilla-Api-Key": pipeline.server.owner_api_key}
@@ -155,20 +115,20 @@ def test_sensor_skips_then_refreshes_then_registers_a_newcomer(pipeline):
         json={"first_name": "Dora", "username": "dora", "password": "dora-password-1", "role": "annotator"},
     ).raise_for_status()
     newcomer = tick(cursor)
-    assert [request.partitions_def_name for request in newcomer.dynamic_partitions_requests] == ["annotators"]
+    assert [request.partitions_def_name for request in newcomer.dynamic_partitions_requests] == ["curation_annotators"]
     assert list(newcomer.dynamic_partitions_requests[0].partition_keys) == ["dora"]
-    assert [request.job_name for request in newcomer.run_requests] == ["plan_assignments"]
+    assert [request.job_name for request in newcomer.run_requests] == [pipeline.job_name("plan_assignments")]
 
 
 def test_newcomer_takes_only_untouched_records_and_answers_stay(pipeline):
-    before = pipeline.materialize([collected_feedback]).output_for_node("collected_feedback")
+    before = pipeline.materialize(["collected_feedback"]).output_for_node(pipeline.node("collected_feedback"))
     answered_before = before[before["status"] != "pending"][["record_id", "shard", "status"]]
 
-    plan = pipeline.materialize([annotation_assignments]).output_for_node("annotation_assignments")
+    plan = pipeline.materialize(["annotation_assignments"]).output_for_node(pipeline.node("annotation_assignments"))
     assert "dora" in set(plan["annotator"])
     pipeline.push_all_shards()
 
-    after = pipeline.materialize([collected_feedback]).output_for_node("collected_feedback")
+    after = pipeline.materialize(["collected_feedback"]).output_for_node(pipeline.node("collected_feedback"))
     merged = answered_before.merge(after, on="record_id", suffixes=("_before", "_after"))
     assert len(merged) == len(answered_before), "no answered record lost"
     assert (merged["shard_before"] == merged["shard_after"]).all(), "answered records did not move"
@@ -184,6 +144,6 @@ def test_unreachable_argilla_and_wrong_key_fail_clearly(pipeline):
     wrong_key = ArgillaResource(api_url=pipeline.server.url, api_key="not-a-key")
     with pytest.raises(ArgillaUnavailableError, match="rejected the API key"):
         wrong_key.check_connection()
-    with dg.build_sensor_context(instance=pipeline.instance, cursor='{"ana": {}}', resources={"argilla": unreachable}) as context:
-        result = annotator_activity_sensor(context)
-    assert isinstance(result, dg.SkipReason) and "cannot reach Argilla at http://127.0.0.1:9" in result.skip_message
+    result = pipeline.sensor_tick(cursor='{"ana": {}}', argilla=unreachable)
+    assert not result.run_requests and "cannot reach Argilla at http://127.0.0.1:9" in result.skip_message
+    assert result.cursor == '{"ana": {}}', "the cursor is kept: the next tick compares against the last state actually seen"

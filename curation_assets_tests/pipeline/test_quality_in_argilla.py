@@ -8,56 +8,36 @@ import dagster as dg
 import httpx
 import pytest
 
-from curation_assets.annotation_settings import DATASET_NAME, curation_dataset_settings, quality_metadata_properties
-from curation_assets.annotator_client import PENDING_QUEUE_FILTERS, AnnotatorSession
+from curation_assets.annotation_settings import curation_dataset_settings, quality_metadata_properties
 from curation_assets.argilla_mapping import ORIGINAL_AGENT, RULE_AGENT, to_argilla_records
-from curation_assets.assets.assignments import annotation_assignments
-from curation_assets.assets.curated import curated_dolly
-from curation_assets.assets.feedback import collected_feedback
-from curation_assets.assets.quality import quality_signals
-from curation_assets.assets.shards import annotator_shards
-from curation_assets.assets.source import raw_dolly
-from curation_assets.assets.statistics import change_statistics
 from curation_assets.logic.source import load_shipped_dolly_excerpt
+from curation_assets.quickstart.annotator_client import PENDING_QUEUE_FILTERS, AnnotatorSession
 from curation_assets.resources import ArgillaResource
-from curation_assets.storage import CurationOutputs
 from curation_assets_tests.argilla_helpers import annotator_account
+from curation_assets_tests.harness import PLAN, REFRESH, ProjectOnServer, metadata_of
 
-ASSETS = [raw_dolly, quality_signals, annotation_assignments, annotator_shards, collected_feedback, change_statistics, curated_dolly]
-ANNOTATOR = "ana"  # the session server's other tests use other dataset names, so `curate_dolly` in ana's workspace is ours
+pytestmark = pytest.mark.server
+ANNOTATOR = "ana"
+# The session server's other tests use other dataset names: this project's dataset is its own.
+PROJECT = dict(name="quality_in_argilla", annotation={"annotators": [ANNOTATOR]})
 
 
 @pytest.fixture(scope="module")
 def run(argilla_server, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("quality")
     (tmp_path / "dagster").mkdir()
-    resources = {
-        "argilla": ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key),
-        "outputs": CurationOutputs(output_dir=str(tmp_path / "output")),
-        "io_manager": dg.FilesystemIOManager(base_dir=str(tmp_path / "storage")),
-    }
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-
-        def materialize(selection, partition_key=None, run_config=None):
-            result = dg.materialize(
-                ASSETS, selection=selection, partition_key=partition_key, instance=instance, resources=resources, run_config=run_config
-            )
-            assert result.success
-            return result
-
-        plan = materialize(
-            [raw_dolly, quality_signals, annotation_assignments],
-            run_config={"ops": {"annotation_assignments": {"config": {"annotators": [ANNOTATOR]}}}},
-        )
-        materialize([annotator_shards], partition_key=ANNOTATOR)
-        yield materialize, plan.output_for_node("quality_signals")
+        pipeline = ProjectOnServer(argilla_server, instance, tmp_path, **PROJECT)
+        plan = pipeline.materialize(PLAN)
+        pipeline.materialize(["annotator_shards"], partition_key=ANNOTATOR)
+        yield pipeline, plan.output_for_node(pipeline.node("quality_signals"))
 
 
 def test_flagged_records_come_first_with_metadata_and_rule_suggestions(run, argilla_server):
-    _, signals = run
+    pipeline, signals = run
     priority = dict(zip(signals["id"], signals["priority"]))
     with AnnotatorSession(argilla_server.url, annotator_account(argilla_server, ANNOTATOR).api_key) as session:
-        dataset_id = session.dataset_id(DATASET_NAME, ANNOTATOR)
+        dataset_id = session.dataset_id(pipeline.dataset_name, ANNOTATOR)
         queue, total = session.queue(dataset_id, limit=50)
         assert total == 37
         order = [priority[record.external_id] for record in queue]
@@ -99,21 +79,23 @@ def test_flagged_records_come_first_with_metadata_and_rule_suggestions(run, argi
         session.respond(top, "submitted", answers)
 
 
-def test_flag_precision_and_opt_in_rule_pass(run):
-    materialize, signals = run
-    result = materialize(
-        [collected_feedback, change_statistics, curated_dolly],
-        run_config={"ops": {"curated_dolly": {"config": {"apply_rule_fixes_to_unannotated": True}}}},
+def test_flag_precision_and_opt_in_rule_pass(run, argilla_server):
+    pipeline, signals = run
+    # The project's declaration now opts in to the rule pass, as a user would edit its defs.yaml.
+    with_rule_fixes = ProjectOnServer(
+        argilla_server, pipeline.instance, pipeline.folder, **PROJECT, publish={"apply_rule_fixes_to_unannotated": True}
     )
-    precision = result.output_for_node("change_statistics")["flag_precision"].set_index("flag")
+    result = with_rule_fixes.materialize(REFRESH)
+    precision = result.output_for_node(pipeline.node("change_statistics"))["flag_precision"].set_index("flag")
     assert precision.loc["response_copies_context", "reviewed"] == 1
     assert precision.loc["response_copies_context", "changed"] == 1
     assert precision.loc["response_copies_context", "precision"] == 1.0
-    (materialization,) = result.asset_materializations_for_node("change_statistics")
-    assert "Quality flags" in materialization.metadata["report"].value
-    assert (Path(materialization.metadata["charts_folder"].value) / "flag_precision.html").exists()
+    statistics = metadata_of(result, pipeline.node("change_statistics"))
+    assert "Quality flags" in statistics["report"]
+    assert "| response\\_copies\\_context (1) | 1 | ████████████████████ |" in statistics["chart_flag_precision"]
+    assert (Path(statistics["charts_folder"]) / "flag_precision.html").exists()
 
-    curated = result.output_for_node("curated_dolly").set_index("id")
+    curated = result.output_for_node(pipeline.node("curated_dolly")).set_index("id")
     assert curated.loc["10", "provenance"] == "human"
     rule_ids = set(curated.index[curated["provenance"] == "rule"])
     assert rule_ids == set(signals.loc[signals["fixable"], "id"]) - {"10"}

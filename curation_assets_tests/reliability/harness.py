@@ -1,90 +1,16 @@
-"""What the fault tests share: a pipeline on one server and Dagster instance, fault injection, and snapshots."""
+"""What the fault tests share beyond the pipeline harness: fault injection, and snapshots to compare runs."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 import dagster as dg
 import httpx
 import pandas as pd
 
-from curation_assets.annotation_settings import DATASET_NAME
-from curation_assets.annotator_client import AnnotatorSession
-from curation_assets.assets.assignments import annotation_assignments
-from curation_assets.assets.curated import curated_dolly
-from curation_assets.assets.feedback import collected_feedback
-from curation_assets.assets.quality import quality_signals
-from curation_assets.assets.shards import annotator_shards
-from curation_assets.assets.source import raw_dolly
-from curation_assets.assets.statistics import change_statistics
-from curation_assets.checks import argilla_matches_plan, every_record_assigned_exactly_once
-from curation_assets.definitions import defs as project_definitions
+from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets.resources import ArgillaResource
-from curation_assets.sensors import annotator_activity_sensor
-from curation_assets.storage import CurationOutputs
-
-ALL_ASSETS = [raw_dolly, quality_signals, annotation_assignments, annotator_shards, collected_feedback, change_statistics, curated_dolly]
-# Retries short enough for a test to give up in about a second.
-FAST_RETRIES = dict(retry_attempts=3, retry_base_delay_seconds=0.05, retry_max_delay_seconds=0.2, retry_budget_seconds=5.0)
-
-
-class PipelineOnServer:
-    """The six assets, materialized in-process against one real server with one Dagster instance."""
-
-    def __init__(self, server, instance: dg.DagsterInstance, folder: Path):
-        self.server = server
-        self.instance = instance
-        self.folder = folder
-        self.argilla = ArgillaResource(api_url=server.url, api_key=server.owner_api_key)
-
-    def resources(self, argilla=None) -> dict:
-        return {
-            "argilla": argilla or self.argilla,
-            "outputs": CurationOutputs(output_dir=str(self.folder / "output")),
-            "io_manager": dg.FilesystemIOManager(base_dir=str(self.folder / "storage")),
-        }
-
-    def materialize(self, selection, partition_key=None, argilla=None, run_config=None, raise_on_error=True):
-        return dg.materialize(
-            ALL_ASSETS + [every_record_assigned_exactly_once, argilla_matches_plan],
-            selection=selection,
-            partition_key=partition_key,
-            instance=self.instance,
-            run_config=run_config,
-            raise_on_error=raise_on_error,
-            resources=self.resources(argilla),
-        )
-
-    def run_job(self, job, partition_key=None, argilla=None):
-        """A run of one of the project's jobs, as the sensor launches it (the sensor looks runs up by job name)."""
-        definitions = dg.Definitions(assets=ALL_ASSETS, jobs=[job], resources=self.resources(argilla))
-        return definitions.resolve_job_def(job.name).execute_in_process(
-            partition_key=partition_key, instance=self.instance, raise_on_error=False
-        )
-
-    def sensor_tick(self, cursor=None, argilla=None):
-        # The project's own definitions: partitioned run requests are checked against its jobs and
-        # the instance's dynamic partitions, as the daemon does.
-        with dg.partition_loading_context(dynamic_partitions_store=self.instance), dg.build_sensor_context(
-            instance=self.instance, cursor=cursor, resources={"argilla": argilla or self.argilla}, definitions=project_definitions
-        ) as context:
-            return annotator_activity_sensor.evaluate_tick(context)
-
-    def plan(self, **source_config):
-        run_config = {"ops": {"raw_dolly": {"config": source_config}}} if source_config else None
-        return self.materialize([raw_dolly, quality_signals, annotation_assignments], run_config=run_config).output_for_node(
-            "annotation_assignments"
-        )
-
-    def push_all_shards(self, argilla=None):
-        for annotator in sorted(self.instance.get_dynamic_partitions("annotators")):
-            self.materialize([annotator_shards], partition_key=annotator, argilla=argilla)
-
-    def refresh(self):
-        result = self.materialize([collected_feedback, change_statistics, curated_dolly])
-        self.last_checks = {check.check_name: check.passed for check in result.get_asset_check_evaluations()}
-        return result.output_for_node("collected_feedback"), result.output_for_node("curated_dolly")
+from curation_assets_tests.harness import ProjectOnServer
 
 
 def failure_text(result: dg.ExecuteInProcessResult) -> str:
@@ -146,35 +72,37 @@ def resource_with_fault(base: ArgillaResource, matches, action, **settings) -> A
     return resource_with_transport(base, lambda inner: ActAfter(inner, matches, action), **settings)
 
 
-def delete_curation_datasets(argilla: ArgillaResource) -> None:
-    for dataset in argilla.datasets_named(DATASET_NAME).values():
-        argilla.request("DELETE", f"/api/v1/datasets/{dataset['id']}")
+def delete_curation_datasets(pipeline: ProjectOnServer) -> None:
+    for dataset in pipeline.datasets().values():
+        pipeline.argilla.request("DELETE", f"/api/v1/datasets/{dataset['id']}")
 
 
-def records_by_shard(argilla: ArgillaResource) -> dict[str, list[dict]]:
+def records_by_shard(pipeline: ProjectOnServer, argilla: ArgillaResource | None = None) -> dict[str, list[dict]]:
     """Every record of every annotator dataset, with responses and suggestions, as the server stores them."""
+    argilla = argilla or pipeline.argilla
     return {
         shard: list(argilla.iter_records(dataset["id"], include=("responses", "suggestions")))
-        for shard, dataset in sorted(argilla.datasets_named(DATASET_NAME).items())
+        for shard, dataset in sorted(pipeline.datasets(argilla).items())
     }
 
 
-def responses_by_record(argilla: ArgillaResource) -> dict[tuple[str, str], dict]:
+def responses_by_record(pipeline: ProjectOnServer) -> dict[tuple[str, str], dict]:
     """(external id, user id) → the response as stored: status, values and timestamps."""
     return {
         (record["external_id"], response["user_id"]): response
-        for records in records_by_shard(argilla).values()
+        for records in records_by_shard(pipeline).values()
         for record in records
         for response in record.get("responses") or []
     }
 
 
-def submit(server, annotator: str, record_ids: list[str], status: str = "submitted", mark: str = "") -> dict[str, dict]:
+def submit(pipeline: ProjectOnServer, annotator: str, record_ids: list[str], status: str = "submitted", mark: str = "") -> dict[str, dict]:
     """The annotator answers these records of their queue as the web UI does; returns what was sent."""
+    server = pipeline.server
     account = next(account for account in server.credentials.annotators if account.username == annotator)
     sent = {}
     with AnnotatorSession(server.url, account.api_key) as session:
-        dataset_id = session.dataset_id(DATASET_NAME, annotator)
+        dataset_id = session.dataset_id(pipeline.dataset_name, annotator)
         queue, _ = session.queue(dataset_id, limit=1000)
         for record in queue:
             if record.external_id in record_ids:
@@ -191,7 +119,7 @@ def comparable_curated(curated: pd.DataFrame) -> list[dict]:
     return curated.sort_values("id").to_dict("records")
 
 
-def comparable_argilla(argilla: ArgillaResource) -> dict[str, dict]:
+def comparable_argilla(pipeline: ProjectOnServer) -> dict[str, dict]:
     """What an annotator sees and answered, per shard and record, without ids or timestamps."""
     return {
         shard: {
@@ -202,5 +130,5 @@ def comparable_argilla(argilla: ArgillaResource) -> dict[str, dict]:
             }
             for record in records
         }
-        for shard, records in records_by_shard(argilla).items()
+        for shard, records in records_by_shard(pipeline).items()
     }

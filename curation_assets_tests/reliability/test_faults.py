@@ -10,20 +10,15 @@ import httpx
 import pandas as pd
 import pytest
 
-from curation_assets.annotation_settings import DATASET_NAME
-from curation_assets.annotator_client import AnnotatorSession
 from curation_assets.argilla_transport import RetryPolicy, may_retry
-from curation_assets.assets.shards import annotator_shards
-from curation_assets.jobs import refresh_job, shard_job
 from curation_assets.local_argilla.process import ArgillaServerProcess, free_port
 from curation_assets.logic.assignment import plan_assignments
 from curation_assets.logic.source import SHIPPED_EXCERPT, load_source
+from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets.resources import ArgillaResource, ArgillaUnavailableError
-from curation_assets.sensors import annotator_activity_sensor
+from curation_assets_tests.harness import FAST_RETRIES, ProjectOnServer
 from curation_assets_tests.reliability.harness import (
-    FAST_RETRIES,
     AnswersFirstWith,
-    PipelineOnServer,
     comparable_argilla,
     comparable_curated,
     delete_curation_datasets,
@@ -37,11 +32,14 @@ from curation_assets_tests.reliability.harness import (
 )
 
 
+pytestmark = pytest.mark.server
+
+
 @pytest.fixture
 def pipeline_on_fresh_server(fresh_argilla_server, tmp_path):
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        yield PipelineOnServer(fresh_argilla_server, instance, tmp_path)
+        yield ProjectOnServer(fresh_argilla_server, instance, tmp_path)
 
 
 def test_retry_policy_backs_off_with_jitter_and_spares_client_errors():
@@ -111,26 +109,33 @@ def test_client_errors_are_not_retried(argilla_server, caplog):
     assert not [record for record in caplog.records if "retry" in record.getMessage()]
 
 
-def test_server_killed_mid_push_then_rerun_keeps_one_copy_and_every_response(pipeline_on_fresh_server, tmp_path):
-    pipeline = pipeline_on_fresh_server
+def test_server_killed_mid_push_then_rerun_keeps_one_copy_and_every_response(fresh_argilla_server, tmp_path):
+    server = fresh_argilla_server
+    source_file = tmp_path / "records.jsonl"
+    excerpt = load_source(SHIPPED_EXCERPT)[["id", "instruction", "context", "response", "category"]]
+    excerpt.to_json(source_file, orient="records", lines=True, force_ascii=False)
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        pipeline = ProjectOnServer(server, instance, tmp_path, source={"file": str(source_file)})
+        crash_mid_push_then_rerun(pipeline, excerpt, source_file)
+
+
+def crash_mid_push_then_rerun(pipeline: ProjectOnServer, excerpt: pd.DataFrame, source_file) -> None:
     server = pipeline.server
     plan = pipeline.plan()
     pipeline.push_all_shards()
     ana_ids = sorted(plan.loc[plan["annotator"] == "ana", "id"])
-    submit(server, "ana", ana_ids[:3], mark="(ana)")
-    submit(server, "ana", ana_ids[3:4], status="draft", mark="(draft)")
-    responses_before = responses_by_record(pipeline.argilla)
+    submit(pipeline, "ana", ana_ids[:3], mark="(ana)")
+    submit(pipeline, "ana", ana_ids[3:4], status="draft", mark="(draft)")
+    responses_before = responses_by_record(pipeline)
     assert len(responses_before) == 4
 
-    # The source changes, so ana's untouched records are pushed again, two per request.
-    changed = load_source(SHIPPED_EXCERPT)
-    changed["response"] = changed["response"] + " (revised)"
-    revised_source = tmp_path / "revised.jsonl"
-    changed.to_json(revised_source, orient="records", lines=True, force_ascii=False)
-    pipeline.plan(source=str(revised_source), split="train")
+    # The user revises their file, so ana's untouched records are pushed again, two per request.
+    excerpt.assign(response=excerpt["response"] + " (revised)").to_json(source_file, orient="records", lines=True, force_ascii=False)
+    pipeline.plan()
 
     crashing = resource_with_fault(pipeline.argilla, is_bulk_upsert, server.kill, log_batch_size=2, **FAST_RETRIES)
-    failed = pipeline.run_job(shard_job, partition_key="ana", argilla=crashing)
+    failed = pipeline.run_job("push_shards", partition_key="ana", argilla=crashing)
     assert not failed.success
     error = failure_text(failed)
     assert f"cannot reach Argilla at {server.url}" in error and "curation-argilla serve" in error and "rerun" in error, error
@@ -143,23 +148,24 @@ def test_server_killed_mid_push_then_rerun_keeps_one_copy_and_every_response(pip
         api_url=server.url, api_key=server.owner_api_key, retry_attempts=200, retry_max_delay_seconds=0.5, retry_budget_seconds=120
     )
     try:
-        ana_records = records_by_shard(patient)["ana"]
+        ana_records = records_by_shard(pipeline, patient)["ana"]
         restarter.join()
         # The sensor asks for the failed push again (a new run key), and for the other stale shards.
         requests = pipeline.sensor_tick().run_requests
-        shard_run_keys = {request.partition_key: request.run_key for request in requests if request.job_name == shard_job.name}
+        push = pipeline.job_name("push_shards")
+        shard_run_keys = {request.partition_key: request.run_key for request in requests if request.job_name == push}
         assert sorted(shard_run_keys) == ["ana", "bruno", "chen"] and shard_run_keys["ana"].endswith(":1")
         revised = [r for r in ana_records if r["fields"]["response"].endswith("(revised)")]
         assert 0 < len(revised) < len(ana_ids) - 4, "the crash left the push half done"
 
         pipeline.push_all_shards()
-        shards = records_by_shard(pipeline.argilla)
+        shards = records_by_shard(pipeline)
         external_ids = [record["external_id"] for records in shards.values() for record in records]
         assert len(external_ids) == len(plan) and set(external_ids) == set(plan["id"]), "exactly one copy of each record"
         for record in shards["ana"]:
             answered = bool(record.get("responses"))
             assert record["fields"]["response"].endswith("(revised)") != answered, "untouched records revised, answered ones kept"
-        assert responses_by_record(pipeline.argilla) == responses_before, "every response still there, unchanged"
+        assert responses_by_record(pipeline) == responses_before, "every response still there, unchanged"
     finally:
         restarted.stop()
 
@@ -173,12 +179,12 @@ def planned_pipeline(argilla_server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("bad_connection")
     (folder / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
-        pipeline = PipelineOnServer(argilla_server, instance, folder)
-        # The session's server is shared: start without curation datasets, and leave none behind.
-        delete_curation_datasets(pipeline.argilla)
+        pipeline = ProjectOnServer(argilla_server, instance, folder, name="bad_connection")
+        # The session's server is shared: start without this project's datasets, and leave none behind.
+        delete_curation_datasets(pipeline)
         pipeline.planned = pipeline.plan()
         yield pipeline
-        delete_curation_datasets(pipeline.argilla)
+        delete_curation_datasets(pipeline)
 
 
 @pytest.mark.parametrize("asset_name", ARGILLA_ASSETS)
@@ -194,7 +200,7 @@ def test_each_argilla_asset_fails_with_one_clear_error_when_unreachable_or_the_k
     }
     for argilla, phrases in expected.items():
         failed = pipeline.materialize([asset_name], partition_key=partition, argilla=argilla, raise_on_error=False)
-        assert [event.step_key for event in failed.get_step_failure_events()] == [asset_name]
+        assert [event.step_key for event in failed.get_step_failure_events()] == [pipeline.node(asset_name)]
         error = failure_text(failed)
         assert "ArgillaUnavailableError" in error and all(phrase in error for phrase in phrases), error
 
@@ -208,8 +214,7 @@ def test_sensor_skips_and_keeps_its_cursor_when_unreachable_or_the_key_is_wrong(
         (ArgillaResource(api_url=url, api_key="x"), f"cannot reach Argilla at {url}: GET /api/v1/users failed 2 time(s)"),
         (ArgillaResource(api_url=pipeline.server.url, api_key="not-a-key"), "rejected the API key"),
     ):
-        with dg.build_sensor_context(instance=pipeline.instance, cursor=cursor, resources={"argilla": argilla}) as context:
-            tick = annotator_activity_sensor.evaluate_tick(context)
+        tick = pipeline.sensor_tick(cursor=cursor, argilla=argilla)
         assert not tick.run_requests and phrase in tick.skip_message
         assert tick.cursor == cursor, "the next tick compares against the last state actually seen"
 
@@ -240,7 +245,7 @@ def test_answers_submitted_while_feedback_is_collected_are_fully_in_or_in_the_ne
         for annotator in ("chen", "bruno", "ana"):
             account = next(a for a in server.credentials.annotators if a.username == annotator)
             with AnnotatorSession(server.url, account.api_key) as session:
-                queue, _ = session.queue(session.dataset_id(DATASET_NAME, annotator), limit=4)
+                queue, _ = session.queue(session.dataset_id(pipeline.dataset_name, annotator), limit=4)
                 for record in queue:
                     answers = {
                         "new-instruction": f"asked during the read {record.external_id}",
@@ -252,7 +257,7 @@ def test_answers_submitted_while_feedback_is_collected_are_fully_in_or_in_the_ne
 
     annotator_thread = threading.Thread(target=annotate)
     annotator_thread.start()
-    during = pipeline.materialize(["collected_feedback"], argilla=slow_reader).output_for_node("collected_feedback")
+    during = pipeline.materialize(["collected_feedback"], argilla=slow_reader).output_for_node(pipeline.node("collected_feedback"))
     annotator_thread.join()
     assert len(sent) == 12
 
@@ -270,7 +275,7 @@ def test_answers_submitted_while_feedback_is_collected_are_fully_in_or_in_the_ne
     missing = set(sent) - set(seen_during)
     assert set(during.loc[during["record_id"].isin(missing), "status"]) <= {"pending"}, "the others not half-seen"
 
-    after = pipeline.materialize(["collected_feedback"]).output_for_node("collected_feedback")
+    after = pipeline.materialize(["collected_feedback"]).output_for_node(pipeline.node("collected_feedback"))
     assert submitted(after) == sent and after["record_id"].is_unique, "the next refresh converges to every answer"
 
 
@@ -282,12 +287,12 @@ def crash():
     raise InjectedCrash("the run was killed here")
 
 
-def annotate_and_refresh(pipeline: PipelineOnServer, plan: pd.DataFrame):
+def annotate_and_refresh(pipeline: ProjectOnServer, plan: pd.DataFrame):
     """The same work in every run: each annotator edits their first two records and discards the third."""
     for annotator in ("ana", "bruno", "chen"):
         mine = sorted(plan.loc[plan["annotator"] == annotator, "id"])
-        submit(pipeline.server, annotator, mine[:2], mark="(edited)")
-        submit(pipeline.server, annotator, mine[2:3], status="discarded")
+        submit(pipeline, annotator, mine[:2], mark="(edited)")
+        submit(pipeline, annotator, mine[2:3], status="discarded")
     return pipeline.refresh()
 
 
@@ -298,30 +303,30 @@ def test_a_run_killed_mid_way_then_rerun_ends_as_one_clean_run(argilla_server, t
         folder = tmp_path / scenario
         (folder / "dagster").mkdir(parents=True)
         with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
-            pipeline = PipelineOnServer(server, instance, folder)
-            # Both scenarios start from a server without curation datasets (the session's server is shared).
-            delete_curation_datasets(pipeline.argilla)
+            pipeline = ProjectOnServer(server, instance, folder, name="killed_run")
+            # Both scenarios start from a server without this project's datasets (the session's server is shared).
+            delete_curation_datasets(pipeline)
             plan = pipeline.plan()
             if scenario == "killed and rerun":
                 dying = resource_with_fault(pipeline.argilla, is_bulk_upsert, crash, log_batch_size=2)
-                killed = pipeline.materialize([annotator_shards], partition_key="ana", argilla=dying, raise_on_error=False)
+                killed = pipeline.materialize(["annotator_shards"], partition_key="ana", argilla=dying, raise_on_error=False)
                 assert not killed.success and "the run was killed here" in failure_text(killed)
-                assert len(records_by_shard(pipeline.argilla)["ana"]) == 2, "one batch of ana's shard landed"
+                assert len(records_by_shard(pipeline)["ana"]) == 2, "one batch of ana's shard landed"
                 # The rerun starts over from the plan, which now sees a half-pushed layout.
                 replanned = pipeline.plan()
                 assert replanned.equals(plan), "the plan made after the crash is the clean run's plan"
             pipeline.push_all_shards()
             if scenario == "killed and rerun":
                 dying_reader = resource_with_fault(pipeline.argilla, lambda request: request.url.path.endswith("/records"), crash)
-                assert not pipeline.run_job(refresh_job, argilla=dying_reader).success
+                assert not pipeline.run_job("refresh_curation", argilla=dying_reader).success
                 # With no new work since, the sensor still asks for the failed refresh again.
                 first_tick = pipeline.sensor_tick()
                 again = pipeline.sensor_tick(cursor=first_tick.cursor)
-                assert [request.job_name for request in again.run_requests] == [refresh_job.name]
+                assert [request.job_name for request in again.run_requests] == [pipeline.job_name("refresh_curation")]
             feedback, curated = annotate_and_refresh(pipeline, plan)
-            final_states.append((plan, comparable_argilla(pipeline.argilla), comparable_curated(curated)))
+            final_states.append((plan, comparable_argilla(pipeline), comparable_curated(curated)))
             assert (feedback["status"] == "submitted").sum() == 6 and len(curated) == 6
-    delete_curation_datasets(pipeline.argilla)
+    delete_curation_datasets(pipeline)
     (clean_plan, clean_argilla, clean_curated), (plan, argilla_state, curated) = final_states
     assert plan.equals(clean_plan)
     assert argilla_state == clean_argilla, "Argilla holds the same records, suggestions and answers"
@@ -331,19 +336,19 @@ def test_a_run_killed_mid_way_then_rerun_ends_as_one_clean_run(argilla_server, t
 def test_a_dataset_left_half_created_by_a_crash_is_created_again(planned_pipeline):
     pipeline = planned_pipeline
     argilla = pipeline.argilla
-    delete_curation_datasets(argilla)
+    delete_curation_datasets(pipeline)
     workspaces = {w["name"]: w["id"] for w in argilla.request("GET", "/api/v1/me/workspaces")["items"]}
     workspace_id = workspaces.get("ana") or argilla.request("POST", "/api/v1/workspaces", json={"name": "ana"})["id"]
     # What a server killed between creating the dataset and publishing it leaves behind.
-    argilla.request("POST", "/api/v1/datasets", json={"name": DATASET_NAME, "workspace_id": workspace_id})
-    assert argilla.datasets_named(DATASET_NAME)["ana"]["status"] == "draft"
+    argilla.request("POST", "/api/v1/datasets", json={"name": pipeline.dataset_name, "workspace_id": workspace_id})
+    assert pipeline.datasets()["ana"]["status"] == "draft"
 
-    pipeline.materialize([annotator_shards], partition_key="ana")
-    dataset = argilla.datasets_named(DATASET_NAME)["ana"]
+    pipeline.materialize(["annotator_shards"], partition_key="ana")
+    dataset = pipeline.datasets()["ana"]
     assert dataset["status"] == "ready"
     planned = set(pipeline.planned.loc[pipeline.planned["annotator"] == "ana", "id"])
     assert {record["external_id"] for record in argilla.iter_records(dataset["id"])} == planned
-    delete_curation_datasets(argilla)
+    delete_curation_datasets(pipeline)
 
 
 def test_annotators_who_leave_keep_their_answers_and_hand_over_untouched_records(pipeline_on_fresh_server):
@@ -353,22 +358,22 @@ def test_annotators_who_leave_keep_their_answers_and_hand_over_untouched_records
     pipeline.push_all_shards()
     share = {annotator: sorted(plan.loc[plan["annotator"] == annotator, "id"]) for annotator in ("ana", "bruno", "chen")}
     sent = {
-        "bruno": submit(server, "bruno", share["bruno"][:2], mark="(bruno)"),
-        "chen": submit(server, "chen", share["chen"][:2], mark="(chen)"),
+        "bruno": submit(pipeline, "bruno", share["bruno"][:2], mark="(bruno)"),
+        "chen": submit(pipeline, "chen", share["chen"][:2], mark="(chen)"),
     }
-    discarded = submit(server, "chen", share["chen"][2:3], status="discarded")
+    discarded = submit(pipeline, "chen", share["chen"][2:3], status="discarded")
     pipeline.refresh()
 
     # bruno's account is deleted in Argilla (which deletes his responses with it); later chen is
-    # taken off the team in the configuration while keeping her account.
+    # taken off the team in the project's declaration while keeping her account.
     bruno_id = pipeline.argilla.user_ids_by_name()["bruno"]
     pipeline.argilla.request("DELETE", f"/api/v1/users/{bruno_id}")
-    without_chen = {"ops": {"annotation_assignments": {"config": {"annotators": ["ana"]}}}}
-    for departed, run_config in (("bruno", None), ("chen", without_chen)):
-        replanning = pipeline.materialize(["annotation_assignments"], run_config=run_config)
-        replanned = replanning.output_for_node("annotation_assignments")
-        pipeline.push_all_shards()
-        feedback, curated = pipeline.refresh()
+    without_chen = ProjectOnServer(server, pipeline.instance, pipeline.folder, annotation={"annotators": ["ana"]})
+    for departed, declared in (("bruno", pipeline), ("chen", without_chen)):
+        replanning = declared.materialize(["annotation_assignments"])
+        replanned = replanning.output_for_node(declared.node("annotation_assignments"))
+        declared.push_all_shards()
+        feedback, curated = declared.refresh()
 
         holder = dict(zip(replanned["id"], replanned["annotator"]))
         answered_by_departed = set(sent[departed]) | (set(discarded) if departed == "chen" else set())
@@ -376,7 +381,7 @@ def test_annotators_who_leave_keep_their_answers_and_hand_over_untouched_records
         staying = {"ana"} if departed == "chen" else {"ana", "chen"}
         assert all(holder[record_id] in staying for record_id in set(share[departed]) - answered_by_departed)
 
-        shards = records_by_shard(pipeline.argilla)
+        shards = records_by_shard(pipeline)
         assert {record["external_id"] for record in shards[departed]} == answered_by_departed, "untouched records left"
         external_ids = [record["external_id"] for records in shards.values() for record in records]
         assert sorted(external_ids) == sorted(plan["id"]), "every record in exactly one dataset"
@@ -393,4 +398,4 @@ def test_annotators_who_leave_keep_their_answers_and_hand_over_untouched_records
                 assert curated_by_id.loc[record_id, "annotator"] == annotator
                 assert curated_by_id.loc[record_id, "response"] == answer["new-response"]
         assert len(curated) == 4
-        assert pipeline.last_checks == {"argilla_matches_plan": True, "curated_records_are_valid": True}
+        assert declared.last_checks == {"argilla_matches_plan": True, "curated_records_are_valid": True}

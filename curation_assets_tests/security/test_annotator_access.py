@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from curation_assets.annotation_settings import curation_dataset_settings
-from curation_assets.annotator_client import AnnotatorSession
+from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets.argilla_mapping import to_argilla_records
 from curation_assets.resources import ArgillaResource
 from curation_assets_tests.argilla_helpers import DOLLY_LIKE_ROWS, annotator_account

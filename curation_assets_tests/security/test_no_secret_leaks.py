@@ -15,12 +15,13 @@ import pytest
 from dagster._serdes import serialize_value
 
 from curation_assets.local_argilla.process import start_embedded_argilla
-from curation_assets.simulation import SimulationPlan, simulate_annotator
+from curation_assets.quickstart.simulation import SimulationPlan, simulate_annotator
 
 OWNER_API_KEY = "owner-key-from-env-7f3a9c51d2"
 OWNER_PASSWORD = "owner-password-from-env-48b1"
 WRONG_API_KEY = "wrong-key-never-to-be-logged-5d2e"
 ALLOWED_FILES = {"credentials.json", "auth-secret"}
+PROJECT = "dolly_excerpt"  # the project the repository declares
 SERVER_DATABASE = ("argilla.db", "argilla.db-wal", "argilla.db-shm")
 
 
@@ -34,7 +35,7 @@ def deployment(tmp_path, monkeypatch):
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").touch()
     monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
-    monkeypatch.setenv("CURATION_OUTPUT_DIR", str(tmp_path / "output"))
+    monkeypatch.setenv("CURATION_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("ARGILLA_API_URL", server.url)
     monkeypatch.setenv("ARGILLA_API_KEY", OWNER_API_KEY)
     try:
@@ -47,17 +48,16 @@ def run_the_pipeline(server, instance, monkeypatch):
     """What `curation-quickstart --simulate --once` does, plus one run that fails on a wrong key."""
     from curation_assets.definitions import defs
 
-    plan = defs.resolve_job_def("plan_assignments").execute_in_process(instance=instance)
-    instance.add_dynamic_partitions("annotators", sorted(plan.output_for_node("annotation_assignments")["annotator"].unique()))
-    for annotator in instance.get_dynamic_partitions("annotators"):
-        defs.resolve_job_def("push_shards").execute_in_process(instance=instance, partition_key=annotator)
+    assert defs.resolve_job_def(f"{PROJECT}_plan_assignments").execute_in_process(instance=instance).success
+    for annotator in instance.get_dynamic_partitions(f"{PROJECT}_annotators"):
+        defs.resolve_job_def(f"{PROJECT}_push_shards").execute_in_process(instance=instance, partition_key=annotator)
     for account in server.credentials.annotators:
-        simulate_annotator(server.url, account.api_key, account.username, SimulationPlan(share=0.5))
-    refresh = defs.resolve_job_def("refresh_curation").execute_in_process(instance=instance)
+        simulate_annotator(server.url, account.api_key, account.username, SimulationPlan(share=0.5), "curate_dolly")
+    refresh = defs.resolve_job_def(f"{PROJECT}_refresh_curation").execute_in_process(instance=instance)
     assert refresh.success
 
     monkeypatch.setenv("ARGILLA_API_KEY", WRONG_API_KEY)
-    failed = defs.resolve_job_def("refresh_curation").execute_in_process(instance=instance, raise_on_error=False)
+    failed = defs.resolve_job_def(f"{PROJECT}_refresh_curation").execute_in_process(instance=instance, raise_on_error=False)
     assert not failed.success, "the wrong key is refused, so its error path is scanned too"
 
 
@@ -102,7 +102,8 @@ def test_a_full_run_leaves_no_secret_anywhere(deployment, monkeypatch, capfd, ca
     assert "rows_valid" in recorded and "rejected the API key" in recorded, "the scan sees metadata and errors"
     captured = [path for path in (root / "dagster_home").rglob("compute_logs/*") if path.suffix in (".out", ".err")]
     assert captured and any(path.stat().st_size for path in captured), "the runs' captured stdout/stderr are scanned too"
-    published = {path.relative_to(root / "output").parts[0] for path in files_under(root / "output")}
+    outputs = root / "state" / "output" / PROJECT
+    published = {path.relative_to(outputs).parts[0] for path in files_under(outputs)}
     assert {"statistics", "curated_dolly", "feedback", "quality"} <= published, "the published files are scanned too"
     leaks = []
     for name, secret in secrets.items():

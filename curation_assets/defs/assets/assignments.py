@@ -46,7 +46,15 @@ def build_annotation_assignments(project: Project) -> dg.AssetsDefinition:
         argilla: ArgillaResource = getattr(context.resources, project.argilla_resource_key)
         datasets = argilla.datasets_named(project.dataset_name)
         refuse_a_source_switch(project, datasets)
-        annotators = argilla.annotator_usernames() if settings.annotators == "all" else settings.annotators
+        existing = argilla.annotator_usernames()
+        annotators = existing if settings.annotators == "all" else [name for name in settings.annotators if name in existing]
+        without_account = [] if settings.annotators == "all" else sorted(set(settings.annotators) - set(existing))
+        if without_account:
+            context.log.warning(
+                f"declared annotator(s) {without_account} have no annotator account in Argilla at {argilla.api_url}: "
+                "their share goes to the others until the accounts exist (embedded server: "
+                f"CURATION_ARGILLA_ANNOTATORS={','.join(without_account)} curation-argilla bootstrap)"
+            )
         previous, answered = current_placement(argilla, datasets)
         # Argilla deleted the answers of deleted accounts; the collected copies still pin their records.
         held = records_held_by_departed(read_kept_answers(project, FEEDBACK_COLUMNS), set(argilla.user_ids_by_name()))
@@ -54,6 +62,9 @@ def build_annotation_assignments(project: Project) -> dg.AssetsDefinition:
         answered |= set(held)
         plan = plan_assignments(list(raw_dolly["id"]), annotators, seed=settings.seed, previous=previous, answered=answered)
         moved = sum(1 for record_id, annotator in zip(plan["id"], plan["annotator"]) if previous.get(record_id, annotator) != annotator)
+        shares = plan["annotator"].value_counts().sort_index()
+        # Someone taken off the team (or deleted) keeps the records they answered, and nothing else.
+        former = shares[~shares.index.isin(annotators)]
         partitions = project.annotator_partitions.name
         new_partitions = sorted(set(plan["annotator"]) - set(context.instance.get_dynamic_partitions(partitions)))
         if new_partitions:
@@ -63,8 +74,10 @@ def build_annotation_assignments(project: Project) -> dg.AssetsDefinition:
             metadata={
                 "source": project.source.identity,
                 "records": len(plan),
-                "annotators": len(set(plan["annotator"])),
-                "share_sizes": dg.MetadataValue.json(plan["annotator"].value_counts().sort_index().to_dict()),
+                "annotators": len(shares) - len(former),
+                "share_sizes": dg.MetadataValue.json(shares[shares.index.isin(annotators)].to_dict()),
+                "answered_records_kept_by_former_annotators": dg.MetadataValue.json(former.to_dict()),
+                "declared_annotators_without_account": dg.MetadataValue.json(without_account),
                 "records_locked_by_answers": int(plan["locked"].sum()),
                 "records_held_for_deleted_accounts": len(held),
                 "records_moved_since_last_plan": moved,

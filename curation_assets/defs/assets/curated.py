@@ -1,53 +1,68 @@
-"""The curated dataset, published as files (and to the Hub when configured)."""
-
+"""The curated dataset, published as files (and to the Hub when the project names a repo)."""
 
 import dagster as dg
 import pandas as pd
-from pydantic import Field
 
-from ..logic.curation import curate_with_rule_fixes, dataset_card, push_to_hub, write_curated
-from ..logic.statistics import markdown_report
-from ..storage import CurationOutputs
+from ...logic.curation import curate_with_rule_fixes, dataset_card, within_source
+from ...logic.source import DATA_DIR
+from ...logic.statistics import markdown_report
+from ..project import Project
+from ..publishing import push_to_hub, write_curated
+
+DOLLY_ATTRIBUTION_HEADING = "## License and attribution (CC BY-SA 3.0)"
 
 
-class PublishConfig(dg.Config):
-    hub_repo_id: str = Field(default="", description="Hub dataset repo to push to (needs HF_TOKEN); empty: files only")
-    source_name: str = Field(default="databricks-dolly-15k", description="Named in the dataset card")
-    apply_rule_fixes_to_unannotated: bool = Field(
-        default=False,
-        description=(
-            "Also publish records nobody annotated yet when a safe rule cleaned them (citation markers removed, "
-            "whitespace and encoding repaired), with provenance 'rule'. Off: only submitted records are published."
-        ),
+def build_curated_dolly(project: Project) -> dg.AssetsDefinition:
+    publish = project.settings.publish
+    key = project.asset_key("curated_dolly")
+
+    @dg.asset(
+        key=key,
+        ins={
+            "collected_feedback": dg.AssetIn(project.asset_key("collected_feedback")),
+            "quality_signals": dg.AssetIn(project.asset_key("quality_signals")),
+            "change_statistics": dg.AssetIn(project.asset_key("change_statistics")),
+        },
+        group_name=project.group,
+        kinds={"huggingface", "parquet"},
+        check_specs=[dg.AssetCheckSpec("curated_records_are_valid", asset=key)],
     )
+    def curated_dolly(collected_feedback: pd.DataFrame, quality_signals: pd.DataFrame, change_statistics: dict):
+        """Submitted records with the annotators' answers in place of the originals (opt-in: plus rule-cleaned untouched records); discards, drafts and the rest left out."""
+        # Only records of the declared source: answers to a replaced source's records stay in Argilla, not here.
+        feedback, answers_outside_source = within_source(collected_feedback, quality_signals["id"])
+        curated = curate_with_rule_fixes(feedback, quality_signals, publish.apply_rule_fixes_to_unannotated)
+        # The card shows the statistics change_statistics computed for this same feedback: not computed twice.
+        card = dataset_card(
+            curated,
+            markdown_report(change_statistics, png=None),
+            project=project.name,
+            source=project.source.identity,
+            license=publish.license,
+            attribution=publish.attribution or _shipped_attribution(project),
+        )
+        paths = write_curated(curated, card, project.output_folder("curated_dolly"))
+        metadata = {
+            "records": len(curated),
+            "source": project.source.identity,
+            "provenance": dg.MetadataValue.json(curated["provenance"].value_counts().to_dict()),
+            "answers_outside_source": answers_outside_source,
+            **{name: dg.MetadataValue.path(str(path)) for name, path in paths.items()},
+        }
+        if publish.hub_repo_id:
+            metadata["hub_url"] = dg.MetadataValue.url(push_to_hub(curated, card, publish.hub_repo_id, publish.private))
+        yield dg.Output(curated, metadata=metadata)
+        yield _check_curated(curated, feedback)
+
+    return curated_dolly
 
 
-@dg.asset(
-    group_name="publish",
-    kinds={"huggingface", "parquet"},
-    check_specs=[dg.AssetCheckSpec("curated_records_are_valid", asset="curated_dolly")],
-)
-def curated_dolly(
-    config: PublishConfig,
-    collected_feedback: pd.DataFrame,
-    quality_signals: pd.DataFrame,
-    change_statistics: dict,
-    outputs: CurationOutputs,
-):
-    """Submitted records with the annotators' answers in place of the originals (opt-in: plus rule-cleaned untouched records); discards, drafts and the rest left out."""
-    curated = curate_with_rule_fixes(collected_feedback, quality_signals, config.apply_rule_fixes_to_unannotated)
-    # The card shows the statistics change_statistics computed for this same feedback: not computed twice.
-    card = dataset_card(curated, markdown_report(change_statistics, png=None), config.source_name)
-    paths = write_curated(curated, card, outputs.folder("curated_dolly"))
-    metadata = {
-        "records": len(curated),
-        "provenance": dg.MetadataValue.json(curated["provenance"].value_counts().to_dict()),
-        **{name: dg.MetadataValue.path(str(path)) for name, path in paths.items()},
-    }
-    if config.hub_repo_id:
-        metadata["hub_url"] = dg.MetadataValue.url(push_to_hub(curated, card, config.hub_repo_id))
-    yield dg.Output(curated, metadata=metadata)
-    yield _check_curated(curated, collected_feedback)
+def _shipped_attribution(project: Project) -> str:
+    """The Dolly excerpt's attribution, which CC BY-SA requires on anything derived from it."""
+    if not project.source.shipped:
+        return ""
+    readme = (DATA_DIR / "README.md").read_text(encoding="utf-8")
+    return readme.split(DOLLY_ATTRIBUTION_HEADING, 1)[1].strip()
 
 
 def _check_curated(curated: pd.DataFrame, feedback: pd.DataFrame) -> dg.AssetCheckResult:
@@ -58,7 +73,7 @@ def _check_curated(curated: pd.DataFrame, feedback: pd.DataFrame) -> dg.AssetChe
     return dg.AssetCheckResult(
         check_name="curated_records_are_valid",
         passed=empty.empty and duplicated.empty and not missing,
-        description="No empty instruction or response, unique ids, every submitted record present.",
+        description="No empty instruction or response, unique ids, every submitted record of the source present.",
         metadata={
             "empty_instruction_or_response": dg.MetadataValue.json(list(empty["id"])[:50]),
             "duplicate_ids": dg.MetadataValue.json(list(duplicated["id"])[:50]),

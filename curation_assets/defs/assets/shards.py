@@ -1,17 +1,18 @@
 """Each annotator's share, pushed to their own Argilla workspace and dataset."""
 
-
 import hashlib
 import json
 
 import dagster as dg
 import pandas as pd
 
-from ..annotation_settings import DATASET_NAME, curation_dataset_settings, quality_metadata_properties
-from ..argilla_mapping import TEXT_FIELDS, quality_metadata, record_fingerprint, to_argilla_records
-from ..logic.quality import review_order
-from ..resources import ArgillaResource
-from .partitions import annotator_partitions
+from ...annotation_settings import curation_dataset_settings, quality_metadata_properties
+from ...argilla_mapping import TEXT_FIELDS, quality_metadata, record_fingerprint, to_argilla_records
+from ...logic.quality import review_order
+from ...logic.source_guard import PROJECT_STAMP, SOURCE_STAMP
+from ...resources import ArgillaResource
+from ..project import Project
+from .assignments import refuse_a_source_switch
 
 
 def plan_shard_sync(planned: pd.DataFrame, existing: list[dict], signals: pd.DataFrame | None = None) -> dict:
@@ -50,75 +51,6 @@ def plan_shard_sync(planned: pd.DataFrame, existing: list[dict], signals: pd.Dat
     }
 
 
-@dg.asset(
-    partitions_def=annotator_partitions,
-    group_name="annotation",
-    kinds={"argilla"},
-    code_version="2",
-)
-def annotator_shards(
-    context: dg.AssetExecutionContext,
-    raw_dolly: pd.DataFrame,
-    quality_signals: pd.DataFrame,
-    annotation_assignments: pd.DataFrame,
-    argilla: ArgillaResource,
-) -> dg.MaterializeResult:
-    """The annotator's records in their own Argilla workspace, flagged ones first: created if missing, upserted by id, answered records never touched."""
-    annotator = context.partition_key
-    planned_ids = annotation_assignments.loc[annotation_assignments["annotator"] == annotator, "id"]
-    planned = raw_dolly[raw_dolly["id"].isin(planned_ids)]
-
-    dataset = argilla.ensure_annotator_dataset(annotator, DATASET_NAME, curation_dataset_settings)
-    switched = argilla.render_text_fields_sanitized(str(dataset.id))
-    if switched:
-        context.log.warning(f"fields {switched} of {annotator}'s dataset showed markup unsanitized; now markdown (sanitized)")
-    added_properties = argilla.ensure_metadata_properties(dataset, quality_metadata_properties())
-    fingerprint = shard_fingerprint(planned, str(dataset.id), quality_signals)
-    last_push = _last_push_metadata(context, annotator)
-    settings_unchanged = not switched and not added_properties
-    if (
-        settings_unchanged
-        and last_push.get("shard_fingerprint") == fingerprint
-        and last_push.get("records_in_dataset") == argilla.record_total(str(dataset.id))
-    ):
-        # Same plan, same source text and signals, same dataset holding as many records as we left: nothing to read or push.
-        return dg.MaterializeResult(
-            metadata={**last_push, "records_pushed": 0, "records_pushed_flagged": 0, "records_unchanged": len(planned),
-                      "records_removed_unanswered": 0, "metadata_properties_added": dg.MetadataValue.json([]),
-                      "skipped_unchanged_since_last_push": True, "argilla_dataset": _dataset_url(argilla, dataset)}
-        )  # fmt: skip
-    existing = list(argilla.iter_records(str(dataset.id)))
-    sync = plan_shard_sync(planned, existing, quality_signals)
-    # The annotation queue lists records in insertion order, so logging the highest priority first
-    # puts flagged records at the top of a new queue; the `priority` metadata sorts any queue in the UI.
-    to_push = review_order(sync["push"], quality_signals)
-    field_names = {field.name for field in dataset.settings.fields}
-    argilla.upsert_records(dataset, to_argilla_records(to_push, quality_signals, field_names))
-    argilla.delete_records(str(dataset.id), sync["remove_record_uuids"])
-    if sync["held_answered_ids"]:
-        context.log.warning(
-            f"{len(sync['held_answered_ids'])} answered record(s) changed at the source and were left as annotated: "
-            f"{sync['held_answered_ids'][:20]}"
-        )
-    return dg.MaterializeResult(
-        metadata={
-            "annotator": annotator,
-            "records_planned": len(planned),
-            "records_pushed": len(sync["push"]),
-            "records_pushed_flagged": int(to_push["id"].astype(str).map(quality_signals.set_index("id")["priority"]).gt(0).sum()),
-            "records_unchanged": sync["unchanged"],
-            "records_removed_unanswered": len(sync["remove_record_uuids"]),
-            "answered_records_kept_outside_plan": len(sync["answered_outside_plan"]),
-            "answered_records_left_as_annotated": len(sync["held_answered_ids"]),
-            "metadata_properties_added": dg.MetadataValue.json(added_properties),
-            "argilla_dataset": _dataset_url(argilla, dataset),
-            "shard_fingerprint": fingerprint,
-            "records_in_dataset": argilla.record_total(str(dataset.id)),
-            "skipped_unchanged_since_last_push": False,
-        }
-    )
-
-
 def shard_fingerprint(planned: pd.DataFrame, dataset_id: str, signals: pd.DataFrame) -> str:
     """A digest of the dataset and every planned record's id, text and quality metadata: equal digests mean the same push."""
     metadata_by_id = {row["id"]: quality_metadata(row) for row in signals[signals["id"].isin(planned["id"])].to_dict("records")}
@@ -127,6 +59,95 @@ def shard_fingerprint(planned: pd.DataFrame, dataset_id: str, signals: pd.DataFr
         metadata = json.dumps(metadata_by_id.get(row["id"], {}), sort_keys=True, default=str)
         digest.update(f"{row['id']}:{record_fingerprint(row)}:{metadata};".encode())
     return digest.hexdigest()
+
+
+def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
+    source_identity = project.source.identity
+
+    @dg.asset(
+        key=project.asset_key("annotator_shards"),
+        ins={
+            "raw_dolly": dg.AssetIn(project.asset_key("raw_dolly")),
+            "quality_signals": dg.AssetIn(project.asset_key("quality_signals")),
+            "annotation_assignments": dg.AssetIn(project.asset_key("annotation_assignments")),
+        },
+        partitions_def=project.annotator_partitions,
+        group_name=project.group,
+        kinds={"argilla"},
+        code_version="3",
+        required_resource_keys={project.argilla_resource_key},
+    )
+    def annotator_shards(
+        context: dg.AssetExecutionContext,
+        raw_dolly: pd.DataFrame,
+        quality_signals: pd.DataFrame,
+        annotation_assignments: pd.DataFrame,
+    ) -> dg.MaterializeResult:
+        """The annotator's records in their own Argilla workspace, flagged ones first: created if missing, upserted by id, answered records never touched."""
+        argilla: ArgillaResource = getattr(context.resources, project.argilla_resource_key)
+        annotator = context.partition_key
+        existing_datasets = argilla.datasets_named(project.dataset_name)
+        # The plan checked this too; a push launched on its own (from the UI) must not mix sources either.
+        refuse_a_source_switch(project, {annotator: existing_datasets[annotator]} if annotator in existing_datasets else {})
+        planned_ids = annotation_assignments.loc[annotation_assignments["annotator"] == annotator, "id"]
+        planned = raw_dolly[raw_dolly["id"].isin(planned_ids)]
+
+        stamp = {PROJECT_STAMP: project.name, SOURCE_STAMP: source_identity}
+        dataset = argilla.ensure_annotator_dataset(annotator, project.dataset_name, curation_dataset_settings, metadata=stamp)
+        switched = argilla.render_text_fields_sanitized(str(dataset.id))
+        if switched:
+            context.log.warning(f"fields {switched} of {annotator}'s dataset showed markup unsanitized; now markdown (sanitized)")
+        added_properties = argilla.ensure_metadata_properties(dataset, quality_metadata_properties())
+        fingerprint = shard_fingerprint(planned, str(dataset.id), quality_signals)
+        last_push = _last_push_metadata(context, annotator)
+        settings_unchanged = not switched and not added_properties
+        if (
+            settings_unchanged
+            and last_push.get("shard_fingerprint") == fingerprint
+            and last_push.get("records_in_dataset") == argilla.record_total(str(dataset.id))
+        ):
+            # Same plan, same source text and signals, same dataset holding as many records as we left: nothing to read or push.
+            argilla.stamp_dataset(str(dataset.id), stamp)
+            return dg.MaterializeResult(
+                metadata={**last_push, "records_pushed": 0, "records_pushed_flagged": 0, "records_unchanged": len(planned),
+                          "records_removed_unanswered": 0, "metadata_properties_added": dg.MetadataValue.json([]),
+                          "skipped_unchanged_since_last_push": True, "argilla_dataset": _dataset_url(argilla, dataset)}
+            )  # fmt: skip
+        existing = list(argilla.iter_records(str(dataset.id)))
+        sync = plan_shard_sync(planned, existing, quality_signals)
+        # The annotation queue lists records in insertion order, so logging the highest priority first
+        # puts flagged records at the top of a new queue; the `priority` metadata sorts any queue in the UI.
+        to_push = review_order(sync["push"], quality_signals)
+        field_names = {field.name for field in dataset.settings.fields}
+        argilla.upsert_records(dataset, to_argilla_records(to_push, quality_signals, field_names))
+        argilla.delete_records(str(dataset.id), sync["remove_record_uuids"])
+        # Stamped after the push: a dataset still carries the old source until its records are the new one's.
+        argilla.stamp_dataset(str(dataset.id), stamp)
+        if sync["held_answered_ids"]:
+            context.log.warning(
+                f"{len(sync['held_answered_ids'])} answered record(s) changed at the source and were left as annotated: "
+                f"{sync['held_answered_ids'][:20]}"
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "annotator": annotator,
+                "source": source_identity,
+                "records_planned": len(planned),
+                "records_pushed": len(sync["push"]),
+                "records_pushed_flagged": int(to_push["id"].astype(str).map(quality_signals.set_index("id")["priority"]).gt(0).sum()),
+                "records_unchanged": sync["unchanged"],
+                "records_removed_unanswered": len(sync["remove_record_uuids"]),
+                "answered_records_kept_outside_plan": len(sync["answered_outside_plan"]),
+                "answered_records_left_as_annotated": len(sync["held_answered_ids"]),
+                "metadata_properties_added": dg.MetadataValue.json(added_properties),
+                "argilla_dataset": _dataset_url(argilla, dataset),
+                "shard_fingerprint": fingerprint,
+                "records_in_dataset": argilla.record_total(str(dataset.id)),
+                "skipped_unchanged_since_last_push": False,
+            }
+        )
+
+    return annotator_shards
 
 
 def _dataset_url(argilla: ArgillaResource, dataset) -> dg.MetadataValue:

@@ -26,7 +26,7 @@ def build_raw_dolly(project: Project) -> dg.AssetsDefinition:
         except SourceError as error:
             # A Failure shows its description as the run's error in the UI, not a stack trace to decode.
             raise dg.Failure(description=str(error), metadata={"source": source.identity}, allow_retries=False) from error
-        valid, quarantine = validate_records(loaded)
+        valid, quarantine = validate_records(loaded, source.known_categories)
         quarantine_path = project.output_folder("quarantine") / "raw_dolly_quarantine.jsonl"
         quarantine.to_json(quarantine_path, orient="records", lines=True, force_ascii=False, default_handler=str)
         if len(quarantine):

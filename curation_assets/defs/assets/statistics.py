@@ -1,32 +1,44 @@
-"""What annotators changed, as charts: interactive HTML on disk, an image and tables in the Dagster UI."""
-
+"""What annotators changed, as charts: in place on the asset's page, as an image, and as interactive HTML on disk."""
 
 import dagster as dg
 import pandas as pd
 
-from ..logic.statistics import compute_statistics, markdown_report, plotly_figures, summary_png
-from ..storage import CurationOutputs
+from ...logic.curation import within_source
+from ...logic.statistics import compute_statistics, inline_charts, markdown_report, plotly_figures, summary_png
+from ..project import Project
 
 
-@dg.asset(group_name="feedback", kinds={"plotly", "pandas"})
-def change_statistics(collected_feedback: pd.DataFrame, quality_signals: pd.DataFrame, outputs: CurationOutputs) -> dg.Output[dict]:
-    """Response status, changed-field combinations, per category, per annotator, how much each field changed, and each quality flag's precision."""
-    statistics = compute_statistics(collected_feedback, quality_signals)
-    folder = outputs.folder("statistics")
-    for name, figure in plotly_figures(statistics).items():
-        # "directory": one plotly.min.js beside the pages, so the charts open offline.
-        figure.write_html(folder / f"{name}.html", include_plotlyjs="directory")
-    png = summary_png(statistics)
-    (folder / "summary.png").write_bytes(png)
-    tables = statistics.tables()
-    for name, table in tables.items():
-        table.to_csv(folder / f"{name}.csv", index=False)
-    return dg.Output(
-        tables,
-        metadata={
-            "report": dg.MetadataValue.md(markdown_report(tables, png)),
-            "submitted": int(statistics.status_counts.set_index("status")["count"].get("submitted", 0)),
-            "flag_precision": dg.MetadataValue.md(statistics.flag_precision.to_markdown(index=False)),
-            "charts_folder": dg.MetadataValue.path(str(folder)),
+def build_change_statistics(project: Project) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=project.asset_key("change_statistics"),
+        ins={
+            "collected_feedback": dg.AssetIn(project.asset_key("collected_feedback")),
+            "quality_signals": dg.AssetIn(project.asset_key("quality_signals")),
         },
+        group_name=project.group,
+        kinds={"plotly", "pandas"},
     )
+    def change_statistics(collected_feedback: pd.DataFrame, quality_signals: pd.DataFrame) -> dg.Output[dict]:
+        """Response status, changed-field combinations, per category, per annotator, how much each field changed, and each quality flag's precision."""
+        feedback, _ = within_source(collected_feedback, quality_signals["id"])
+        statistics = compute_statistics(feedback, quality_signals)
+        folder = project.output_folder("statistics")
+        for name, figure in plotly_figures(statistics).items():
+            # "directory": one plotly.min.js beside the pages, so the charts open offline.
+            figure.write_html(folder / f"{name}.html", include_plotlyjs="directory")
+        png = summary_png(statistics)
+        (folder / "summary.png").write_bytes(png)
+        tables = statistics.tables()
+        for name, table in tables.items():
+            table.to_csv(folder / f"{name}.csv", index=False)
+        return dg.Output(
+            tables,
+            metadata={
+                **{name: dg.MetadataValue.md(chart) for name, chart in inline_charts(statistics).items()},
+                "submitted": int(statistics.status_counts.set_index("status")["count"].get("submitted", 0)),
+                "report": dg.MetadataValue.md(markdown_report(tables, png)),
+                "charts_folder": dg.MetadataValue.path(str(folder)),
+            },
+        )
+
+    return change_statistics

@@ -1,0 +1,88 @@
+"""What `curation-quickstart` prints: one line per materialized step with its counts, and errors as their message.
+
+Dagster's own event stream (about 150 DEBUG lines per run) is kept for `--verbose`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dagster as dg
+
+# Quiet: Dagster prints nothing itself (errors come back as one message, warnings as one line each).
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+VERBOSE_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
+
+
+def _metadata(event) -> dict:
+    return {key: value.value for key, value in event.materialization.metadata.items()}
+
+
+def step_line(asset_name: str, partition: str | None, metadata: dict) -> str:
+    """One readable line: which step, and the counts a person checks first."""
+    name = f"{asset_name}[{partition}]" if partition else asset_name
+    if asset_name == "raw_dolly":
+        counts = f"{metadata['rows_valid']} records valid, {metadata['rows_quarantined']} quarantined"
+    elif asset_name == "quality_signals":
+        counts = f"{metadata['records_flagged']} of {metadata['records']} records flagged"
+    elif asset_name == "annotation_assignments":
+        shares = ", ".join(f"{who} {count}" for who, count in metadata["share_sizes"].items())
+        counts = f"{metadata['records']} records to {metadata['annotators']} annotators ({shares})"
+        former = metadata.get("answered_records_kept_by_former_annotators") or {}
+        if former:
+            counts += "; answered records kept by former annotators: " + ", ".join(f"{who} {n}" for who, n in former.items())
+    elif asset_name == "annotator_shards":
+        counts = (
+            "nothing changed since the last push"
+            if metadata.get("skipped_unchanged_since_last_push")
+            else f"{metadata['records_pushed']} pushed, {metadata['records_removed_unanswered']} withdrawn, "
+            f"{metadata['records_in_dataset']} in the dataset"
+        )
+    elif asset_name == "collected_feedback":
+        counts = (
+            f"{metadata['status_submitted']} submitted, {metadata['status_discarded']} discarded, "
+            f"{metadata['status_draft']} drafts, {metadata['status_pending']} pending"
+        )
+    elif asset_name == "change_statistics":
+        counts = f"charts of {metadata['submitted']} submitted records"
+    elif asset_name == "curated_dolly":
+        counts = f"{metadata['records']} records published ({metadata['provenance']})"
+        if metadata.get("answers_outside_source"):
+            counts += f"; {metadata['answers_outside_source']} answers to records of a replaced source kept aside"
+    else:
+        counts = ""
+    return f"  {name:<34} {counts}"
+
+
+def run_summary(result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance) -> list[str]:
+    """A line per materialization of the run (asset name without the project prefix), then the warnings the steps logged.
+
+    A failed run's warnings are Dagster's "not executing" notes about the steps after the failure: its
+    failure message says it all.
+    """
+    lines = []
+    for event in result.get_asset_materialization_events():
+        key = event.asset_key.path[-1]
+        lines.append(step_line(key, event.partition, _metadata(event)))
+    if not result.success:
+        return lines
+    for entry in instance.all_logs(result.run_id):
+        if entry.dagster_event is None and entry.level >= logging.WARNING:
+            lines.append(f"    warning: {entry.user_message}")
+    return lines
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    """The failed step's message: a `dg.Failure`'s own description, else the error's last line, without tracebacks."""
+    messages = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            messages.append(data.user_failure_data.description)
+            continue
+        error = data.error
+        while error.cause is not None and "DagsterExecutionStepExecutionError" in error.cls_name:
+            error = error.cause
+        # The message starts with the error's class name already.
+        messages.append(f"{event.step_key}: {error.message.strip()}")
+    return "\n".join(messages) or "the run failed (run again with --verbose to see Dagster's events)"
