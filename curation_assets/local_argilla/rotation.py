@@ -8,6 +8,7 @@ tokens signed for the old password stop working at once (see hardening.py).
 from __future__ import annotations
 
 import datetime
+import os
 import sqlite3
 from contextlib import closing
 
@@ -31,12 +32,10 @@ def rotate_secrets(config: LocalArgillaConfig, username: str, which: tuple[str, 
         raise ValueError(
             f"{username!r} is not in {config.credentials_path}: accounts made in Argilla by hand are managed there"
         )
-    if username == OWNER_USERNAME:
-        from_env = [OWNER_SECRET_ENVS[secret] for secret in which if OWNER_SECRET_ENVS[secret] in credentials.applied_from_env]
-        if from_env:
-            raise ValueError(
-                f"the owner's {' and '.join(from_env)} come from the environment: set a new value there and restart `serve`"
-            )
+    # An owner secret given in the environment is the one everything else uses: it changes there (`serve` applies it).
+    from_env = [OWNER_SECRET_ENVS[secret] for secret in which if os.environ.get(OWNER_SECRET_ENVS[secret])]
+    if username == OWNER_USERNAME and from_env:
+        raise ValueError(f"the owner's {' and '.join(from_env)} come from the environment: set a new value there and restart `serve`")
     password = new_password() if "password" in which else None
     api_key = new_api_key(account.role) if "api_key" in which else None
     _update_user(config, username, password, api_key)

@@ -11,8 +11,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bootstrap import DEMO_ANNOTATORS, bootstrap, describe_bootstrap, new_annotator_names, read_credentials
 from ..web_security import WILDCARD_HOSTS
+from .bootstrap import DEMO_ANNOTATORS, bootstrap, describe_bootstrap, new_annotator_names, read_credentials
 from .config import LocalArgillaConfig
 from .hardening import harden, prepare_environment
 from .runtime import clear_frontend_copies, import_argilla_server

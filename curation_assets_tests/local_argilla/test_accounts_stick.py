@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 
 import httpx
 import pytest
@@ -155,6 +156,8 @@ def test_rotate_refuses_what_it_cannot_do(tmp_path):
     assert deleted.returncode == 2 and "--restore chen" in deleted.stderr
     unknown = run_cli(config.data_dir, "rotate", "dora")
     assert unknown.returncode == 2 and "'dora' is not in" in unknown.stderr
+    from_env = run_cli(config.data_dir, "rotate", "owner", "--api-key", env_extra={"CURATION_ARGILLA_OWNER_API_KEY": "k" * 20})
+    assert from_env.returncode == 2 and "CURATION_ARGILLA_OWNER_API_KEY come from the environment" in from_env.stderr
 
 
 def test_serve_on_an_existing_data_dir_adds_no_demo_accounts(tmp_path, monkeypatch):
@@ -206,3 +209,18 @@ def test_the_plan_never_brings_back_a_deleted_account_and_adds_demo_accounts_onl
     assert all(account.created_in_argilla for account in Credentials.from_json(json.dumps(legacy)).accounts), (
         "a credentials file from before: its accounts were all created in Argilla"
     )
+
+
+def test_a_new_owner_key_in_the_environment_is_applied_once_as_a_rotation(tmp_path):
+    data_dir = tmp_path / "argilla"
+    first_key, second_key = "owner-key-from-env-first", "owner-key-from-env-second"
+    assert run_cli(data_dir, "bootstrap", env_extra={"CURATION_ARGILLA_OWNER_API_KEY": first_key}).returncode == 0
+    same = run_cli(data_dir, "bootstrap", env_extra={"CURATION_ARGILLA_OWNER_API_KEY": first_key})
+    assert "Owner secrets set" not in same.stdout
+    changed = run_cli(data_dir, "bootstrap", env_extra={"CURATION_ARGILLA_OWNER_API_KEY": second_key})
+    assert changed.returncode == 0, changed.stderr
+    assert "Owner secrets set from a new value of CURATION_ARGILLA_OWNER_API_KEY" in changed.stdout
+    assert second_key not in changed.stdout + changed.stderr
+    with sqlite3.connect(data_dir / "argilla.db") as connection:
+        (api_key,) = connection.execute("SELECT api_key FROM users WHERE username='owner'").fetchone()
+    assert api_key == second_key == json.loads((data_dir / "credentials.json").read_text())["owner"]["api_key"]
