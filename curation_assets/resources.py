@@ -17,6 +17,7 @@ import httpx
 from argilla._exceptions import ArgillaAPIError
 from pydantic import Field, PrivateAttr
 
+from .local_argilla.identity import NoServerAnswersError, ServerIdentityError, verify_before_sending_key
 from .argilla_transport import (
     LOCAL_SERVER_HINT,
     ArgillaUnavailableError,
@@ -76,6 +77,7 @@ class ArgillaResource(dg.ConfigurableResource):
     @property
     def http(self) -> httpx.Client:
         if self._http is None:
+            self._refuse_an_impostor()
             self._http = httpx.Client(
                 base_url=self.api_url.rstrip("/"),
                 headers={"X-Argilla-Api-Key": self.api_key},
@@ -96,6 +98,20 @@ class ArgillaResource(dg.ConfigurableResource):
                 mounts={"all://": self._transport()},
             )
         return self._client
+
+    def _refuse_an_impostor(self) -> None:
+        """Before the owner key of the embedded server leaves, the server on the port proves it is that server.
+
+        Another process on the port (a leftover, or someone else's on a shared machine) would
+        otherwise receive the key with the first request. Only the embedded server's own owner key
+        is checked this way; a remote Argilla is never asked.
+        """
+        try:
+            verify_before_sending_key(self.api_url, self.api_key)
+        except NoServerAnswersError as error:
+            raise ArgillaUnavailableError(f"cannot reach Argilla at {self.api_url}: {LOCAL_SERVER_HINT}") from error
+        except ServerIdentityError as error:
+            raise ArgillaUnavailableError(str(error)) from error
 
     def check_connection(self) -> dict:
         """The current user; raises ArgillaUnavailableError with the URL and what to do."""

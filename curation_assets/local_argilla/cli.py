@@ -11,6 +11,7 @@ import httpx
 
 from .bootstrap import NewerDatabaseError, annotator_names_from, read_credentials
 from .config import DEFAULT_HOST, DEFAULT_PORT, LocalArgillaConfig, default_data_dir
+from .identity import ServerIdentityError, server_is_embedded_argilla_of
 from .interpreter import has_argilla_server, server_command
 from .server import CannotServeError, ServeOptions
 
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     config = LocalArgillaConfig(data_dir=arguments.data_dir.resolve(), host=arguments.host, port=arguments.port)
     try:
         return arguments.command(config, arguments)
-    except (CannotServeError, NewerDatabaseError, ValueError) as error:
+    except (CannotServeError, NewerDatabaseError, ServerIdentityError, ValueError) as error:
         print(f"curation-argilla: {error}", file=sys.stderr)
         return 2
 
@@ -51,7 +52,19 @@ def _build_parser() -> argparse.ArgumentParser:
 
     setup = commands.add_parser("bootstrap", help="migrate and create the owner and annotators, then exit")
     _add_annotator_options(setup)
+    setup.add_argument(
+        "--restore", action="append", default=[], metavar="NAME",
+        help="create again, with new secrets, an account that was deleted in Argilla (repeatable)",
+    )  # fmt: skip
     setup.set_defaults(command=_bootstrap)
+
+    rotate = commands.add_parser(
+        "rotate", help="give a user a new password and/or API key, in Argilla and in credentials.json together"
+    )
+    rotate.add_argument("username")
+    rotate.add_argument("--password", action="store_true", help="only the password (default: password and API key)")
+    rotate.add_argument("--api-key", action="store_true", help="only the API key (default: password and API key)")
+    rotate.set_defaults(command=_rotate)
 
     status = commands.add_parser("status", help="is the server up, and what does it hold")
     status.set_defaults(command=_status)
@@ -66,7 +79,7 @@ def _add_annotator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--annotators-file",
         type=Path,
-        help="one annotator username per line (default: $CURATION_ARGILLA_ANNOTATORS, else demo annotators)",
+        help="one annotator username per line (default: $CURATION_ARGILLA_ANNOTATORS; else, on a new data dir only, demo annotators)",
     )
 
 
@@ -84,28 +97,45 @@ def _serve(config: LocalArgillaConfig, arguments: argparse.Namespace) -> int:
 
 
 def _bootstrap(config: LocalArgillaConfig, arguments: argparse.Namespace) -> int:
-    from .bootstrap import bootstrap, describe_new_accounts
+    from .bootstrap import bootstrap, describe_bootstrap
     from .runtime import clear_frontend_copies, import_argilla_server
 
     import_argilla_server(config)
     try:
-        result = bootstrap(config, annotator_names_from(arguments.annotators_file))
+        result = bootstrap(config, annotator_names_from(arguments.annotators_file), restore=arguments.restore)
     finally:
         clear_frontend_copies(config)
-    print(describe_new_accounts(result, config.url) or f"Accounts up to date in {config.data_dir}")
+    print(describe_bootstrap(result, config.url) or f"Accounts up to date in {config.data_dir}")
+    return 0
+
+
+def _rotate(config: LocalArgillaConfig, arguments: argparse.Namespace) -> int:
+    from .rotation import SECRETS, rotate_secrets
+
+    which = tuple(secret for secret, asked in zip(SECRETS, (arguments.password, arguments.api_key)) if asked) or SECRETS
+    rotate_secrets(config, arguments.username, which)
+    changed = " and ".join(secret.replace("_", " ") for secret in which)
+    print(f"New {changed} for {arguments.username} in Argilla and in {config.credentials_path}: `curation-argilla credentials` shows it.")
+    if "password" in which:
+        print("Sessions signed in with the old password have ended.")
+    if "api_key" in which:
+        print("The old API key no longer works: update whatever used it (`curation-argilla credentials --env` for the pipeline).")
     return 0
 
 
 def _status(config: LocalArgillaConfig, arguments: argparse.Namespace) -> int:
     credentials = read_credentials(config)
-    headers = {"X-Argilla-Api-Key": credentials.owner.api_key} if credentials else {}
-    try:
-        response = httpx.get(f"{config.url}/api/v1/status", headers=headers, timeout=5)
-    except httpx.TransportError:
+    # The owner's key goes only to a server that proved it serves this data dir.
+    if not server_is_embedded_argilla_of(config.url, config.data_dir):
         print(f"No Argilla answers at {config.url}. Start one with: curation-argilla serve --port {config.port}")
         return 1
+    headers = {"X-Argilla-Api-Key": credentials.owner.api_key} if credentials else {}
+    response = httpx.get(f"{config.url}/api/v1/status", headers=headers, timeout=5)
     if response.status_code == 401:
-        print(f"Argilla at {config.url} is up, but not with the credentials in {config.data_dir}.")
+        print(
+            f"Argilla at {config.url} is up, but rejects the owner's API key in {config.credentials_path}: "
+            "`curation-argilla rotate owner --api-key` gives the owner a new one in both."
+        )
         return 1
     response.raise_for_status()
     version = response.json().get("version", "?")
@@ -126,8 +156,11 @@ def _credentials(config: LocalArgillaConfig, arguments: argparse.Namespace) -> i
         print(f"export ARGILLA_API_KEY={credentials.owner.api_key}")
         return 0
     print(f"Argilla at {config.url} (from {config.credentials_path})")
-    for account in [credentials.owner, *credentials.annotators]:
-        print(f"  {account.role:<9} {account.username:<12} password: {account.password:<18} api key: {account.api_key}")
+    for account in credentials.accounts:
+        password = account.password or "(changed in Argilla)"
+        print(f"  {account.role:<9} {account.username:<12} password: {password:<18} api key: {account.api_key}")
+    if credentials.deleted:
+        print(f"Deleted in Argilla: {', '.join(credentials.deleted)}")
     return 0
 
 

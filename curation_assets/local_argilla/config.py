@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import state
+from ..web_security import WILDCARD_HOSTS
 
 DEFAULT_HOST = "127.0.0.1"
 PORT_ENV = "CURATION_ARGILLA_PORT"
@@ -34,8 +35,14 @@ class LocalArgillaConfig:
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}"
+        """Where tools on this machine reach the server."""
+        host = "127.0.0.1" if self.host in WILDCARD_HOSTS else self.host
+        return f"http://{bracketed(host)}:{self.port}"
+
+    @property
+    def bind_url(self) -> str:
+        """The address the server listens on, as given (0.0.0.0 included)."""
+        return f"http://{bracketed(self.host)}:{self.port}"
 
     @property
     def database_path(self) -> Path:
@@ -63,6 +70,10 @@ class LocalArgillaConfig:
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+
+def bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def write_private_file(path: Path, text: str) -> None:

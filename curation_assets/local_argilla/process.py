@@ -9,10 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
-
 from .bootstrap import ANNOTATORS_ENV, Credentials, read_credentials
 from .config import LocalArgillaConfig
+from .identity import ServerIdentityError, server_is_embedded_argilla_of
 from .interpreter import server_command
 
 STARTUP_TIMEOUT_SECONDS = 120
@@ -86,17 +85,23 @@ class ArgillaServerProcess:
                     f"the embedded Argilla exited with code {self._process.returncode} before answering:\n"
                     + self.log_tail()
                 )
-            if self.is_answering():
-                return
+            try:
+                if self.is_answering():
+                    return
+            except ServerIdentityError:
+                self.stop()
+                raise
             time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"the embedded Argilla did not answer at {self.url} within {STARTUP_TIMEOUT_SECONDS} s")
 
     def is_answering(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/api/v1/status", timeout=2).status_code in (200, 401)
-        except httpx.TransportError:
-            return False
+        """The embedded Argilla of this data dir answers, proved without sending a key; False when nothing answers.
+
+        Raises ServerIdentityError, saying why, when something else holds the port: callers then
+        never send it the owner's key.
+        """
+        return server_is_embedded_argilla_of(self.url, self.config.data_dir, timeout=2)
 
     def log_of_this_start(self) -> str:
         """What the server logged since this object started it (earlier starts' lines are not repeated)."""

@@ -11,8 +11,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bootstrap import DEMO_ANNOTATORS, bootstrap, describe_new_accounts, read_credentials
+from ..web_security import WILDCARD_HOSTS
+from .bootstrap import DEMO_ANNOTATORS, bootstrap, describe_bootstrap, new_annotator_names, read_credentials
 from .config import LocalArgillaConfig
+from .hardening import harden, prepare_environment
 from .runtime import clear_frontend_copies, import_argilla_server
 
 ALLOW_REMOTE_ENV = "CURATION_ARGILLA_ALLOW_REMOTE"
@@ -24,7 +26,8 @@ class CannotServeError(RuntimeError):
 
 @dataclass(frozen=True)
 class ServeOptions:
-    annotator_names: list[str]
+    # None: none configured (the demo trio on a new data dir, no one new on an existing one).
+    annotator_names: list[str] | None
     allow_remote: bool = False
     log_level: str = "warning"
     show_passwords: bool = True
@@ -39,7 +42,8 @@ def check_can_serve(config: LocalArgillaConfig, options: ServeOptions) -> None:
     # earlier, local start would still be served: count those too, not only the configured names.
     stored = read_credentials(config)
     existing = [account.username for account in stored.annotators] if stored else []
-    demo_accounts = sorted({name for name in [*options.annotator_names, *existing] if name in DEMO_ANNOTATORS})
+    to_serve = [*new_annotator_names(stored, options.annotator_names), *existing]
+    demo_accounts = sorted({name for name in to_serve if name in DEMO_ANNOTATORS})
     if not config.is_loopback and demo_accounts and not allowed:
         raise CannotServeError(
             f"refusing to serve demo accounts ({', '.join(demo_accounts)}) on {config.host}, which other machines "
@@ -80,17 +84,18 @@ def serve(config: LocalArgillaConfig, options: ServeOptions) -> None:
     import uvicorn
 
     check_can_serve(config, options)
+    prepare_environment(config)
     argilla_server = import_argilla_server(config)
     try:
         result = bootstrap(config, options.annotator_names)
-        message = describe_new_accounts(result, config.url, show_passwords=options.show_passwords)
+        message = describe_bootstrap(result, config.url, show_passwords=options.show_passwords)
         if message:
             print(message, flush=True)
-        print(f"Argilla is starting at {config.url} (data: {config.data_dir})", flush=True)
+        print(f"Argilla is starting at {_where(config)} (data: {config.data_dir})", flush=True)
         # uvicorn re-raises SIGTERM after its graceful shutdown; as an exception it still lets `finally` clean up.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run(
-            argilla_server.app,
+            harden(argilla_server.app, config),
             host=config.host,
             port=config.port,
             log_level=options.log_level,
@@ -99,3 +104,10 @@ def serve(config: LocalArgillaConfig, options: ServeOptions) -> None:
         )
     finally:
         clear_frontend_copies(config)
+
+
+def _where(config: LocalArgillaConfig) -> str:
+    """The address actually bound; for every interface, also the URL to use on this machine."""
+    if config.host in WILDCARD_HOSTS:
+        return f"{config.bind_url}, every interface (on this machine: {config.url})"
+    return config.bind_url

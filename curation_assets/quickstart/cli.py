@@ -25,7 +25,9 @@ from ..local_argilla.bootstrap import Credentials, read_credentials
 from ..local_argilla.config import DEFAULT_PORT, LocalArgillaConfig, default_data_dir
 from ..local_argilla.process import ArgillaServerProcess
 from ..resources import ArgillaResource, ArgillaUnavailableError
+from ..local_argilla.identity import ServerIdentityError
 from . import declare
+from .dagster_web_guard import guarded_dagster_dev_command
 from .console import QUIET_RUN_CONFIG, VERBOSE_RUN_CONFIG, failure_message, run_summary
 from .simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator
 
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.fresh and not start_over(arguments.yes):
             return 1
         return _run(arguments)
-    except (QuickstartError, declare.SourceSwitchRefused, ValueError) as error:
+    except (QuickstartError, declare.SourceSwitchRefused, ServerIdentityError, ValueError) as error:
         print(f"curation-quickstart: {error}", file=sys.stderr)
         return 2
 
@@ -298,14 +300,15 @@ def _print_where(config, credentials: Credentials, created: list[str], names, da
     if new_logins:
         print(f"New annotator logins (shown once; later: {show_logins}):")
         for account in new_logins:
-            print(f"  {account.username:<10} password: {account.password}")
+            print(f"  {account.username:<10} password: {account.password or '(changed in Argilla)'}")
     else:
         print(f"Annotator logins: {show_logins}")
 
 
 def _serve_dagster(config, credentials, created, names, dagster_home: Path, port: int) -> int:
     """`dagster dev` in the foreground: the UI, plus the daemon that runs the sensors."""
-    command = [sys.executable, "-m", "dagster", "dev", "-m", "curation_assets.definitions", "-h", "127.0.0.1", "-p", str(port)]
+    # Behind a guard: dagster-webserver 1.13 runs GraphQL mutations sent by GET from any page (dagster_web_guard.py).
+    command = guarded_dagster_dev_command(["-m", "curation_assets.definitions", "-h", "127.0.0.1", "-p", str(port)])
     dagster = subprocess.Popen(command, start_new_session=True)
     _print_where(config, credentials, created, names, dagster_home, dagster_url=f"http://127.0.0.1:{port}")
     print("When an annotator submits in Argilla, the sensor refreshes the statistics and the curated dataset.")
