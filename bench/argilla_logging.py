@@ -29,7 +29,7 @@ import httpx
 from curation_assets.annotation_settings import curation_dataset_settings
 from curation_assets.quickstart.annotator_client import PENDING_QUEUE_FILTERS
 from curation_assets.argilla_mapping import to_argilla_records
-from curation_assets.logic.source import load_shipped_dolly_excerpt
+from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 from curation_assets.local_argilla.process import start_embedded_argilla
 from curation_assets.local_argilla.runtime import DISABLE_SPEEDUPS_ENV
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from curation_assets.logic.source import load_shipped_dolly_excerpt
+from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 
 LENGTH_SPREAD = 0.5  # sigma of the log-normal factor applied to each real length
 LONGEST_TEXT = 30_000  # characters; the real Dolly 15k has responses of up to ~26k

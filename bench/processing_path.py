@@ -87,7 +87,8 @@ def run_once(source: Path, output_dir: Path, profile: Path | None) -> dict:
     """Time each stage in this process; returns seconds per stage and the peak memory."""
     from curation_assets.logic.assignment import plan_assignments
     from curation_assets.logic.curation import curate, write_curated
-    from curation_assets.logic.source import load_source, validate_records
+    from curation_assets.logic.source import validate_records
+    from curation_assets.defs.source_loading import load_source
     from curation_assets.logic.statistics import compute_statistics
 
     profiler = None

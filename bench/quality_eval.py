@@ -31,7 +31,7 @@ from curation_assets.logic.quality import (
     clean_text,
     compute_quality_signals,
 )
-from curation_assets.logic.source import load_shipped_dolly_excerpt
+from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 
 LABELS_PATH = Path(__file__).with_name("quality_labels_dolly_excerpt.json")
 DEFECT_RATE = 0.04

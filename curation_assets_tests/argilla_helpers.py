@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argilla as rg
 
-from curation_assets.annotation_settings import curation_dataset_settings
+from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings
 from curation_assets.local_argilla.bootstrap import Account
 
 DOLLY_LIKE_ROWS = [

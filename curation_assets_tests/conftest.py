@@ -13,6 +13,16 @@ ARTIFACTS_DIR = Path(os.environ.get("CURATION_TEST_ARTIFACTS", Path(__file__).re
 TEST_ANNOTATORS = ["ana", "bruno", "chen"]
 
 
+SERVER_FIXTURES = {"argilla_server", "fresh_argilla_server"}
+
+
+def pytest_collection_modifyitems(items):
+    """A test that asks for a server is a server test, marked or not: the fast lane (-m "not server") must not start one."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)

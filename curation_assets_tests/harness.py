@@ -8,9 +8,10 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from curation_assets.argilla_adapter.client import ArgillaClient, ArgillaDataset
 from curation_assets.defs.build import ASSET_NAMES, build_project_definitions
 from curation_assets.defs.project import Project
-from curation_assets.resources import ArgillaResource
+from curation_assets.defs.resources import ArgillaResource
 
 PLAN = ("raw_dolly", "quality_signals", "annotation_assignments")
 REFRESH = ("collected_feedback", "change_statistics", "curated_dolly")
@@ -29,8 +30,10 @@ class ProjectOnServer:
         settings.setdefault("source", SHIPPED_SOURCE)
         settings.setdefault("output_dir", str(self.folder / "output"))
         self.project = Project.in_code(name, **settings)
-        self.argilla = ArgillaResource(api_url=server.url, api_key=server.owner_api_key)
-        self.definitions = build_project_definitions(self.project, self.argilla)
+        self.resource = ArgillaResource(api_url=server.url, api_key=server.owner_api_key)
+        # For the tests' own look at Argilla (the runs use the resource's client, as Dagster runs them).
+        self.argilla: ArgillaClient = self.resource.client
+        self.definitions = build_project_definitions(self.project, self.resource)
 
     # -- names ----------------------------------------------------------------------------
 
@@ -56,14 +59,14 @@ class ProjectOnServer:
     def partitions(self) -> list[str]:
         return sorted(self.instance.get_dynamic_partitions(self.project.annotator_partitions.name))
 
-    def datasets(self, argilla: ArgillaResource | None = None) -> dict[str, dict]:
+    def datasets(self, argilla: ArgillaClient | None = None) -> dict[str, ArgillaDataset]:
         return (argilla or self.argilla).datasets_named(self.dataset_name)
 
     # -- runs -----------------------------------------------------------------------------
 
     def resources(self, argilla: ArgillaResource | None = None) -> dict:
         return {
-            self.project.argilla_resource_key: argilla or self.argilla,
+            self.project.argilla_resource_key: argilla or self.resource,
             "io_manager": dg.FilesystemIOManager(base_dir=str(self.folder / "storage")),
         }
 
@@ -99,7 +102,7 @@ class ProjectOnServer:
         with dg.partition_loading_context(dynamic_partitions_store=self.instance), dg.build_sensor_context(
             instance=self.instance,
             cursor=cursor,
-            resources={self.project.argilla_resource_key: argilla or self.argilla},
+            resources={self.project.argilla_resource_key: argilla or self.resource},
             definitions=self.definitions,
         ) as context:
             return sensor.evaluate_tick(context)

@@ -11,7 +11,8 @@ import yaml
 from curation_assets.defs.build import ASSET_NAMES, build_project_definitions
 from curation_assets.defs.project import CurationProject, Project
 from curation_assets.local_argilla.process import start_embedded_argilla
-from curation_assets.logic.source import content_ids, load_source
+from curation_assets.logic.source import content_ids
+from curation_assets.defs.source_loading import load_source
 from curation_assets.quickstart.simulation import SimulationPlan, simulate_annotator
 from curation_assets_tests.harness import PLAN, ProjectOnServer, metadata_of
 
@@ -80,7 +81,7 @@ def test_every_run_of_a_file_project_curates_only_that_file(server, instance, tm
     mine.push_all_shards()
     _, curated = mine.refresh()
     assert set(curated["id"]) == user_ids
-    held = {shard: {r["external_id"] for r in mine.argilla.iter_records(d["id"])} for shard, d in mine.datasets().items()}
+    held = {shard: {r["external_id"] for r in mine.argilla.iter_records(d.id)} for shard, d in mine.datasets().items()}
     assert set().union(*held.values()) == user_ids, "no record the user did not declare reached anyone"
 
 
@@ -100,14 +101,17 @@ def test_a_source_switch_is_refused_and_an_explicit_replace_keeps_every_answer(s
     source = write_jsonl(tmp_path / "other.jsonl", USER_ROWS)
     switched = {"file": str(source), "column_mapping": USER_MAPPING}
     refused = ProjectOnServer(server, instance, tmp_path, name="switch", source=switched)
-    before = {shard: dataset["updated_at"] for shard, dataset in refused.datasets().items()}
+    def held_records():
+        return {shard: sorted(r["external_id"] for r in refused.argilla.iter_records(d.id)) for shard, d in refused.datasets().items()}
+
+    before = held_records()
     result = refused.materialize(PLAN, raise_on_error=False)
     assert not result.success
     (failure,) = result.get_step_failure_events()
     message = failure.step_failure_data.user_failure_data.description
     assert f"declares the source file:{source}" in message and "were built from shipped:dolly-excerpt" in message
     assert "replaces: shipped:dolly-excerpt" in message and "project of its own" in message
-    assert {shard: dataset["updated_at"] for shard, dataset in refused.datasets().items()} == before, "nothing pushed"
+    assert held_records() == before, "nothing pushed or withdrawn"
     pushing_anyway = refused.materialize(["annotator_shards"], partition_key="ana", raise_on_error=False)
     assert not pushing_anyway.success, "a push launched on its own is refused too"
 
@@ -122,7 +126,7 @@ def test_a_source_switch_is_refused_and_an_explicit_replace_keeps_every_answer(s
     kept = answered.merge(feedback, on="record_id", suffixes=("_before", "_after"))
     assert len(kept) == len(answered) and (kept["new_response_before"] == kept["new_response_after"]).all(), "every answer kept"
     assert set(curated["id"]) <= new_ids
-    stamps = {shard: (dataset.get("metadata") or {}).get("curation_source") for shard, dataset in replaced.datasets().items()}
+    stamps = {shard: dataset.metadata.get("curation_source") for shard, dataset in replaced.datasets().items()}
     assert set(stamps.values()) == {f"file:{source}"}, "the datasets now remember the new source"
 
 
@@ -149,8 +153,8 @@ def test_two_projects_side_by_side_share_only_the_server(server, instance, tmp_p
     assert len(dolly_curated) == 37 and len(mine_curated) == len(USER_ROWS)
     assert not set(dolly_curated["id"]) & set(mine_curated["id"])
     for annotator in ANNOTATORS:
-        dolly_ids = {r["external_id"] for r in dolly.argilla.iter_records(dolly.datasets()[annotator]["id"])}
-        mine_ids = {r["external_id"] for r in mine.argilla.iter_records(mine.datasets()[annotator]["id"])}
+        dolly_ids = {r["external_id"] for r in dolly.argilla.iter_records(dolly.datasets()[annotator].id)}
+        mine_ids = {r["external_id"] for r in mine.argilla.iter_records(mine.datasets()[annotator].id)}
         assert dolly_ids and mine_ids and not dolly_ids & mine_ids, f"{annotator} has one dataset per project"
     assert (tmp_path / "dolly" / "output" / "curated_dolly").is_dir() and (tmp_path / "mine" / "output" / "curated_dolly").is_dir()
 

@@ -16,7 +16,8 @@ import yaml
 from curation_assets.defs.build import ASSET_NAMES
 from curation_assets.local_argilla.interpreter import SERVER_PYTHON_ENV, server_python
 from curation_assets.local_argilla.process import free_port
-from curation_assets.logic.source import content_ids, load_source
+from curation_assets.logic.source import content_ids
+from curation_assets.defs.source_loading import load_source
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 README_EXAMPLE = re.compile(r"<!-- README example \(CI runs it\): (?P<name>[\w-]+) -->\n```bash\n(?P<code>.*?)```", re.DOTALL)
@@ -99,6 +100,7 @@ def succeeded(result: subprocess.CompletedProcess) -> str:
     return shown
 
 
+@pytest.mark.server
 def test_the_quickstart_prints_a_line_per_step_and_passwords_only_when_accounts_are_made(clone):
     first = succeeded(clone.run("curation-quickstart --once --simulate 0.5"))
     assert "SIMULATION: annotators answer 50%" in first
@@ -118,6 +120,7 @@ def test_the_quickstart_prints_a_line_per_step_and_passwords_only_when_accounts_
     assert (clone.root / ".local" / "dagster" / "dagster.yaml").exists() and list((clone.root / ".local" / "dagster").rglob("runs.db"))
 
 
+@pytest.mark.server
 def test_the_readme_examples_run_as_written(clone):
     readme = (clone.root / "README.md").read_text()
     examples = {match["name"]: match["code"] for match in README_EXAMPLE.finditer(readme)}
@@ -152,6 +155,7 @@ def test_the_readme_examples_run_as_written(clone):
     assert "warning: declared annotator(s) ['dora'] have no annotator account" in fresh
 
 
+@pytest.mark.server
 def test_a_bad_source_is_one_message_and_a_source_switch_is_refused(clone):
     (clone.root / "broken.jsonl").write_text('{"instruction": "a", "response": "b", "category": "open_qa"}\n{"instruction": "cut')
     broken = clone.run("curation-quickstart --once --project broken --source broken.jsonl")

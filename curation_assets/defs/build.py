@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from ..resources import ArgillaResource
 from .assets.assignments import build_annotation_assignments
 from .assets.curated import build_curated_dolly
 from .assets.feedback import build_collected_feedback
@@ -13,6 +12,7 @@ from .assets.statistics import build_change_statistics
 from .checks import build_checks
 from .jobs import build_jobs
 from .project import Project
+from .resources import ArgillaResource
 from .sensors import build_activity_sensor
 
 # The pipeline, in order: each builder makes one asset of a project.

@@ -70,6 +70,11 @@ class SourceSettings(dg.Model):
         return f"file:{self.file}"
 
     @property
+    def kind(self) -> str:
+        """"shipped", "file" or "hub": how the source is read."""
+        return "shipped" if self.shipped else "hub" if self.hub else "file"
+
+    @property
     def known_categories(self) -> frozenset[str] | None:
         """The categories validation accepts; None: any."""
         if self.categories == "any":

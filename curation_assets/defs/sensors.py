@@ -6,23 +6,26 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from ..argilla_adapter.client import ArgillaClient
+from ..argilla_adapter.errors import ArgillaUnauthorizedError, ArgillaUnreachableError
 from ..logic.activity import ArgillaActivity, decide
-from ..resources import ArgillaResource, ArgillaUnavailableError
+from ..logic.vocabulary import FINISHED_STATUSES
 from .jobs import ProjectJobs
 from .project import Project
+from .resources import ArgillaResource
 
 SENSOR_INTERVAL_SECONDS = 30
 # A run that failed (Argilla down mid-push, a crash) is requested again, but not forever.
 AUTOMATIC_RETRIES = 3
 
 
-def observe_activity(argilla: ArgillaResource, dataset_name: str, team: list[str] | str = "all") -> ArgillaActivity:
+def observe_activity(argilla: ArgillaClient, dataset_name: str, team: list[str] | str = "all") -> ArgillaActivity:
     """Two listings plus one aggregate per dataset: no record is read. A declared team is the project's annotators."""
     activity = ArgillaActivity(annotators=argilla.annotator_usernames() if team == "all" else list(team))
     for shard, dataset in argilla.datasets_named(dataset_name).items():
-        progress = argilla.users_progress(dataset["id"])
+        progress = argilla.users_progress(dataset.id)
         activity.finished_by_dataset[shard] = {
-            status: sum(user[status] for user in progress.values()) for status in ("submitted", "discarded")
+            str(status): sum(user[status] for user in progress.values()) for status in FINISHED_STATUSES
         }
     return activity
 
@@ -79,10 +82,11 @@ def build_activity_sensor(project: Project, jobs: ProjectJobs) -> dg.SensorDefin
     )
     def annotator_activity(context: dg.SensorEvaluationContext):
         """Registers new annotators, re-plans and re-pushes shards, and refreshes feedback → statistics → curated on new work."""
-        argilla: ArgillaResource = getattr(context.resources, project.argilla_resource_key)
+        resource: ArgillaResource = getattr(context.resources, project.argilla_resource_key)
         try:
-            activity = observe_activity(argilla.for_polling(), project.dataset_name, project.settings.annotation.annotators)
-        except ArgillaUnavailableError as error:
+            with resource.polling_client() as argilla:
+                activity = observe_activity(argilla, project.dataset_name, project.settings.annotation.annotators)
+        except (ArgillaUnreachableError, ArgillaUnauthorizedError) as error:
             # Keep the cursor: the next tick compares against the last state actually seen.
             return dg.SkipReason(str(error))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .changes import normalise
+from .vocabulary import ResponseStatus
 
 CURATED_COLUMNS = ["id", "category", "instruction", "context", "response", "provenance", "annotator"]
 # The Hub's size buckets for a dataset card's `size_categories`, smallest first: (upper bound, label).
@@ -24,7 +25,7 @@ def curate(feedback: pd.DataFrame) -> pd.DataFrame:
 
     Should a record carry several submitted responses, the latest one wins (by updated_at).
     """
-    submitted = feedback[feedback["status"] == "submitted"].sort_values(["record_id", "updated_at"])
+    submitted = feedback[feedback["status"] == ResponseStatus.SUBMITTED].sort_values(["record_id", "updated_at"])
     latest = submitted.drop_duplicates("record_id", keep="last")
     curated = pd.DataFrame(
         {
@@ -52,7 +53,7 @@ def curate(feedback: pd.DataFrame) -> pd.DataFrame:
 def rule_fixed_records(feedback: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
     """Records nobody has touched (pending everywhere: no submission, discard or draft) that a safe rule can clean,
     with the cleaned texts and provenance "rule" (citation markers removed, whitespace and encoding repaired)."""
-    touched = set(feedback.loc[feedback["status"] != "pending", "record_id"].astype(str))
+    touched = set(feedback.loc[feedback["status"] != ResponseStatus.PENDING, "record_id"].astype(str))
     untouched = feedback[~feedback["record_id"].astype(str).isin(touched)].drop_duplicates("record_id")
     fixable = signals[signals["fixable"]].set_index("id")
     candidates = untouched[untouched["record_id"].astype(str).isin(fixable.index)]
@@ -87,7 +88,7 @@ def within_source(feedback: pd.DataFrame, source_ids: pd.Series) -> tuple[pd.Dat
     answers (nothing is lost), but they are not part of what this project curates.
     """
     inside = feedback["record_id"].astype(str).isin(set(source_ids.astype(str)))
-    outside_answers = int((~inside & (feedback["status"] != "pending")).sum())
+    outside_answers = int((~inside & (feedback["status"] != ResponseStatus.PENDING)).sum())
     return feedback[inside].reset_index(drop=True), outside_answers
 
 

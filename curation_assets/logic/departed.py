@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-FINISHED_STATUSES = ("submitted", "discarded")
+from .vocabulary import FINISHED_STATUSES, ResponseStatus
 
 
 def finished_answers(feedback: pd.DataFrame) -> pd.DataFrame:
     """The rows worth keeping should Argilla lose them: submitted and discarded answers (drafts are not work done)."""
-    return feedback[feedback["status"].isin(FINISHED_STATUSES)].reset_index(drop=True)
+    return feedback[feedback["status"].isin([str(status) for status in FINISHED_STATUSES])].reset_index(drop=True)
 
 
 def departed_answers(kept: pd.DataFrame, current_users: set[str]) -> pd.DataFrame:
@@ -30,12 +30,12 @@ def with_departed_answers(live: pd.DataFrame, kept: pd.DataFrame, current_users:
     placeholder row is replaced by the kept answer.
     """
     departed = departed_answers(kept, current_users)
-    answered_live = live[live["status"] != "pending"]
+    answered_live = live[live["status"] != ResponseStatus.PENDING]
     live_keys = set(zip(answered_live["record_id"], answered_live["annotator"]))
     missing = departed[[key not in live_keys for key in zip(departed["record_id"], departed["annotator"])]]
     if missing.empty:
         return live, 0
-    placeholders = (live["status"] == "pending") & live["record_id"].isin(set(missing["record_id"]))
+    placeholders = (live["status"] == ResponseStatus.PENDING) & live["record_id"].isin(set(missing["record_id"]))
     merged = pd.concat([live[~placeholders], missing.reindex(columns=live.columns)], ignore_index=True)
     return merged.sort_values(["shard", "record_id"], kind="stable").reset_index(drop=True), len(missing)
 

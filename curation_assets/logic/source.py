@@ -1,8 +1,9 @@
-"""Load an instruction dataset (Hub id or local file) into the canonical frame, and quarantine bad rows.
+"""A source's content into the canonical frame, and bad rows into a quarantine: pure, given the file's bytes.
 
 Hostile files are expected: every row keeps where it came from (`location`, e.g. "line 12"), a line
 that cannot be parsed becomes a quarantined row instead of failing the whole file, and only a file
-that cannot be read at all (missing, empty, truncated, not the format its name says) is an error.
+that cannot be read at all (empty, truncated, not the format its name says) is an error. Reading
+the file, the Hub and the shipped excerpt is `defs/source_loading.py`'s job.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ import hashlib
 import io
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 SHIPPED_EXCERPT = "shipped:dolly-excerpt"
 COLUMNS = ["id", "instruction", "context", "response", "category"]
 REQUIRED_COLUMNS = ("instruction", "response", "category")
@@ -47,36 +46,6 @@ class SourceError(ValueError):
     """The source cannot be loaded; the message says which source, where, and what to do."""
 
 
-def load_shipped_dolly_excerpt() -> pd.DataFrame:
-    """The 37 real Dolly records shipped with the package, with their original line ids."""
-    frame = pd.read_json(DATA_DIR / "databricks-dolly-15k-sample.jsonl", lines=True, dtype=False)
-    lines = (DATA_DIR / "databricks-dolly-15k-sample.ids.txt").read_text().splitlines()
-    ids = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    frame.insert(0, "id", ids)
-    return frame
-
-
-def load_source(
-    source: str, split: str = "en", column_mapping: dict[str, str] | None = None, id_column: str = "auto"
-) -> pd.DataFrame:
-    """Rows of a Hub dataset, a local jsonl/json/parquet/csv file, or the shipped excerpt, with mapped column names.
-
-    `id_column` names the column holding each record's id; "derive" derives ids from the
-    content (`content_ids`); "auto" takes the column `id` when there is one, else derives.
-    Besides the canonical columns the frame has `location` (where each row is in the source) and,
-    for lines that could not be parsed, `load_problem` and `raw_line`; `validate_records` turns
-    those into quarantined rows.
-    """
-    if source == SHIPPED_EXCERPT:
-        frame = load_shipped_dolly_excerpt()
-    elif Path(source).suffix.lower() in LOCAL_FORMATS or Path(source).exists():
-        frame = _load_local(Path(source))
-    else:
-        frame = _load_hub(source, split)
-    frame = frame.rename(columns=column_mapping or {})
-    return _canonical_columns(frame, source, id_column)
-
-
 def content_ids(frame: pd.DataFrame) -> list[str]:
     """An id per row from what it says, never from where it sits: the same record gets the same id in any
     file, in any order. The first 16 hex digits of BLAKE2b over the JSON list [category, instruction,
@@ -95,26 +64,15 @@ def content_ids(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def _load_local(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        raise SourceError(f"source file {path} does not exist: check `file:` under `source:` in the project's defs.yaml")
-    if path.stat().st_size == 0:
-        raise SourceError(f"source file {path} is empty (0 bytes): export the dataset again, or point `source` at another file")
-    file_format = LOCAL_FORMATS.get(path.suffix.lower())
-    if file_format is None:
-        raise SourceError(f"cannot read {path}: use a .jsonl, .json, .parquet or .csv file")
-    if file_format == "jsonl":
-        return _read_jsonl(path)
-    if file_format == "json":
-        return _read_json_array(path)
-    if file_format == "parquet":
-        return _read_parquet(path)
-    return _read_csv(path)
+def parse_source(content: bytes, file_format: str, name: str) -> pd.DataFrame:
+    """The rows of a file's content in one of LOCAL_FORMATS; `name` (the file) is what messages call it."""
+    parse = {"jsonl": _parse_jsonl, "json": _parse_json_array, "parquet": _parse_parquet, "csv": _parse_csv}[file_format]
+    return parse(content, name)
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
+def _parse_jsonl(content: bytes, path: str) -> pd.DataFrame:
     """One row per non-blank line; a line that is not a JSON object becomes a row with its problem."""
-    content = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    content = content.removeprefix(codecs.BOM_UTF8)
     lines = content.split(b"\n")
     rows, parsed = [], 0
     for number, raw in enumerate(lines, start=1):
@@ -150,8 +108,8 @@ def _unparsed(location: str, problem: str, raw_line: str) -> dict:
     return {"location": location, "load_problem": problem, "raw_line": raw_line}
 
 
-def _read_json_array(path: Path) -> pd.DataFrame:
-    text = _decode(path.read_bytes())
+def _parse_json_array(content: bytes, path: str) -> pd.DataFrame:
+    text = _decode(content)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
@@ -173,25 +131,23 @@ def _read_json_array(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, dtype=object)
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _parse_parquet(content: bytes, path: str) -> pd.DataFrame:
     try:
-        frame = pd.read_parquet(path)
+        frame = pd.read_parquet(io.BytesIO(content))
     except (ValueError, OSError) as error:
         raise SourceError(f"cannot read {path} as parquet ({error}): the file looks truncated or corrupt. Export it again.") from error
     frame["location"] = [f"row {number}" for number in range(1, len(frame) + 1)]
     return frame
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _parse_csv(content: bytes, path: str) -> pd.DataFrame:
     """One row per record under the header; a record with the wrong number of fields becomes a row with its problem."""
-    text = _decode(path.read_bytes())
+    text = _decode(content)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, [])
         if not all(_encodes(name) for name in header):
-            raise SourceError(
-                f"the header of {path} holds undecodable bytes ({header!r:.200}): is it really a UTF-8 CSV file?"
-            )
+            raise SourceError(f"the header of {path} holds undecodable bytes: is it really a UTF-8 CSV file?")
         rows, end_of_previous = [], reader.line_num
         for record in reader:
             location, end_of_previous = f"line {end_of_previous + 1}", reader.line_num
@@ -214,20 +170,12 @@ def _decode(content: bytes) -> str:
     return content.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="surrogateescape")
 
 
-def _load_hub(dataset_id: str, split: str) -> pd.DataFrame:
-    import datasets
+def canonical_columns(frame: pd.DataFrame, source: str, id_column: str = "auto") -> pd.DataFrame:
+    """The canonical columns (location, id, instruction, context, response, category, load_problem, raw_line).
 
-    try:
-        dataset = datasets.load_dataset(dataset_id, split=split)
-    except Exception as error:  # datasets raises many types (connection, offline mode, not found)
-        raise SourceError(
-            f"cannot load Hugging Face dataset {dataset_id!r} (split {split!r}): {type(error).__name__}: {error}. "
-            f"Check the id and your network, or give a local .jsonl/.parquet/.csv path, or {SHIPPED_EXCERPT!r}."
-        ) from error
-    return dataset.to_pandas()
-
-
-def _canonical_columns(frame: pd.DataFrame, source: str, id_column: str = "auto") -> pd.DataFrame:
+    `id_column` names the column holding each record's id; "derive" derives ids from the
+    content (`content_ids`); "auto" takes the column `id` when there is one, else derives.
+    """
     found = [column for column in frame.columns if column not in ("location", "load_problem", "raw_line")]
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:

@@ -10,8 +10,9 @@ import pandas as pd
 
 from .changes import COMPARED, annotate_changes
 from .quality import FLAGS
+from .vocabulary import STATUSES, ResponseStatus
 
-STATUSES = ["submitted", "discarded", "draft", "pending"]
+STATUS_ORDER = [str(status) for status in STATUSES]
 
 
 @dataclass
@@ -51,7 +52,7 @@ def flag_precision(feedback: pd.DataFrame, submitted: pd.DataFrame, signals: pd.
         return pd.DataFrame(columns=FLAG_PRECISION_COLUMNS)
     flags_by_id = dict(zip(signals["id"].astype(str), signals["flags"]))
     changed = submitted.assign(outcome=(submitted["changed_fields"] != "none").map({True: "changed", False: "unchanged"}))
-    discarded = feedback[feedback["status"] == "discarded"].assign(outcome="discarded")
+    discarded = feedback[feedback["status"] == ResponseStatus.DISCARDED].assign(outcome="discarded")
     reviewed = pd.concat([changed[["record_id", "outcome"]], discarded[["record_id", "outcome"]]], ignore_index=True)
     reviewed["flags"] = reviewed["record_id"].astype(str).map(lambda record_id: list(flags_by_id.get(record_id, [])) or [NO_FLAG_ROW])
     per_flag = reviewed.explode("flags")
@@ -75,13 +76,13 @@ def flag_precision(feedback: pd.DataFrame, submitted: pd.DataFrame, signals: pd.
 
 def compute_statistics(feedback: pd.DataFrame, signals: pd.DataFrame | None = None) -> ChangeStatistics:
     status_counts = (
-        feedback["status"].value_counts().reindex(STATUSES, fill_value=0).rename_axis("status").reset_index(name="count")
+        feedback["status"].value_counts().reindex(STATUS_ORDER, fill_value=0).rename_axis("status").reset_index(name="count")
     )
-    submitted = annotate_changes(feedback[feedback["status"] == "submitted"])
+    submitted = annotate_changes(feedback[feedback["status"] == ResponseStatus.SUBMITTED])
     change_counts = submitted["changed_fields"].value_counts().rename_axis("changed_fields").reset_index(name="count")
 
     def by(column: str) -> pd.DataFrame:
-        table = pd.crosstab(feedback[column], feedback["status"]).reindex(columns=STATUSES, fill_value=0)
+        table = pd.crosstab(feedback[column], feedback["status"]).reindex(columns=STATUS_ORDER, fill_value=0)
         changed_share = submitted.groupby(column)["changed_fields"].apply(lambda labels: (labels != "none").mean())
         table["submitted_changed_share"] = changed_share.reindex(table.index).fillna(0.0).round(3)
         return table.reset_index()
@@ -113,8 +114,8 @@ def plotly_figures(statistics: ChangeStatistics) -> dict:
     """Interactive figures, by file stem, for the HTML saved beside the data."""
     import plotly.express as px
 
-    by_category = statistics.by_category.melt(id_vars="category", value_vars=STATUSES, var_name="status", value_name="count")
-    by_annotator = statistics.by_annotator.melt(id_vars="annotator", value_vars=STATUSES, var_name="status", value_name="count")
+    by_category = statistics.by_category.melt(id_vars="category", value_vars=STATUS_ORDER, var_name="status", value_name="count")
+    by_annotator = statistics.by_annotator.melt(id_vars="annotator", value_vars=STATUS_ORDER, var_name="status", value_name="count")
     figures = {
         "response_status": px.bar(statistics.status_counts, x="status", y="count", title="Responses by status"),
         "changed_fields": px.bar(

@@ -10,12 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from ..argilla_adapter.rest import Connection, RestSession
+from ..argilla_adapter.transport import RetryPolicy
+from ..logic.vocabulary import ResponseStatus
 
-# What the UI asks for when it opens the annotation page in "Pending" mode.
+# What the UI asks for when it opens the annotation page in "Pending" mode (a record's status is pending too
+# until it has as many submissions as its dataset asks for).
 PENDING_QUEUE_FILTERS = {
     "and": [
-        {"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": ["pending"]},
+        {"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": [ResponseStatus.PENDING]},
         {"type": "terms", "scope": {"entity": "record", "property": "status"}, "values": ["pending"]},
     ]
 }
@@ -30,38 +33,33 @@ class QueuedRecord:
     my_response: dict[str, Any] | None
 
 
-class AnnotatorSession:
+class AnnotatorSession(RestSession):
     """One annotator, authenticated by API key (the UI uses a token from its login; same endpoints)."""
 
     def __init__(self, api_url: str, api_key: str, timeout: float = 30.0):
-        self._http = httpx.Client(base_url=api_url, headers={"X-Argilla-Api-Key": api_key}, timeout=timeout)
-        self.user_id = self._get("/api/v1/me")["id"]
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> "AnnotatorSession":
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        self.close()
+        # An annotator in the UI would click again: a few quick retries, not the pipeline's patience.
+        connection = Connection(api_url, api_key, timeout, RetryPolicy(max_attempts=3, base_delay=0.2, max_seconds=10.0))
+        super().__init__(connection, key_advice="an annotator's own key: `curation-argilla credentials`")
+        self.user_id = self.request("GET", "/api/v1/me")["id"]
 
     def my_datasets(self) -> list[dict]:
-        return self._get("/api/v1/me/datasets")["items"]
+        return self.request("GET", "/api/v1/me/datasets")["items"]
 
     def dataset_id(self, name: str, workspace_name: str) -> str:
-        workspaces = {workspace["id"]: workspace["name"] for workspace in self._get("/api/v1/me/workspaces")["items"]}
+        workspaces = {workspace["id"]: workspace["name"] for workspace in self.request("GET", "/api/v1/me/workspaces")["items"]}
         for dataset in self.my_datasets():
             if dataset["name"] == name and workspaces.get(dataset["workspace_id"]) == workspace_name:
                 return dataset["id"]
         raise LookupError(f"dataset {name!r} is not visible to this annotator in workspace {workspace_name!r}")
 
-    def queue(self, dataset_id: str, status: str = "pending", offset: int = 0, limit: int = 10) -> tuple[list[QueuedRecord], int]:
+    def queue(
+        self, dataset_id: str, status: str = ResponseStatus.PENDING, offset: int = 0, limit: int = 10
+    ) -> tuple[list[QueuedRecord], int]:
         """A page of the annotator's queue in the given response status, and the queue's total size."""
-        filters = PENDING_QUEUE_FILTERS if status == "pending" else {
+        filters = PENDING_QUEUE_FILTERS if status == ResponseStatus.PENDING else {
             "and": [{"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": [status]}]
         }
-        body = self._post(
+        body = self.request("POST", 
             f"/api/v1/me/datasets/{dataset_id}/records/search",
             params={"include": ["responses", "suggestions"], "offset": offset, "limit": limit},
             json={"filters": filters},
@@ -83,27 +81,11 @@ class AnnotatorSession:
         """Submit, save as draft or discard; updates the annotator's earlier response if there is one."""
         values = None if answers is None else {question: {"value": value} for question, value in answers.items()}
         body = {"status": status, "values": values}
-        if status == "discarded" and values is None:
+        if status == ResponseStatus.DISCARDED and values is None:
             body.pop("values")
         if record.my_response is None:
-            return self._post(f"/api/v1/records/{record.id}/responses", json=body)
-        return self._request("PUT", f"/api/v1/responses/{record.my_response['id']}", json=body)
+            return self.request("POST", f"/api/v1/records/{record.id}/responses", json=body)
+        return self.request("PUT", f"/api/v1/responses/{record.my_response['id']}", json=body)
 
     def progress(self, dataset_id: str) -> dict:
-        return self._get(f"/api/v1/me/datasets/{dataset_id}/metrics")
-
-    def _get(self, path: str, **kwargs) -> Any:
-        return self._request("GET", path, **kwargs)
-
-    def _post(self, path: str, **kwargs) -> Any:
-        return self._request("POST", path, **kwargs)
-
-    def _request(self, method: str, path: str, **kwargs) -> Any:
-        response = self._http.request(method, path, **kwargs)
-        if response.is_error:
-            raise httpx.HTTPStatusError(
-                f"{method} {path} answered {response.status_code}: {response.text[:500]}",
-                request=response.request,
-                response=response,
-            )
-        return response.json() if response.content else None
+        return self.request("GET", f"/api/v1/me/datasets/{dataset_id}/metrics")

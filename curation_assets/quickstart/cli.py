@@ -24,7 +24,9 @@ from .. import state
 from ..local_argilla.bootstrap import Credentials, read_credentials
 from ..local_argilla.config import DEFAULT_PORT, LocalArgillaConfig, default_data_dir
 from ..local_argilla.process import ArgillaServerProcess
-from ..resources import ArgillaResource, ArgillaUnavailableError
+from ..argilla_adapter.client import ArgillaClient
+from ..argilla_adapter.errors import ArgillaError
+from ..argilla_adapter.rest import Connection
 from ..local_argilla.identity import ServerIdentityError
 from . import declare
 from .dagster_web_guard import guarded_dagster_dev_command
@@ -67,7 +69,8 @@ def _run(arguments: argparse.Namespace) -> int:
     os.environ["ARGILLA_API_URL"] = argilla_config.url
     os.environ["ARGILLA_API_KEY"] = credentials.owner.api_key
     try:
-        names = _chosen_projects(arguments, ArgillaResource(api_url=argilla_config.url, api_key=credentials.owner.api_key))
+        with ArgillaClient(Connection(argilla_config.url, credentials.owner.api_key)) as argilla:
+            names = _chosen_projects(arguments, argilla)
         from ..definitions import defs  # after declaring: the definitions read the projects' files
 
         run_config = VERBOSE_RUN_CONFIG if arguments.verbose else QUIET_RUN_CONFIG
@@ -179,7 +182,7 @@ def _ensure_argilla(config: LocalArgillaConfig) -> tuple[ArgillaServerProcess | 
     return server, server.accounts_created_on_start()
 
 
-def _chosen_projects(arguments: argparse.Namespace, argilla: ArgillaResource) -> list[str]:
+def _chosen_projects(arguments: argparse.Namespace, argilla: ArgillaClient) -> list[str]:
     """Declare or update a project if the flags say so; the projects to run."""
     asks_to_declare = any(
         value is not None
@@ -219,7 +222,7 @@ def _chosen_projects(arguments: argparse.Namespace, argilla: ArgillaResource) ->
     return [name]
 
 
-def _dataset_stamps(argilla: ArgillaResource, name: str) -> dict[str, str | None]:
+def _dataset_stamps(argilla: ArgillaClient, name: str) -> dict[str, str | None]:
     """The source each of the project's Argilla datasets was built from, by annotator (none yet: empty)."""
     from ..logic.source_guard import SOURCE_STAMP
 
@@ -227,9 +230,9 @@ def _dataset_stamps(argilla: ArgillaResource, name: str) -> dict[str, str | None
     dataset_name = (attributes.get("argilla") or {}).get("dataset") or name
     try:
         datasets = argilla.datasets_named(dataset_name)
-    except ArgillaUnavailableError as error:
+    except ArgillaError as error:
         raise QuickstartError(str(error)) from error
-    return {shard: (dataset.get("metadata") or {}).get(SOURCE_STAMP) for shard, dataset in datasets.items()}
+    return {shard: dataset.metadata.get(SOURCE_STAMP) for shard, dataset in datasets.items()}
 
 
 # -- runs -----------------------------------------------------------------------------------

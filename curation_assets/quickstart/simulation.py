@@ -11,7 +11,10 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..logic.quality import remove_citation_markers
+from ..logic.vocabulary import QUESTION_FOR_FIELD, ResponseStatus
 from .annotator_client import AnnotatorSession, QueuedRecord
+
+INSTRUCTION, INPUT, RESPONSE = (QUESTION_FOR_FIELD[field] for field in ("instruction", "context", "response"))
 
 SIMULATION_MARK = "[simulated edit]"
 
@@ -33,13 +36,13 @@ def simulated_answers(record: QueuedRecord) -> dict[str, str]:
     instruction = " ".join(record.fields["instruction"].split())
     context = remove_citation_markers(record.fields.get("context") or "").strip()
     response = f"{' '.join(record.fields['response'].split())} {SIMULATION_MARK}"
-    return {"new-instruction": instruction, "new-input": context, "new-response": response}
+    return {INSTRUCTION: instruction, INPUT: context, RESPONSE: response}
 
 
 def unchanged_answers(record: QueuedRecord) -> dict[str, str]:
-    answers = {"new-instruction": record.fields["instruction"], "new-response": record.fields["response"]}
+    answers = {INSTRUCTION: record.fields["instruction"], RESPONSE: record.fields["response"]}
     if record.fields.get("context"):
-        answers["new-input"] = record.fields["context"]
+        answers[INPUT] = record.fields["context"]
     return answers
 
 
@@ -73,13 +76,13 @@ def simulate_annotator(
             for record in page:
                 action = choose_action(randomness, plan)
                 if action == "submit_unchanged":
-                    session.respond(record, "submitted", unchanged_answers(record))
+                    session.respond(record, ResponseStatus.SUBMITTED, unchanged_answers(record))
                 elif action == "submit_edited":
-                    session.respond(record, "submitted", simulated_answers(record))
+                    session.respond(record, ResponseStatus.SUBMITTED, simulated_answers(record))
                 elif action == "discard":
-                    session.respond(record, "discarded")
+                    session.respond(record, ResponseStatus.DISCARDED)
                 else:
-                    session.respond(record, "draft", simulated_answers(record))
+                    session.respond(record, ResponseStatus.DRAFT, simulated_answers(record))
                 actions[action] += 1
             budget -= len(page)
     return actions

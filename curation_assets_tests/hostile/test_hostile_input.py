@@ -7,7 +7,8 @@ import pytest
 
 from curation_assets.defs.assets.source import build_raw_dolly
 from curation_assets.defs.project import Project
-from curation_assets.logic.source import SourceError, defect_counts, load_source, validate_records
+from curation_assets.logic.source import SourceError, defect_counts, validate_records
+from curation_assets.defs.source_loading import load_source
 from curation_assets_tests.hostile.corpus import (
     BAD_ROW_POSITION,
     FILE_CASES,

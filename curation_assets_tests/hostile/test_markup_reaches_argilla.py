@@ -3,11 +3,13 @@
 import httpx
 import pytest
 
-from curation_assets.annotation_settings import curation_dataset_settings
+from curation_assets.argilla_adapter.client import ArgillaClient
+from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings
 from curation_assets.quickstart.annotator_client import AnnotatorSession
-from curation_assets.argilla_mapping import feedback_rows, to_argilla_records
-from curation_assets.logic.source import load_source, validate_records
-from curation_assets.resources import ArgillaResource
+from curation_assets.argilla_adapter.mapping import feedback_rows, to_argilla_records
+from curation_assets.argilla_adapter.rest import Connection
+from curation_assets.logic.source import validate_records
+from curation_assets.defs.source_loading import load_source
 from curation_assets_tests.argilla_helpers import annotator_account
 from curation_assets_tests.hostile.corpus import MARKUP_TEXTS, good_row, write
 
@@ -26,10 +28,10 @@ def push_markup_rows(argilla_server, folder, dataset_name, texts):
     source = write(rows, folder / "markup.jsonl")
     valid, quarantine = validate_records(load_source(str(source)))
     assert quarantine.empty and len(valid) == len(texts)
-    argilla = ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key)
+    argilla = ArgillaClient(Connection(argilla_server.url, argilla_server.owner_api_key))
     dataset = argilla.ensure_annotator_dataset(ANNOTATOR, dataset_name, curation_dataset_settings)
     argilla.upsert_records(dataset, to_argilla_records(valid))
-    return argilla, str(dataset.id), {row["id"]: row for row in rows}
+    return argilla, dataset.id, {row["id"]: row for row in rows}
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +115,7 @@ def test_markup_stays_inert_in_the_annotation_ui(argilla_server, tmp_path, artif
 def test_a_dataset_made_with_plain_text_fields_is_switched_to_sanitized_display(argilla_server):
     import argilla as rg
 
-    argilla = ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key)
+    argilla = ArgillaClient(Connection(argilla_server.url, argilla_server.owner_api_key))
 
     def unsafe_settings():
         settings = curation_dataset_settings()
@@ -124,9 +126,9 @@ def test_a_dataset_made_with_plain_text_fields_is_switched_to_sanitized_display(
     dataset = argilla.ensure_annotator_dataset(ANNOTATOR, f"{DATASET}_old", unsafe_settings)
     argilla.upsert_records(dataset, [rg.Record(id="old", fields={"category": "open_qa", "instruction": "<b>i</b>", "context": "", "response": "r"})])
     every_field = sorted(field.name for field in curation_dataset_settings().fields)
-    assert sorted(argilla.render_text_fields_sanitized(str(dataset.id))) == every_field
+    assert sorted(argilla.render_text_fields_sanitized(dataset)) == every_field
     fields = argilla.request("GET", f"/api/v1/datasets/{dataset.id}/fields")["items"]
     assert all(field["settings"]["use_markdown"] for field in fields)
-    assert argilla.render_text_fields_sanitized(str(dataset.id)) == [], "nothing left to switch"
-    (record,) = argilla.iter_records(str(dataset.id))
+    assert argilla.render_text_fields_sanitized(dataset) == [], "nothing left to switch"
+    (record,) = argilla.iter_records(dataset.id)
     assert record["fields"]["instruction"] == "<b>i</b>", "the text itself is untouched"

@@ -14,6 +14,8 @@ from curation_assets_tests.argilla_helpers import (
     owner_client,
 )
 
+pytestmark = pytest.mark.server
+
 
 @pytest.fixture(scope="module")
 def chen_dataset(argilla_server):

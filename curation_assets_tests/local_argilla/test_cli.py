@@ -9,9 +9,12 @@ import stat
 import subprocess
 
 import httpx
+import pytest
 
 from curation_assets.local_argilla.interpreter import server_command
 from curation_assets.local_argilla.process import free_port
+
+pytestmark = pytest.mark.server
 
 
 def run_cli(data_dir, *arguments, port=None, env_extra=None, timeout=180):

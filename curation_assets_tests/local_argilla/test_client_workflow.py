@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argilla as rg
 import httpx
+import pytest
 
 from curation_assets_tests.argilla_helpers import DOLLY_LIKE_ROWS, as_records, create_curation_dataset, owner_client
+
+pytestmark = pytest.mark.server
 
 
 def test_tutorial_dataset_round_trip_with_responses(argilla_server):

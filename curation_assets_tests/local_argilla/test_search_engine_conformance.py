@@ -18,6 +18,8 @@ import pytest
 
 from curation_assets_tests.argilla_helpers import annotator_account, owner_client
 
+pytestmark = pytest.mark.server
+
 ANNOTATORS = ("ana", "bruno")
 
 # id: text, notes, metadata, vector

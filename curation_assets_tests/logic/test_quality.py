@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curation_assets.argilla_mapping import ORIGINAL_AGENT, RULE_AGENT, quality_metadata, suggestions_for
+from curation_assets.argilla_adapter.mapping import ORIGINAL_AGENT, RULE_AGENT, suggestions_for
+from curation_assets.logic.shard_sync import quality_metadata
 from curation_assets.logic.curation import curate_with_rule_fixes
 from curation_assets.logic.quality import (
     FLAGS,
@@ -20,7 +21,7 @@ from curation_assets.logic.quality import (
     repair_mojibake,
     review_order,
 )
-from curation_assets.logic.source import load_shipped_dolly_excerpt
+from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 from curation_assets.logic.statistics import NO_FLAG_ROW, compute_statistics
 
 GOOD = {

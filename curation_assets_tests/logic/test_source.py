@@ -5,13 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from curation_assets.logic.source import (
-    SHIPPED_EXCERPT,
-    SourceError,
-    load_shipped_dolly_excerpt,
-    load_source,
-    validate_records,
-)
+from curation_assets.logic.source import SHIPPED_EXCERPT, SourceError, validate_records
+from curation_assets.defs.source_loading import load_shipped_dolly_excerpt, load_source
 
 
 def test_shipped_excerpt_is_the_real_dolly_sample_with_original_ids():
@@ -88,11 +83,32 @@ def test_bad_files_give_actionable_errors(tmp_path, content, message):
 
 
 def test_missing_file_and_unreachable_hub_name_the_source(tmp_path, monkeypatch):
+    import datasets
+
     with pytest.raises(SourceError, match="does not exist"):
         load_source(str(tmp_path / "nope.parquet"))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # The Hub cannot be reached from here: offline mode fails at once instead of after the network's timeouts.
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     with pytest.raises(SourceError, match="argilla/databricks-dolly-15k-curated-multilingual.*local .jsonl"):
         load_source("argilla/databricks-dolly-15k-curated-multilingual", split="en")
+
+
+def test_the_hub_loader_reads_a_dataset_repository_as_the_hub_serves_it(tmp_path, monkeypatch):
+    """The Hub branch's real code, `datasets.load_dataset(id, split=...)`, on a dataset repository laid out as on the
+    Hub (a data file per split) but on disk: the Hub itself is out of reach here."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    repository = tmp_path / "databricks-dolly-15k-curated-multilingual"
+    (repository / "data").mkdir(parents=True)
+    excerpt = load_shipped_dolly_excerpt()
+    excerpt.to_parquet(repository / "data" / "en-00000-of-00001.parquet", index=False)
+    excerpt.head(3).to_parquet(repository / "data" / "de-00000-of-00001.parquet", index=False)
+    english = load_source(str(repository), split="en", kind="hub")
+    assert len(english) == 37 and list(english["id"][:3]) == ["0", "1", "2"]
+    assert len(load_source(str(repository), split="de", kind="hub")) == 3
+    with pytest.raises(SourceError, match=r"split 'fr'"):
+        load_source(str(repository), split="fr", kind="hub")
 
 
 def test_validation_quarantines_each_defect_with_its_reason():

@@ -7,10 +7,11 @@ import httpx
 import pandas as pd
 import pytest
 
-from curation_assets.annotation_settings import curation_dataset_settings
-from curation_assets.argilla_mapping import feedback_frame, feedback_rows, to_argilla_records
+from curation_assets.argilla_adapter.client import ArgillaClient
+from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings
+from curation_assets.argilla_adapter.mapping import feedback_frame, feedback_rows, to_argilla_records
+from curation_assets.argilla_adapter.rest import Connection
 from curation_assets.quickstart.annotator_client import AnnotatorSession
-from curation_assets.resources import ArgillaResource
 from curation_assets_tests.argilla_helpers import annotator_account
 from curation_assets_tests.harness import ProjectOnServer, metadata_of
 
@@ -28,10 +29,10 @@ def rows(start: int, count: int) -> pd.DataFrame:
     )
 
 
-def full_read(argilla: ArgillaResource) -> pd.DataFrame:
+def full_read(argilla: ArgillaClient) -> pd.DataFrame:
     names = {user_id: name for name, user_id in argilla.user_ids_by_name().items()}
     frames = [
-        feedback_frame(feedback_rows(list(argilla.iter_records(dataset["id"])), shard, names))
+        feedback_frame(feedback_rows(list(argilla.iter_records(dataset.id)), shard, names))
         for shard, dataset in sorted(argilla.datasets_named(DATASET_NAME).items())
     ]
     return pd.concat(frames, ignore_index=True)
@@ -49,7 +50,7 @@ def same_rows(left: pd.DataFrame, right: pd.DataFrame) -> None:
 
 def test_incremental_refresh_equals_a_full_read(fresh_argilla_server, tmp_path):
     server = fresh_argilla_server
-    argilla = ArgillaResource(api_url=server.url, api_key=server.owner_api_key)
+    argilla = ArgillaClient(Connection(server.url, server.owner_api_key))
     assert argilla.changes_since_now(), "the embedded server announces that record.updated_at follows responses"
     start = 0
     for annotator, count in SHARDS.items():
@@ -94,14 +95,14 @@ def test_incremental_refresh_equals_a_full_read(fresh_argilla_server, tmp_path):
         edited = next(record for record in submitted if record.id == queue[0].id)
         session.respond(edited, "submitted", {**answers, "new-instruction": "Edited again?"})
         discarded, _ = session.queue(dataset_id, status="discarded", limit=10)
-        session._request("DELETE", f"/api/v1/responses/{discarded[0].my_response['id']}")
+        session.request("DELETE", f"/api/v1/responses/{discarded[0].my_response['id']}")
     third, metadata = collect()
     assert metadata["datasets_read_in_full"] == [] and metadata["records_read"] == 3
     assert "Edited again?" in set(third["new_instruction"]) and "Final answer." in set(third["new_response"])
     same_rows(third, full_read(argilla))
 
     # A record deleted behind the pipeline's back: the counts disagree, so that dataset is read in full.
-    bruno_dataset = argilla.datasets_named(DATASET_NAME)["bruno"]["id"]
+    bruno_dataset = argilla.datasets_named(DATASET_NAME)["bruno"].id
     victim = next(argilla.iter_records(bruno_dataset))["id"]
     httpx.delete(
         f"{server.url}/api/v1/datasets/{bruno_dataset}/records", params={"ids": victim}, headers={"X-Argilla-Api-Key": server.owner_api_key}

@@ -8,7 +8,8 @@ import pytest
 
 from curation_assets.local_argilla.process import start_embedded_argilla
 from curation_assets.quickstart.simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator
-from curation_assets.resources import ArgillaResource, ArgillaUnavailableError
+from curation_assets.argilla_adapter.errors import ArgillaUnauthorizedError, ArgillaUnreachableError
+from curation_assets.defs.resources import ArgillaResource
 from curation_assets_tests.harness import PLAN, REFRESH, ProjectOnServer, check_results, metadata_of
 
 pytestmark = pytest.mark.server
@@ -43,18 +44,18 @@ def test_full_run_push_collect_chart_curate(pipeline):
     assert sum(shard_metadata(pipeline, run)["records_pushed"] for run in pushes.values()) == 37
     datasets = pipeline.datasets()
     assert sorted(datasets) == ANNOTATORS
-    held = {name: {r["external_id"] for r in pipeline.argilla.iter_records(d["id"])} for name, d in datasets.items()}
+    held = {name: {r["external_id"] for r in pipeline.argilla.iter_records(d.id)} for name, d in datasets.items()}
     assert sum(map(len, held.values())) == 37 and set.union(*held.values()) == set(plan["id"])
 
     # Re-running the push changes nothing and duplicates nothing.
     again = pipeline.push_all_shards()
     assert all(shard_metadata(pipeline, run)["records_pushed"] == 0 for run in again.values())
     assert all(shard_metadata(pipeline, run)["skipped_unchanged_since_last_push"] for run in again.values()), "nothing read or pushed"
-    assert sum(len(list(pipeline.argilla.iter_records(d["id"]))) for d in datasets.values()) == 37
+    assert sum(len(list(pipeline.argilla.iter_records(d.id))) for d in datasets.values()) == 37
 
     # A record deleted in Argilla: the dataset no longer holds what the last push left, so the push runs and restores it.
-    victim = next(pipeline.argilla.iter_records(datasets["ana"]["id"]))
-    pipeline.argilla.delete_records(datasets["ana"]["id"], [victim["id"]])
+    victim = next(pipeline.argilla.iter_records(datasets["ana"].id))
+    pipeline.argilla.delete_records(datasets["ana"].id, [victim["id"]])
     restored = shard_metadata(pipeline, pipeline.materialize(["annotator_shards"], partition_key="ana"))
     assert restored["skipped_unchanged_since_last_push"] is False and restored["records_pushed"] == 1
 
@@ -139,11 +140,11 @@ def test_newcomer_takes_only_untouched_records_and_answers_stay(pipeline):
 
 def test_unreachable_argilla_and_wrong_key_fail_clearly(pipeline):
     unreachable = ArgillaResource(api_url="http://127.0.0.1:9", api_key="x", retry_attempts=2, retry_base_delay_seconds=0.05)
-    with pytest.raises(ArgillaUnavailableError, match=r"cannot reach Argilla at http://127.0.0.1:9.*curation-argilla serve"):
-        unreachable.check_connection()
+    with pytest.raises(ArgillaUnreachableError, match=r"cannot reach Argilla at http://127.0.0.1:9.*curation-argilla serve"):
+        unreachable.client.check_connection()
     wrong_key = ArgillaResource(api_url=pipeline.server.url, api_key="not-a-key")
-    with pytest.raises(ArgillaUnavailableError, match="rejected the API key"):
-        wrong_key.check_connection()
+    with pytest.raises(ArgillaUnauthorizedError, match="rejected the API key"):
+        wrong_key.client.check_connection()
     result = pipeline.sensor_tick(cursor='{"ana": {}}', argilla=unreachable)
     assert not result.run_requests and "cannot reach Argilla at http://127.0.0.1:9" in result.skip_message
     assert result.cursor == '{"ana": {}}', "the cursor is kept: the next tick compares against the last state actually seen"

@@ -8,11 +8,12 @@ import dagster as dg
 import httpx
 import pytest
 
-from curation_assets.annotation_settings import curation_dataset_settings, quality_metadata_properties
-from curation_assets.argilla_mapping import ORIGINAL_AGENT, RULE_AGENT, to_argilla_records
-from curation_assets.logic.source import load_shipped_dolly_excerpt
+from curation_assets.argilla_adapter.client import ArgillaClient
+from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings, quality_metadata_properties
+from curation_assets.argilla_adapter.mapping import ORIGINAL_AGENT, RULE_AGENT, to_argilla_records
+from curation_assets.argilla_adapter.rest import Connection
+from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 from curation_assets.quickstart.annotator_client import PENDING_QUEUE_FILTERS, AnnotatorSession
-from curation_assets.resources import ArgillaResource
 from curation_assets_tests.argilla_helpers import annotator_account
 from curation_assets_tests.harness import PLAN, REFRESH, ProjectOnServer, metadata_of
 
@@ -59,7 +60,7 @@ def test_flagged_records_come_first_with_metadata_and_rule_suggestions(run, argi
         assert {suggestion["agent"] for suggestion in clean.suggestions.values()} == {ORIGINAL_AGENT}
 
         # The UI's sort by a metadata property works too (what an annotator uses on a queue filled earlier).
-        sorted_body = session._post(
+        sorted_body = session.request("POST", 
             f"/api/v1/me/datasets/{dataset_id}/records/search",
             params={"offset": 0, "limit": 50},
             json={"filters": PENDING_QUEUE_FILTERS, "sort": [{"scope": {"entity": "metadata", "metadata_property": "priority"}, "order": "desc"}]},
@@ -67,7 +68,7 @@ def test_flagged_records_come_first_with_metadata_and_rule_suggestions(run, argi
         by_metadata = [item["record"]["metadata"]["priority"] for item in sorted_body["items"]]
         assert by_metadata == sorted(by_metadata, reverse=True) and by_metadata[0] == order[0]
 
-        flagged_by_metadata = session._post(
+        flagged_by_metadata = session.request("POST", 
             f"/api/v1/me/datasets/{dataset_id}/records/search",
             params={"offset": 0, "limit": 50},
             json={"filters": {"and": [{"type": "terms", "scope": {"entity": "metadata", "metadata_property": "flags"}, "values": ["citation_markers"]}]}},
@@ -104,7 +105,7 @@ def test_flag_precision_and_opt_in_rule_pass(run, argilla_server):
 
 def test_a_dataset_created_before_the_quality_signals_gets_them_on_the_next_push(argilla_server, run):
     _, signals = run
-    argilla = ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key)
+    argilla = ArgillaClient(Connection(argilla_server.url, argilla_server.owner_api_key))
 
     def settings_before_quality_signals():
         settings = curation_dataset_settings()
@@ -117,6 +118,6 @@ def test_a_dataset_created_before_the_quality_signals_gets_them_on_the_next_push
     ]
     assert argilla.ensure_metadata_properties(dataset, quality_metadata_properties()) == [], "idempotent"
     rows = load_shipped_dolly_excerpt().head(3)
-    argilla.upsert_records(dataset, to_argilla_records(rows, signals, {field.name for field in dataset.settings.fields}))
-    stored = {record["external_id"]: record for record in argilla.iter_records(str(dataset.id))}
+    argilla.upsert_records(dataset, to_argilla_records(rows, signals, argilla.field_names(dataset)))
+    stored = {record["external_id"]: record for record in argilla.iter_records(dataset.id)}
     assert stored["0"]["metadata"]["flags"] == ["citation_markers"] and "quality_notes" not in stored["0"]["fields"]

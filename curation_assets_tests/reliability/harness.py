@@ -8,8 +8,9 @@ import dagster as dg
 import httpx
 import pandas as pd
 
+from curation_assets.argilla_adapter.client import ArgillaClient
+from curation_assets.defs.resources import ArgillaResource
 from curation_assets.quickstart.annotator_client import AnnotatorSession
-from curation_assets.resources import ArgillaResource
 from curation_assets_tests.harness import ProjectOnServer
 
 
@@ -59,10 +60,8 @@ def resource_with_transport(base: ArgillaResource, wrap: Callable[[httpx.BaseTra
     """The same resource with its real transport wrapped, inside the retries, as a fault would strike."""
 
     class ArgillaWithFault(ArgillaResource):
-        def _transport(self):
-            transport = super()._transport()
-            transport.inner = wrap(transport.inner)
-            return transport
+        def network(self):
+            return wrap(httpx.HTTPTransport())
 
     return ArgillaWithFault(api_url=base.api_url, api_key=base.api_key, **settings)
 
@@ -74,14 +73,14 @@ def resource_with_fault(base: ArgillaResource, matches, action, **settings) -> A
 
 def delete_curation_datasets(pipeline: ProjectOnServer) -> None:
     for dataset in pipeline.datasets().values():
-        pipeline.argilla.request("DELETE", f"/api/v1/datasets/{dataset['id']}")
+        pipeline.argilla.delete_dataset(dataset)
 
 
-def records_by_shard(pipeline: ProjectOnServer, argilla: ArgillaResource | None = None) -> dict[str, list[dict]]:
+def records_by_shard(pipeline: ProjectOnServer, argilla: ArgillaClient | None = None) -> dict[str, list[dict]]:
     """Every record of every annotator dataset, with responses and suggestions, as the server stores them."""
     argilla = argilla or pipeline.argilla
     return {
-        shard: list(argilla.iter_records(dataset["id"], include=("responses", "suggestions")))
+        shard: list(argilla.iter_records(dataset.id, include=("responses", "suggestions")))
         for shard, dataset in sorted(pipeline.datasets(argilla).items())
     }
 

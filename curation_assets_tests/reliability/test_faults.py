@@ -10,12 +10,14 @@ import httpx
 import pandas as pd
 import pytest
 
-from curation_assets.argilla_transport import RetryPolicy, may_retry
+from curation_assets.argilla_adapter.errors import ArgillaNotFoundError, ArgillaUnauthorizedError, ArgillaUnreachableError
+from curation_assets.argilla_adapter.transport import RetryPolicy, may_retry
+from curation_assets.defs.resources import ArgillaResource
 from curation_assets.local_argilla.process import ArgillaServerProcess, free_port
 from curation_assets.logic.assignment import plan_assignments
-from curation_assets.logic.source import SHIPPED_EXCERPT, load_source
+from curation_assets.logic.source import SHIPPED_EXCERPT
+from curation_assets.defs.source_loading import load_source
 from curation_assets.quickstart.annotator_client import AnnotatorSession
-from curation_assets.resources import ArgillaResource, ArgillaUnavailableError
 from curation_assets_tests.harness import FAST_RETRIES, ProjectOnServer
 from curation_assets_tests.reliability.harness import (
     AnswersFirstWith,
@@ -72,8 +74,8 @@ def test_a_plan_made_after_an_interrupted_push_is_the_clean_plan(interrupted, la
 def test_unreachable_server_is_retried_a_bounded_number_of_times_and_logged_without_secrets(caplog):
     url = f"http://127.0.0.1:{free_port()}"
     argilla = ArgillaResource(api_url=url, api_key="secret-key-never-logged", **FAST_RETRIES)
-    with caplog.at_level(logging.WARNING), pytest.raises(ArgillaUnavailableError) as raised:
-        argilla.check_connection()
+    with caplog.at_level(logging.WARNING), pytest.raises(ArgillaUnreachableError) as raised:
+        argilla.client.check_connection()
     message = str(raised.value)
     assert f"cannot reach Argilla at {url}" in message and "failed 3 time(s)" in message and "curation-argilla serve" in message
     retries = [record.getMessage() for record in caplog.records if "retry" in record.getMessage()]
@@ -87,25 +89,25 @@ def test_busy_server_answers_are_retried_until_the_real_answer(argilla_server, c
         owner, lambda inner: AnswersFirstWith(inner, [503, 500, 429]), **FAST_RETRIES | {"retry_attempts": 4}
     )
     with caplog.at_level(logging.WARNING):
-        assert busy.check_connection()["role"] == "owner"
+        assert busy.client.check_connection()["role"] == "owner"
     retries = [message for message in caplog.messages if "retry" in message]
     assert [message.split("failed ")[1].split(";")[0] for message in retries] == ["(HTTP 503)", "(HTTP 500)", "(HTTP 429)"]
     too_busy = resource_with_transport(owner, lambda inner: AnswersFirstWith(inner, [503] * 5), **FAST_RETRIES)
-    with pytest.raises(ArgillaUnavailableError, match=r"kept answering 503 to GET /api/v1/me after 3 tries"):
-        too_busy.check_connection()
+    with pytest.raises(ArgillaUnreachableError, match=r"kept answering 503 to GET /api/v1/me after 3 tries"):
+        too_busy.client.check_connection()
 
 
 def test_client_errors_are_not_retried(argilla_server, caplog):
-    argilla = ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key, **FAST_RETRIES)
-    with caplog.at_level(logging.WARNING), pytest.raises(httpx.HTTPStatusError, match="answered 404"):
+    argilla = ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key, **FAST_RETRIES).client
+    with caplog.at_level(logging.WARNING), pytest.raises(ArgillaNotFoundError, match="answered 404"):
         argilla.request("GET", "/api/v1/datasets/00000000-0000-0000-0000-000000000000")
     wrong_key = ArgillaResource(api_url=argilla_server.url, api_key="not-a-key", **FAST_RETRIES)
-    with caplog.at_level(logging.WARNING), pytest.raises(ArgillaUnavailableError, match="rejected the API key"):
-        wrong_key.check_connection()
+    with caplog.at_level(logging.WARNING), pytest.raises(ArgillaUnauthorizedError, match="rejected the API key"):
+        wrong_key.client.check_connection()
     annotator = next(account for account in argilla_server.credentials.annotators if account.username == "ana")
     annotator_key = ArgillaResource(api_url=argilla_server.url, api_key=annotator.api_key, **FAST_RETRIES)
-    with caplog.at_level(logging.WARNING), pytest.raises(ArgillaUnavailableError, match=r"refused GET /api/v1/users \(403\).*owner role"):
-        annotator_key.annotator_usernames()
+    with caplog.at_level(logging.WARNING), pytest.raises(ArgillaUnauthorizedError, match=r"refused GET /api/v1/users \(403\).*owner role"):
+        annotator_key.client.annotator_usernames()
     assert not [record for record in caplog.records if "retry" in record.getMessage()]
 
 
@@ -134,7 +136,7 @@ def crash_mid_push_then_rerun(pipeline: ProjectOnServer, excerpt: pd.DataFrame, 
     excerpt.assign(response=excerpt["response"] + " (revised)").to_json(source_file, orient="records", lines=True, force_ascii=False)
     pipeline.plan()
 
-    crashing = resource_with_fault(pipeline.argilla, is_bulk_upsert, server.kill, log_batch_size=2, **FAST_RETRIES)
+    crashing = resource_with_fault(pipeline.resource, is_bulk_upsert, server.kill, log_batch_size=2, **FAST_RETRIES)
     failed = pipeline.run_job("push_shards", partition_key="ana", argilla=crashing)
     assert not failed.success
     error = failure_text(failed)
@@ -148,7 +150,7 @@ def crash_mid_push_then_rerun(pipeline: ProjectOnServer, excerpt: pd.DataFrame, 
         api_url=server.url, api_key=server.owner_api_key, retry_attempts=200, retry_max_delay_seconds=0.5, retry_budget_seconds=120
     )
     try:
-        ana_records = records_by_shard(pipeline, patient)["ana"]
+        ana_records = records_by_shard(pipeline, patient.client)["ana"]
         restarter.join()
         # The sensor asks for the failed push again (a new run key), and for the other stale shards.
         requests = pipeline.sensor_tick().run_requests
@@ -202,7 +204,8 @@ def test_each_argilla_asset_fails_with_one_clear_error_when_unreachable_or_the_k
         failed = pipeline.materialize([asset_name], partition_key=partition, argilla=argilla, raise_on_error=False)
         assert [event.step_key for event in failed.get_step_failure_events()] == [pipeline.node(asset_name)]
         error = failure_text(failed)
-        assert "ArgillaUnavailableError" in error and all(phrase in error for phrase in phrases), error
+        error_class = "ArgillaUnreachableError" if argilla is unreachable else "ArgillaUnauthorizedError"
+        assert error_class in error and all(phrase in error for phrase in phrases), error
 
 
 def test_sensor_skips_and_keeps_its_cursor_when_unreachable_or_the_key_is_wrong(planned_pipeline):
@@ -232,7 +235,7 @@ def test_answers_submitted_while_feedback_is_collected_are_fully_in_or_in_the_ne
     # One record per request, so the read spans the submissions: after its first page (ana's dataset)
     # the read waits until the first answer has landed, then goes on while the others arrive.
     slow_reader = resource_with_fault(
-        pipeline.argilla,
+        pipeline.resource,
         lambda request: request.method == "GET" and request.url.path.endswith("/records"),
         hold_the_read_until_answers_flow,
         record_page_size=1,
@@ -308,7 +311,7 @@ def test_a_run_killed_mid_way_then_rerun_ends_as_one_clean_run(argilla_server, t
             delete_curation_datasets(pipeline)
             plan = pipeline.plan()
             if scenario == "killed and rerun":
-                dying = resource_with_fault(pipeline.argilla, is_bulk_upsert, crash, log_batch_size=2)
+                dying = resource_with_fault(pipeline.resource, is_bulk_upsert, crash, log_batch_size=2)
                 killed = pipeline.materialize(["annotator_shards"], partition_key="ana", argilla=dying, raise_on_error=False)
                 assert not killed.success and "the run was killed here" in failure_text(killed)
                 assert len(records_by_shard(pipeline)["ana"]) == 2, "one batch of ana's shard landed"
@@ -317,7 +320,7 @@ def test_a_run_killed_mid_way_then_rerun_ends_as_one_clean_run(argilla_server, t
                 assert replanned.equals(plan), "the plan made after the crash is the clean run's plan"
             pipeline.push_all_shards()
             if scenario == "killed and rerun":
-                dying_reader = resource_with_fault(pipeline.argilla, lambda request: request.url.path.endswith("/records"), crash)
+                dying_reader = resource_with_fault(pipeline.resource, lambda request: request.url.path.endswith("/records"), crash)
                 assert not pipeline.run_job("refresh_curation", argilla=dying_reader).success
                 # With no new work since, the sensor still asks for the failed refresh again.
                 first_tick = pipeline.sensor_tick()
@@ -341,13 +344,13 @@ def test_a_dataset_left_half_created_by_a_crash_is_created_again(planned_pipelin
     workspace_id = workspaces.get("ana") or argilla.request("POST", "/api/v1/workspaces", json={"name": "ana"})["id"]
     # What a server killed between creating the dataset and publishing it leaves behind.
     argilla.request("POST", "/api/v1/datasets", json={"name": pipeline.dataset_name, "workspace_id": workspace_id})
-    assert pipeline.datasets()["ana"]["status"] == "draft"
+    assert pipeline.datasets()["ana"].status == "draft"
 
     pipeline.materialize(["annotator_shards"], partition_key="ana")
     dataset = pipeline.datasets()["ana"]
-    assert dataset["status"] == "ready"
+    assert dataset.status == "ready"
     planned = set(pipeline.planned.loc[pipeline.planned["annotator"] == "ana", "id"])
-    assert {record["external_id"] for record in argilla.iter_records(dataset["id"])} == planned
+    assert {record["external_id"] for record in argilla.iter_records(dataset.id)} == planned
     delete_curation_datasets(pipeline)
 
 

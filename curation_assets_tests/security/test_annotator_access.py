@@ -9,11 +9,14 @@ import httpx
 import pandas as pd
 import pytest
 
-from curation_assets.annotation_settings import curation_dataset_settings
+from curation_assets.argilla_adapter.client import ArgillaClient
+from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings
 from curation_assets.quickstart.annotator_client import AnnotatorSession
-from curation_assets.argilla_mapping import to_argilla_records
-from curation_assets.resources import ArgillaResource
+from curation_assets.argilla_adapter.mapping import to_argilla_records
+from curation_assets.argilla_adapter.rest import Connection
 from curation_assets_tests.argilla_helpers import DOLLY_LIKE_ROWS, annotator_account
+
+pytestmark = pytest.mark.server
 
 DATASET = "access_probe"
 
@@ -21,13 +24,14 @@ DATASET = "access_probe"
 @pytest.fixture(scope="module")
 def shards(argilla_server):
     """ana's and bruno's datasets with records; bruno has answered one of his."""
-    argilla = ArgillaResource(api_url=argilla_server.url, api_key=argilla_server.owner_api_key)
+    argilla = ArgillaClient(Connection(argilla_server.url, argilla_server.owner_api_key))
     ids = {}
     for annotator, rows in (("ana", DOLLY_LIKE_ROWS[:3]), ("bruno", DOLLY_LIKE_ROWS[3:])):
         dataset = argilla.ensure_annotator_dataset(annotator, DATASET, curation_dataset_settings)
         argilla.upsert_records(dataset, to_argilla_records(pd.DataFrame(rows)))
-        record = next(argilla.iter_records(str(dataset.id)))
-        ids[annotator] = {"dataset": str(dataset.id), "workspace": str(dataset.workspace.id), "record": record["id"]}
+        record = next(argilla.iter_records(dataset.id))
+        workspace_ids = {workspace["name"]: workspace["id"] for workspace in argilla.request("GET", "/api/v1/me/workspaces")["items"]}
+        ids[annotator] = {"dataset": dataset.id, "workspace": workspace_ids[annotator], "record": record["id"]}
     with AnnotatorSession(argilla_server.url, annotator_account(argilla_server, "bruno").api_key) as bruno:
         queued = bruno.queue(ids["bruno"]["dataset"], limit=1)[0][0]
         ids["bruno"]["response"] = bruno.respond(queued, "submitted", {"new-instruction": "bruno's", "new-response": "answer"})["id"]

@@ -34,6 +34,8 @@ def noop_job():
 
 defs = dg.Definitions(jobs=[noop_job])
 '''
+# dagster dev is a process of its own: not for the fast lane.
+pytestmark = pytest.mark.server
 LAUNCH_RUN = (
     'mutation { launchRun(executionParams: {selector: {repositoryLocationName: "tiny.py", '
     'repositoryName: "__repository__", jobName: "noop_job"}}) { __typename } }'

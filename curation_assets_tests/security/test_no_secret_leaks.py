@@ -17,6 +17,8 @@ from dagster._serdes import serialize_value
 from curation_assets.local_argilla.process import start_embedded_argilla
 from curation_assets.quickstart.simulation import SimulationPlan, simulate_annotator
 
+pytestmark = pytest.mark.server
+
 OWNER_API_KEY = "owner-key-from-env-7f3a9c51d2"
 OWNER_PASSWORD = "owner-password-from-env-48b1"
 WRONG_API_KEY = "wrong-key-never-to-be-logged-5d2e"

@@ -26,8 +26,12 @@ from curation_assets.local_argilla.identity import (
     verify_embedded_server,
 )
 from curation_assets.local_argilla.process import ArgillaServerProcess, free_port
-from curation_assets.resources import ArgillaResource, ArgillaUnavailableError
+from curation_assets.argilla_adapter.errors import ArgillaUnreachableError
+from curation_assets.defs.resources import ArgillaResource
 from curation_assets_tests.local_argilla.test_cli import run_cli
+
+# Processes of their own (a fake or real server, dagster dev): not for the fast lane.
+pytestmark = pytest.mark.server
 
 
 class Impostor:
@@ -138,8 +142,8 @@ def test_the_pipeline_resource_refuses_an_impostor_before_any_request(data_dir_w
     monkeypatch.setenv("CURATION_ARGILLA_HOME", str(config.data_dir))
     argilla = ArgillaResource(api_url=config.url, api_key=owner_key(config), retry_attempts=1)
     with Impostor(config.port) as impostor:
-        with pytest.raises(ArgillaUnavailableError, match="is not the embedded Argilla of"):
-            argilla.annotator_usernames()
+        with pytest.raises(ArgillaUnreachableError, match="is not the embedded Argilla of"):
+            argilla.client.annotator_usernames()
     assert impostor.requests and not impostor.received(owner_key(config)) and not impostor.received("X-Argilla-Api-Key")
 
 

@@ -3,29 +3,30 @@
 import dagster as dg
 import pandas as pd
 
-from ...argilla_mapping import FEEDBACK_COLUMNS
+from ...argilla_adapter.client import ArgillaClient, ArgillaDataset
 from ...logic.assignment import plan_assignments
 from ...logic.departed import records_held_by_departed
 from ...logic.source_guard import SOURCE_STAMP, source_switch
-from ...resources import ArgillaResource
+from ...logic.vocabulary import FEEDBACK_COLUMNS
 from ..feedback_store import read_kept_answers
 from ..project import Project
+from ..resources import argilla_client
 
 
-def current_placement(argilla: ArgillaResource, datasets: dict[str, dict]) -> tuple[dict[str, str], set[str]]:
+def current_placement(argilla: ArgillaClient, datasets: dict[str, ArgillaDataset]) -> tuple[dict[str, str], set[str]]:
     """Where each record sits in Argilla now, and which records already have a response."""
     placement, answered = {}, set()
     for annotator, dataset in datasets.items():
-        for record in argilla.iter_records(dataset["id"]):
+        for record in argilla.iter_records(dataset.id):
             placement[record["external_id"]] = annotator
             if record.get("responses"):
                 answered.add(record["external_id"])
     return placement, answered
 
 
-def refuse_a_source_switch(project: Project, datasets: dict[str, dict]) -> None:
+def refuse_a_source_switch(project: Project, datasets: dict[str, ArgillaDataset]) -> None:
     """Stop before anything is planned or pushed if the datasets were built from another source."""
-    stamps = {shard: (dataset.get("metadata") or {}).get(SOURCE_STAMP) for shard, dataset in datasets.items()}
+    stamps = {shard: dataset.metadata.get(SOURCE_STAMP) for shard, dataset in datasets.items()}
     switch = source_switch(project.name, project.source.identity, project.source.replaces, stamps, project.where_declared)
     if switch is not None:
         raise dg.Failure(description=switch.message(), allow_retries=False)
@@ -43,7 +44,7 @@ def build_annotation_assignments(project: Project) -> dg.AssetsDefinition:
     )
     def annotation_assignments(context: dg.AssetExecutionContext, raw_dolly: pd.DataFrame) -> dg.Output[pd.DataFrame]:
         """Record → annotator; records someone already answered stay where they are, only untouched ones move."""
-        argilla: ArgillaResource = getattr(context.resources, project.argilla_resource_key)
+        argilla = argilla_client(context, project.argilla_resource_key)
         datasets = argilla.datasets_named(project.dataset_name)
         refuse_a_source_switch(project, datasets)
         existing = argilla.annotator_usernames()

@@ -4,8 +4,9 @@ import dagster as dg
 import pandas as pd
 
 from ...logic.curation import curate_with_rule_fixes, dataset_card, within_source
-from ...logic.source import DATA_DIR
+from ..source_loading import DATA_DIR
 from ...logic.statistics import markdown_report
+from ...logic.vocabulary import ResponseStatus
 from ..project import Project
 from ..publishing import push_to_hub, write_curated
 
@@ -68,7 +69,7 @@ def _shipped_attribution(project: Project) -> str:
 def _check_curated(curated: pd.DataFrame, feedback: pd.DataFrame) -> dg.AssetCheckResult:
     empty = curated[(curated["instruction"].str.strip() == "") | (curated["response"].str.strip() == "")]
     duplicated = curated[curated["id"].duplicated()]
-    submitted_ids = set(feedback.loc[feedback["status"] == "submitted", "record_id"].astype(str))
+    submitted_ids = set(feedback.loc[feedback["status"] == ResponseStatus.SUBMITTED, "record_id"].astype(str))
     missing = sorted(submitted_ids - set(curated["id"]))
     return dg.AssetCheckResult(
         check_name="curated_records_are_valid",

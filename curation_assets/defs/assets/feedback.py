@@ -3,12 +3,13 @@
 import dagster as dg
 import pandas as pd
 
-from ...argilla_mapping import FEEDBACK_COLUMNS, feedback_frame, feedback_rows
-from ...feedback_cache import FeedbackCache, agrees_with_server, merge_changed
+from ...argilla_adapter.feedback_cache import FeedbackCache, agrees_with_server, merge_changed
+from ...argilla_adapter.mapping import feedback_frame, feedback_rows
 from ...logic.departed import finished_answers, with_departed_answers
-from ...resources import ArgillaResource
+from ...logic.vocabulary import FEEDBACK_COLUMNS, STATUSES
 from ..feedback_store import kept_answers_path, read_kept_answers
 from ..project import Project
+from ..resources import argilla_client
 
 
 def build_collected_feedback(project: Project) -> dg.AssetsDefinition:
@@ -21,27 +22,27 @@ def build_collected_feedback(project: Project) -> dg.AssetsDefinition:
     )
     def collected_feedback(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
         """One row per record and annotator: submitted, discarded, draft or pending, with the answers and the originals."""
-        argilla: ArgillaResource = getattr(context.resources, project.argilla_resource_key)
+        argilla = argilla_client(context, project.argilla_resource_key)
         usernames_by_id = {user_id: name for name, user_id in argilla.user_ids_by_name().items()}
         cache = FeedbackCache(project.output_folder("feedback_cache"), argilla.api_url)
         # Taken before any record is read: the next read asks for what changed from here on.
         read_since = argilla.changes_since_now()
         frames, records_read, full_reads = [], 0, []
         for shard, dataset in sorted(argilla.datasets_named(project.dataset_name).items()):
-            cached = cache.load(dataset["id"]) if read_since else None
+            cached = cache.load(dataset.id) if read_since else None
             rows = None
             if cached is not None:
                 previous, since = cached
-                changed = list(argilla.iter_records_updated_since(dataset["id"], since))
+                changed = list(argilla.iter_records_updated_since(dataset.id, since))
                 merged = merge_changed(previous, feedback_frame(feedback_rows(changed, shard, usernames_by_id)))
-                if agrees_with_server(merged, argilla.record_total(dataset["id"]), argilla.users_progress(dataset["id"])):
+                if agrees_with_server(merged, argilla.record_total(dataset.id), argilla.users_progress(dataset.id)):
                     rows, records_read = merged, records_read + len(changed)
             if rows is None:
-                full = list(argilla.iter_records(dataset["id"]))
+                full = list(argilla.iter_records(dataset.id))
                 rows, records_read = feedback_frame(feedback_rows(full, shard, usernames_by_id)), records_read + len(full)
                 full_reads.append(shard)
             if read_since:
-                cache.save(dataset["id"], rows, read_since)
+                cache.save(dataset.id, rows, read_since)
             frames.append(rows)
         collected = pd.concat(frames, ignore_index=True) if frames else feedback_frame([])
         # Argilla deletes a user's responses with the account: put back what we collected before.
@@ -59,7 +60,7 @@ def build_collected_feedback(project: Project) -> dg.AssetsDefinition:
                 "records_read": records_read,
                 "datasets_read_in_full": dg.MetadataValue.json(full_reads),
                 "answers_of_deleted_accounts": put_back,
-                **{f"status_{status}": int(status_counts.get(status, 0)) for status in ("submitted", "discarded", "draft", "pending")},
+                **{f"status_{status}": int(status_counts.get(status, 0)) for status in STATUSES},
             },
         )
 

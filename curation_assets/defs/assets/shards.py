@@ -1,64 +1,17 @@
 """Each annotator's share, pushed to their own Argilla workspace and dataset."""
 
-import hashlib
-import json
-
 import dagster as dg
 import pandas as pd
 
-from ...annotation_settings import curation_dataset_settings, quality_metadata_properties
-from ...argilla_mapping import TEXT_FIELDS, quality_metadata, record_fingerprint, to_argilla_records
+from ...argilla_adapter.client import ArgillaClient, ArgillaDataset
+from ...argilla_adapter.dataset_settings import curation_dataset_settings, quality_metadata_properties
+from ...argilla_adapter.mapping import to_argilla_records
 from ...logic.quality import review_order
+from ...logic.shard_sync import plan_shard_sync, shard_fingerprint
 from ...logic.source_guard import PROJECT_STAMP, SOURCE_STAMP
-from ...resources import ArgillaResource
 from ..project import Project
+from ..resources import argilla_client
 from .assignments import refuse_a_source_switch
-
-
-def plan_shard_sync(planned: pd.DataFrame, existing: list[dict], signals: pd.DataFrame | None = None) -> dict:
-    """What to push and what to remove so the dataset matches the plan, never touching answered records.
-
-    `existing` holds the dataset's raw records (with responses). Records with any response stay
-    exactly as they are, even if the plan moved them or their source text changed. A record whose
-    quality signals changed is pushed again, so its metadata and suggestions stay current.
-    """
-    metadata_by_id = {} if signals is None else {row["id"]: quality_metadata(row) for row in signals.to_dict("records")}
-    existing_by_id = {record["external_id"]: record for record in existing}
-    answered = {record_id for record_id, record in existing_by_id.items() if record.get("responses")}
-    planned_ids = set(planned["id"])
-
-    def unchanged(row: dict) -> bool:
-        record = existing_by_id.get(row["id"])
-        if record is None:
-            return False
-        current = {name: record["fields"].get(name) or "" for name in TEXT_FIELDS}
-        same_metadata = signals is None or (record.get("metadata") or {}) == metadata_by_id.get(str(row["id"]), {})
-        return record_fingerprint(current) == record_fingerprint(row) and same_metadata
-
-    rows = planned.to_dict("records")
-    to_push = [row for row in rows if row["id"] not in answered and not unchanged(row)]
-    held = [row["id"] for row in rows if row["id"] in answered and not unchanged(row)]
-    to_remove = [
-        record["id"] for record_id, record in existing_by_id.items() if record_id not in planned_ids and record_id not in answered
-    ]
-    kept_elsewhere = sorted(record_id for record_id in answered if record_id not in planned_ids)
-    return {
-        "push": pd.DataFrame(to_push, columns=planned.columns),
-        "remove_record_uuids": to_remove,
-        "held_answered_ids": held,
-        "answered_outside_plan": kept_elsewhere,
-        "unchanged": len(rows) - len(to_push) - len(held),
-    }
-
-
-def shard_fingerprint(planned: pd.DataFrame, dataset_id: str, signals: pd.DataFrame) -> str:
-    """A digest of the dataset and every planned record's id, text and quality metadata: equal digests mean the same push."""
-    metadata_by_id = {row["id"]: quality_metadata(row) for row in signals[signals["id"].isin(planned["id"])].to_dict("records")}
-    digest = hashlib.blake2b(dataset_id.encode(), digest_size=16)
-    for row in planned.sort_values("id").to_dict("records"):
-        metadata = json.dumps(metadata_by_id.get(row["id"], {}), sort_keys=True, default=str)
-        digest.update(f"{row['id']}:{record_fingerprint(row)}:{metadata};".encode())
-    return digest.hexdigest()
 
 
 def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
@@ -84,7 +37,7 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         annotation_assignments: pd.DataFrame,
     ) -> dg.MaterializeResult:
         """The annotator's records in their own Argilla workspace, flagged ones first: created if missing, upserted by id, answered records never touched."""
-        argilla: ArgillaResource = getattr(context.resources, project.argilla_resource_key)
+        argilla = argilla_client(context, project.argilla_resource_key)
         annotator = context.partition_key
         existing_datasets = argilla.datasets_named(project.dataset_name)
         # The plan checked this too; a push launched on its own (from the UI) must not mix sources either.
@@ -94,35 +47,34 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
 
         stamp = {PROJECT_STAMP: project.name, SOURCE_STAMP: source_identity}
         dataset = argilla.ensure_annotator_dataset(annotator, project.dataset_name, curation_dataset_settings, metadata=stamp)
-        switched = argilla.render_text_fields_sanitized(str(dataset.id))
+        switched = argilla.render_text_fields_sanitized(dataset)
         if switched:
             context.log.warning(f"fields {switched} of {annotator}'s dataset showed markup unsanitized; now markdown (sanitized)")
         added_properties = argilla.ensure_metadata_properties(dataset, quality_metadata_properties())
-        fingerprint = shard_fingerprint(planned, str(dataset.id), quality_signals)
+        fingerprint = shard_fingerprint(planned, dataset.id, quality_signals)
         last_push = _last_push_metadata(context, annotator)
         settings_unchanged = not switched and not added_properties
         if (
             settings_unchanged
             and last_push.get("shard_fingerprint") == fingerprint
-            and last_push.get("records_in_dataset") == argilla.record_total(str(dataset.id))
+            and last_push.get("records_in_dataset") == argilla.record_total(dataset.id)
         ):
             # Same plan, same source text and signals, same dataset holding as many records as we left: nothing to read or push.
-            argilla.stamp_dataset(str(dataset.id), stamp)
+            argilla.stamp_dataset(dataset, stamp)
             return dg.MaterializeResult(
                 metadata={**last_push, "records_pushed": 0, "records_pushed_flagged": 0, "records_unchanged": len(planned),
                           "records_removed_unanswered": 0, "metadata_properties_added": dg.MetadataValue.json([]),
                           "skipped_unchanged_since_last_push": True, "argilla_dataset": _dataset_url(argilla, dataset)}
             )  # fmt: skip
-        existing = list(argilla.iter_records(str(dataset.id)))
+        existing = list(argilla.iter_records(dataset.id))
         sync = plan_shard_sync(planned, existing, quality_signals)
         # The annotation queue lists records in insertion order, so logging the highest priority first
         # puts flagged records at the top of a new queue; the `priority` metadata sorts any queue in the UI.
         to_push = review_order(sync["push"], quality_signals)
-        field_names = {field.name for field in dataset.settings.fields}
-        argilla.upsert_records(dataset, to_argilla_records(to_push, quality_signals, field_names))
-        argilla.delete_records(str(dataset.id), sync["remove_record_uuids"])
+        argilla.upsert_records(dataset, to_argilla_records(to_push, quality_signals, argilla.field_names(dataset)))
+        argilla.delete_records(dataset.id, sync["remove_record_uuids"])
         # Stamped after the push: a dataset still carries the old source until its records are the new one's.
-        argilla.stamp_dataset(str(dataset.id), stamp)
+        argilla.stamp_dataset(dataset, stamp)
         if sync["held_answered_ids"]:
             context.log.warning(
                 f"{len(sync['held_answered_ids'])} answered record(s) changed at the source and were left as annotated: "
@@ -142,7 +94,7 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
                 "metadata_properties_added": dg.MetadataValue.json(added_properties),
                 "argilla_dataset": _dataset_url(argilla, dataset),
                 "shard_fingerprint": fingerprint,
-                "records_in_dataset": argilla.record_total(str(dataset.id)),
+                "records_in_dataset": argilla.record_total(dataset.id),
                 "skipped_unchanged_since_last_push": False,
             }
         )
@@ -150,7 +102,7 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
     return annotator_shards
 
 
-def _dataset_url(argilla: ArgillaResource, dataset) -> dg.MetadataValue:
+def _dataset_url(argilla: ArgillaClient, dataset: ArgillaDataset) -> dg.MetadataValue:
     return dg.MetadataValue.url(f"{argilla.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode")
 
 

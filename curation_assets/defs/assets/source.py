@@ -4,7 +4,8 @@ import dagster as dg
 import pandas as pd
 
 from ...logic.markdown import markdown_table
-from ...logic.source import SourceError, defect_counts, load_source, validate_records
+from ...logic.source import SourceError, defect_counts, validate_records
+from ..source_loading import load_source
 from ..project import Project
 
 
@@ -22,7 +23,7 @@ def build_raw_dolly(project: Project) -> dg.AssetsDefinition:
     def raw_dolly(context: dg.AssetExecutionContext):
         location = source.location(project.root)
         try:
-            loaded = load_source(location, source.split, source.column_mapping, source.id_column)
+            loaded = load_source(location, source.split, source.column_mapping, source.id_column, kind=source.kind)
         except SourceError as error:
             # A Failure shows its description as the run's error in the UI, not a stack trace to decode.
             raise dg.Failure(description=str(error), metadata={"source": source.identity}, allow_retries=False) from error

@@ -5,6 +5,7 @@ import pandas as pd
 
 from ...logic.curation import within_source
 from ...logic.statistics import compute_statistics, inline_charts, markdown_report, plotly_figures, summary_png
+from ...logic.vocabulary import ResponseStatus
 from ..project import Project
 
 
@@ -35,7 +36,7 @@ def build_change_statistics(project: Project) -> dg.AssetsDefinition:
             tables,
             metadata={
                 **{name: dg.MetadataValue.md(chart) for name, chart in inline_charts(statistics).items()},
-                "submitted": int(statistics.status_counts.set_index("status")["count"].get("submitted", 0)),
+                "submitted": int(statistics.status_counts.set_index("status")["count"].get(ResponseStatus.SUBMITTED, 0)),
                 "report": dg.MetadataValue.md(markdown_report(tables, png)),
                 "charts_folder": dg.MetadataValue.path(str(folder)),
             },

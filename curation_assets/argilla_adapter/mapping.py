@@ -2,51 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import argilla as rg
 import pandas as pd
 
-from .annotation_settings import QUALITY_FIELD, QUESTION_FOR_FIELD
-from .logic.quality import NO_FLAG
+from ..logic.shard_sync import quality_metadata
+from ..logic.vocabulary import ANSWER_COLUMN_FOR_QUESTION, FEEDBACK_COLUMNS, QUESTION_FOR_FIELD, TEXT_FIELDS, ResponseStatus
+from .dataset_settings import QUALITY_FIELD
 
-TEXT_FIELDS = ("category", "instruction", "context", "response")
 ORIGINAL_AGENT = "original-text"
 RULE_AGENT = "quality-rules"
 # How sure the rules are of a clean-up: high (markers, whitespace and encoding repair only remove
 # damage), not 1.0, because a bracketed number can on rare occasions be content.
 RULE_SCORE = 0.9
-FEEDBACK_COLUMNS = [
-    "record_id", "shard", "annotator", "status",
-    "new_instruction", "new_input", "new_response",
-    "instruction", "context", "response", "category",
-    "inserted_at", "updated_at",
-]  # fmt: skip
-
-
-def record_fingerprint(row: dict) -> str:
-    """A digest of what an annotator sees of a record: equal digests mean nothing to re-push."""
-    payload = json.dumps([row[name] for name in TEXT_FIELDS], ensure_ascii=False)
-    return hashlib.blake2b(payload.encode("utf-8"), digest_size=12).hexdigest()
-
-
-def quality_metadata(signal: dict | None) -> dict:
-    """A record's quality signals as Argilla metadata (see annotation_settings.quality_metadata_properties)."""
-    if signal is None:
-        return {}
-    metadata = {
-        "flags": list(signal["flags"]) or [NO_FLAG],
-        "priority": int(signal["priority"]),
-        "duplicate_group_size": int(signal["duplicate_group_size"]),
-        "citation_markers": int(signal["citation_markers"]),
-        "instruction_words": int(signal["instruction_words"]),
-        "context_words": int(signal["context_words"]),
-        "response_words": int(signal["response_words"]),
-    }
-    if signal["duplicate_group"]:
-        metadata["duplicate_group"] = signal["duplicate_group"]
-    return metadata
 
 
 def quality_notes(signal: dict | None) -> str:
@@ -121,7 +88,7 @@ def feedback_rows(raw_records: list[dict], shard: str, usernames_by_id: dict[str
         }
         responses = record.get("responses") or []
         if not responses:
-            rows.append({**originals, "annotator": shard, "status": "pending", "inserted_at": None, "updated_at": None})
+            rows.append({**originals, "annotator": shard, "status": ResponseStatus.PENDING.value, "inserted_at": None, "updated_at": None})
             continue
         for response in responses:
             values = response.get("values") or {}
@@ -130,9 +97,7 @@ def feedback_rows(raw_records: list[dict], shard: str, usernames_by_id: dict[str
                     **originals,
                     "annotator": usernames_by_id.get(response["user_id"], response["user_id"]),
                     "status": response["status"],
-                    "new_instruction": _answer(values, "new-instruction"),
-                    "new_input": _answer(values, "new-input"),
-                    "new_response": _answer(values, "new-response"),
+                    **{column: _answer(values, question) for question, column in ANSWER_COLUMN_FOR_QUESTION.items()},
                     "inserted_at": response["inserted_at"],
                     "updated_at": response["updated_at"],
                 }

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import argilla as rg
 
-from .logic.quality import FLAGS, NO_FLAG
+from ..logic.quality import FLAGS, NO_FLAG
+from ..logic.vocabulary import QUESTION_FOR_FIELD
 
 GUIDELINES_PATH = Path(__file__).with_name("guidelines.md")
-DATASET_NAME = "curate_dolly"
 
 # Record fields shown to the annotator, in display order, with the tutorial's titles.
 FIELD_TITLES = {
@@ -19,12 +19,6 @@ FIELD_TITLES = {
     "response": "Response",
 }
 QUALITY_FIELD = "quality_notes"  # why the record was flagged, shown under the record
-# Each question rewrites one field; "submit unchanged" keeps the original.
-QUESTION_FOR_FIELD = {
-    "instruction": "new-instruction",
-    "context": "new-input",
-    "response": "new-response",
-}
 
 
 def load_guidelines(path: Path = GUIDELINES_PATH) -> str:
@@ -64,19 +58,19 @@ def curation_dataset_settings(guidelines: str | None = None) -> rg.Settings:
         metadata=quality_metadata_properties(),
         questions=[
             rg.TextQuestion(
-                name="new-instruction",
+                name=QUESTION_FOR_FIELD["instruction"],
                 title="Final instruction:",
                 description="The instruction as it should be. Keep the suggestion if it is already right.",
                 required=True,
             ),
             rg.TextQuestion(
-                name="new-input",
+                name=QUESTION_FOR_FIELD["context"],
                 title="Final input:",
                 description="The input (context) as it should be; leave empty if the task needs none.",
                 required=False,
             ),
             rg.TextQuestion(
-                name="new-response",
+                name=QUESTION_FOR_FIELD["response"],
                 title="Final response:",
                 description="The response as it should be: correct, complete, concise.",
                 required=True,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-ANSWER_STATUSES = ("submitted", "discarded", "draft")
+from ..logic.vocabulary import ANSWER_STATUSES
 
 
 def merge_changed(previous: pd.DataFrame, changed: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from typing import Callable
 
 import httpx
 
-LOCAL_SERVER_HINT = "start the embedded server with `curation-argilla serve` (or point ARGILLA_API_URL elsewhere)"
+from .errors import LOCAL_SERVER_HINT, ArgillaUnreachableError
 
 # Safe to repeat: the same request twice leaves the server as once (records are upserted by id).
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -24,10 +24,6 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 # request it may have applied could create a second workspace or dataset field.
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
-
-
-class ArgillaUnavailableError(RuntimeError):
-    """Argilla could not be reached, or refused our key; the message names the URL and the next step."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +61,7 @@ def may_retry(method: str, error: Exception | None = None, status_code: int | No
 
 
 class RetryingTransport(httpx.BaseTransport):
-    """Wraps a plain transport; retries transient failures, then raises ArgillaUnavailableError or returns the last answer."""
+    """Wraps a plain transport; retries transient failures, then raises ArgillaUnreachableError or returns the last answer."""
 
     def __init__(
         self,
@@ -104,7 +100,7 @@ class RetryingTransport(httpx.BaseTransport):
             if attempt >= self.policy.max_attempts or elapsed + wait > self.policy.max_seconds:
                 if response is not None:
                     return response
-                raise ArgillaUnavailableError(
+                raise ArgillaUnreachableError(
                     f"cannot reach Argilla at {self.api_url}: {request.method} {request.url.path} failed "
                     f"{attempt} time(s) over {elapsed:.1f} s (last: {cause}: {error}); {LOCAL_SERVER_HINT}, "
                     "then rerun: records are upserted by id, so nothing is duplicated"

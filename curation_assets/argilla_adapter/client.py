@@ -1,0 +1,282 @@
+"""The one door to Argilla: every call the pipeline makes to an Argilla server goes through `ArgillaClient`.
+
+Argilla 2.8 is the last release of the 2.x line; keeping its API behind this client means a
+change of client or server touches this package only. Raw REST where the SDK hides what the
+pipeline needs (discards without values, progress counts, dataset metadata), the argilla SDK
+where it builds what the server expects (dataset settings, record upserts).
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import argilla as rg
+from argilla._exceptions import ArgillaAPIError
+
+from ..local_argilla.identity import NoServerAnswersError, ServerIdentityError, verify_before_sending_key
+from ..logic.vocabulary import ANSWER_STATUSES
+from .errors import LOCAL_SERVER_HINT, ArgillaNotFoundError, ArgillaUnreachableError
+from .rest import Connection, RestSession
+from .transport import is_transient_status
+
+# The embedded server's search engine announces in GET /api/v1/status that a record's updated_at
+# moves with its responses, which makes incremental reads exact (local_argilla/search_engine.py).
+UPDATED_AT_TRACKS_RESPONSES = "record_updated_at_tracks_responses"
+
+
+@dataclass(frozen=True)
+class ArgillaDataset:
+    """A dataset as the pipeline sees it: the one representation every method takes and returns."""
+
+    id: str
+    name: str
+    workspace: str
+    status: str
+    metadata: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_api(cls, item: dict, workspace: str) -> "ArgillaDataset":
+        return cls(str(item["id"]), item["name"], workspace, item["status"], dict(item.get("metadata") or {}))
+
+
+class ArgillaClient(RestSession):
+    """An Argilla server reached with an owner's API key; connections open on first use and close with the client."""
+
+    def __init__(self, connection: Connection, inner_transport=None, log: Callable[[str], None] | None = None):
+        super().__init__(connection, inner_transport, log, before_first_request=self._refuse_an_impostor)
+        self._sdk: rg.Argilla | None = None
+        self._sdk_datasets: dict[str, rg.Dataset] = {}
+
+    def _refuse_an_impostor(self) -> None:
+        """Before the owner key of the embedded server leaves, the server on the port proves it is that server.
+
+        Another process on the port (a leftover, or someone else's on a shared machine) would
+        otherwise receive the key with the first request. Only the embedded server's own owner key
+        is checked this way; a remote Argilla is never asked.
+        """
+        try:
+            verify_before_sending_key(self.api_url, self.connection.api_key)
+        except NoServerAnswersError as error:
+            raise ArgillaUnreachableError(f"cannot reach Argilla at {self.api_url}: {LOCAL_SERVER_HINT}") from error
+        except ServerIdentityError as error:
+            raise ArgillaUnreachableError(str(error)) from error
+
+    @property
+    def sdk(self) -> rg.Argilla:
+        """The argilla SDK's client on the same server, through the same retrying transport."""
+        if self._sdk is None:
+            self.check_connection()
+            # The SDK's own transport retries connection errors only, without backoff: route it through ours.
+            self._sdk = rg.Argilla(
+                api_url=self.api_url,
+                api_key=self.connection.api_key,
+                timeout=int(self.connection.timeout_seconds),
+                mounts={"all://": self.transport()},
+            )
+        return self._sdk
+
+    def _sdk_dataset(self, dataset: ArgillaDataset) -> rg.Dataset:
+        if dataset.id not in self._sdk_datasets:
+            self._sdk_datasets[dataset.id] = self.sdk.datasets(id=dataset.id)
+        return self._sdk_datasets[dataset.id]
+
+    def check_connection(self) -> dict:
+        """The current user; raises a typed ArgillaError with the URL and what to do."""
+        return self.request("GET", "/api/v1/me")
+
+    def close(self) -> None:
+        super().close()
+        if self._sdk is not None:
+            self._sdk.http_client.close()
+            self._sdk = None
+            self._sdk_datasets.clear()
+
+    # -- users, workspaces, datasets ---------------------------------------------------
+
+    def annotator_usernames(self) -> list[str]:
+        users = self.request("GET", "/api/v1/users")["items"]
+        return sorted(user["username"] for user in users if user["role"] == "annotator")
+
+    def user_ids_by_name(self) -> dict[str, str]:
+        return {user["username"]: user["id"] for user in self.request("GET", "/api/v1/users")["items"]}
+
+    def datasets_named(self, dataset_name: str) -> dict[str, ArgillaDataset]:
+        """Every dataset with this name, by workspace name (one per annotator in our layout)."""
+        workspaces = {w["id"]: w["name"] for w in self.request("GET", "/api/v1/me/workspaces")["items"]}
+        return {
+            workspaces[item["workspace_id"]]: ArgillaDataset.from_api(item, workspaces[item["workspace_id"]])
+            for item in self.request("GET", "/api/v1/me/datasets")["items"]
+            if item["name"] == dataset_name and item["workspace_id"] in workspaces
+        }
+
+    def delete_dataset(self, dataset: ArgillaDataset) -> None:
+        self.request("DELETE", f"/api/v1/datasets/{dataset.id}")
+        self._sdk_datasets.pop(dataset.id, None)
+
+    def ensure_annotator_dataset(
+        self, annotator: str, dataset_name: str, settings_factory: Callable[[], rg.Settings], metadata: dict | None = None
+    ) -> ArgillaDataset:
+        """The annotator's own workspace (named after them) with the dataset in it, created if missing (with `metadata`).
+
+        Settings come from a factory because argilla's field classes bind to the default client
+        when constructed: they must be built after ours exists.
+        """
+        client = self.sdk
+        with warnings.catch_warnings():
+            # The client warns when a lookup finds nothing; here "not found yet" is the normal first run.
+            warnings.simplefilter("ignore", UserWarning)
+            workspace = client.workspaces(annotator)
+            dataset = client.datasets(dataset_name, workspace=workspace) if workspace else None
+            user = client.users(username=annotator)
+        if dataset is not None and self.request("GET", f"/api/v1/datasets/{dataset.id}")["status"] == "draft":
+            # A creation cut short (server killed before publishing) leaves a draft without fields;
+            # drafts cannot hold records, so nothing is lost by starting it over.
+            self.request("DELETE", f"/api/v1/datasets/{dataset.id}")
+            dataset = None
+        if user is None:
+            if dataset is not None:
+                # The account was deleted but its dataset stays: it is synced (untouched records
+                # leave it) without re-adding anyone to the workspace.
+                return self._described(dataset, annotator)
+            raise ArgillaNotFoundError(f"Argilla at {self.api_url} has no user {annotator!r}: create the account first")
+        workspace = workspace or rg.Workspace(name=annotator, client=client).create()
+        if annotator not in {member.username for member in workspace.users}:
+            workspace.add_user(user)
+        if dataset is None:
+            dataset = rg.Dataset(name=dataset_name, workspace=workspace, settings=settings_factory(), client=client).create()
+            if metadata:
+                self.stamp_dataset(self._described(dataset, annotator), metadata)
+        return self._described(dataset, annotator)
+
+    def _described(self, dataset: rg.Dataset, workspace: str) -> ArgillaDataset:
+        self._sdk_datasets[str(dataset.id)] = dataset
+        return ArgillaDataset.from_api(self.request("GET", f"/api/v1/datasets/{dataset.id}"), workspace)
+
+    def stamp_dataset(self, dataset: ArgillaDataset, stamp: dict) -> None:
+        """Merge these keys into the dataset's Argilla metadata (where a project records its source), if they differ."""
+        current = self.request("GET", f"/api/v1/datasets/{dataset.id}").get("metadata") or {}
+        if all(current.get(key) == value for key, value in stamp.items()):
+            return
+        if current:
+            # argilla-server 2.8 merges a PATCHed dict into the stored one in place, so SQLAlchemy sees no
+            # change and a new value for an existing key is silently dropped; cleared first, it is stored.
+            self.request("PATCH", f"/api/v1/datasets/{dataset.id}", json={"metadata": None})
+        self.request("PATCH", f"/api/v1/datasets/{dataset.id}", json={"metadata": {**current, **stamp}})
+
+    def field_names(self, dataset: ArgillaDataset) -> set[str]:
+        return {item["name"] for item in self.request("GET", f"/api/v1/datasets/{dataset.id}/fields")["items"]}
+
+    def ensure_metadata_properties(self, dataset: ArgillaDataset, properties: list) -> list[str]:
+        """Add the metadata properties a dataset lacks (one created before they existed); returns the names added.
+
+        Argilla allows new metadata properties on a dataset that already has records and answers,
+        and rejects records carrying metadata a dataset does not declare.
+        """
+        sdk_dataset = self._sdk_dataset(dataset)
+        existing = {prop.name for prop in sdk_dataset.settings.metadata}
+        added = []
+        for prop in properties:
+            if prop.name not in existing:
+                prop.dataset = sdk_dataset
+                prop.create()
+                sdk_dataset.settings.metadata.add(prop)
+                added.append(prop.name)
+        return added
+
+    # -- records -----------------------------------------------------------------------
+
+    def upsert_records(self, dataset: ArgillaDataset, records: list[rg.Record]) -> None:
+        """Create or update records by their id (Argilla's external_id): re-runs never duplicate."""
+        if records:
+            try:
+                # No larger than the push: the client warns when it has to shrink a batch itself.
+                self._sdk_dataset(dataset).records.log(records, batch_size=min(self.connection.log_batch_size, len(records)))
+            except ArgillaAPIError as error:
+                if not is_transient_status(error.status_code):
+                    raise
+                raise ArgillaUnreachableError(
+                    f"Argilla at {self.api_url} kept failing ({error.status_code}) while upserting records into "
+                    f"{dataset.name!r} after {self.connection.retry.max_attempts} tries; check the server's log and rerun: "
+                    "records are upserted by id, so the rerun duplicates nothing"
+                ) from error
+
+    def iter_records(self, dataset_id: str, include: tuple[str, ...] = ("responses",)) -> Iterator[dict]:
+        """Raw record models, responses included as the server stores them (discards too)."""
+        offset = 0
+        while True:
+            page = self.request(
+                "GET",
+                f"/api/v1/datasets/{dataset_id}/records",
+                params={"include": list(include), "offset": offset, "limit": self.connection.record_page_size},
+            )["items"]
+            yield from page
+            if len(page) < self.connection.record_page_size:
+                return
+            offset += len(page)
+
+    def changes_since_now(self) -> str | None:
+        """A lower bound for "updated from now on", in the server's clock (naive UTC), if this server can answer it.
+
+        Only when a record's updated_at moves with its responses (the embedded server's search
+        engine says so); otherwise None. The bound comes from the response's Date header (whole seconds), minus
+        two seconds of slack: re-reading a few records is harmless, missing one is not.
+        """
+        response = self.http.get("/api/v1/status")
+        response.raise_for_status()
+        if not (response.json().get("search_engine") or {}).get(UPDATED_AT_TRACKS_RESPONSES):
+            return None
+        now = email.utils.parsedate_to_datetime(response.headers["date"]).astimezone(datetime.timezone.utc)
+        return (now.replace(tzinfo=None) - datetime.timedelta(seconds=2)).isoformat()
+
+    def iter_records_updated_since(self, dataset_id: str, since: str) -> Iterator[dict]:
+        """Raw record models (with responses) whose updated_at is at or after `since` (the server's naive UTC)."""
+        body = {"filters": {"and": [{"type": "range", "scope": {"entity": "record", "property": "updated_at"}, "ge": since}]}}
+        offset = 0
+        while True:
+            page = self.request(
+                "POST",
+                f"/api/v1/datasets/{dataset_id}/records/search",
+                params={"include": ["responses"], "offset": offset, "limit": self.connection.record_page_size},
+                json=body,
+            )["items"]
+            yield from (item["record"] for item in page)
+            if len(page) < self.connection.record_page_size:
+                return
+            offset += len(page)
+
+    def record_total(self, dataset_id: str) -> int:
+        return self.request("GET", f"/api/v1/datasets/{dataset_id}/progress").get("total", 0)
+
+    def delete_records(self, dataset_id: str, record_uuids: list[str]) -> None:
+        for start in range(0, len(record_uuids), 100):
+            chunk = record_uuids[start : start + 100]
+            self.request("DELETE", f"/api/v1/datasets/{dataset_id}/records", params={"ids": ",".join(chunk)})
+
+    def users_progress(self, dataset_id: str) -> dict[str, dict]:
+        """Per user: counts of submitted, discarded and draft responses (cheap: one SQL aggregate)."""
+        users = self.request("GET", f"/api/v1/datasets/{dataset_id}/users/progress")["users"]
+        return {
+            user["username"]: {
+                status: user["completed"].get(status, 0) + user["pending"].get(status, 0)
+                for status in ANSWER_STATUSES
+            }
+            for user in users
+        }
+
+    def render_text_fields_sanitized(self, dataset: ArgillaDataset) -> list[str]:
+        """Switch plain text fields to markdown, the one display Argilla 2.8's UI sanitizes; returns the fields switched.
+
+        As plain text the UI sets a field as innerHTML (or an unsandboxed iframe), so markup in
+        a record would run in the annotator's session. Datasets made before this rule get fixed here.
+        """
+        switched = []
+        for field in self.request("GET", f"/api/v1/datasets/{dataset.id}/fields")["items"]:
+            settings = field["settings"]
+            if settings.get("type") == "text" and not settings.get("use_markdown"):
+                self.request("PATCH", f"/api/v1/fields/{field['id']}", json={"settings": {"type": "text", "use_markdown": True}})
+                switched.append(field["name"])
+        return switched

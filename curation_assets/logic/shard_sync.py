@@ -1,0 +1,82 @@
+"""What an annotator's dataset needs so it matches the plan: push what is new or changed, withdraw what left,
+never touch a record someone answered."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pandas as pd
+
+from .quality import NO_FLAG
+from .vocabulary import TEXT_FIELDS
+
+
+def record_fingerprint(row: dict) -> str:
+    """A digest of what an annotator sees of a record: equal digests mean nothing to re-push."""
+    payload = json.dumps([row[name] for name in TEXT_FIELDS], ensure_ascii=False)
+    return hashlib.blake2b(payload.encode("utf-8"), digest_size=12).hexdigest()
+
+
+def quality_metadata(signal: dict | None) -> dict:
+    """A record's quality signals as the metadata values Argilla stores (argilla_adapter.dataset_settings declares them)."""
+    if signal is None:
+        return {}
+    metadata = {
+        "flags": list(signal["flags"]) or [NO_FLAG],
+        "priority": int(signal["priority"]),
+        "duplicate_group_size": int(signal["duplicate_group_size"]),
+        "citation_markers": int(signal["citation_markers"]),
+        "instruction_words": int(signal["instruction_words"]),
+        "context_words": int(signal["context_words"]),
+        "response_words": int(signal["response_words"]),
+    }
+    if signal["duplicate_group"]:
+        metadata["duplicate_group"] = signal["duplicate_group"]
+    return metadata
+
+
+def plan_shard_sync(planned: pd.DataFrame, existing: list[dict], signals: pd.DataFrame | None = None) -> dict:
+    """What to push and what to remove so the dataset matches the plan, never touching answered records.
+
+    `existing` holds the dataset's raw records (with responses). Records with any response stay
+    exactly as they are, even if the plan moved them or their source text changed. A record whose
+    quality signals changed is pushed again, so its metadata and suggestions stay current.
+    """
+    metadata_by_id = {} if signals is None else {row["id"]: quality_metadata(row) for row in signals.to_dict("records")}
+    existing_by_id = {record["external_id"]: record for record in existing}
+    answered = {record_id for record_id, record in existing_by_id.items() if record.get("responses")}
+    planned_ids = set(planned["id"])
+
+    def unchanged(row: dict) -> bool:
+        record = existing_by_id.get(row["id"])
+        if record is None:
+            return False
+        current = {name: record["fields"].get(name) or "" for name in TEXT_FIELDS}
+        same_metadata = signals is None or (record.get("metadata") or {}) == metadata_by_id.get(str(row["id"]), {})
+        return record_fingerprint(current) == record_fingerprint(row) and same_metadata
+
+    rows = planned.to_dict("records")
+    to_push = [row for row in rows if row["id"] not in answered and not unchanged(row)]
+    held = [row["id"] for row in rows if row["id"] in answered and not unchanged(row)]
+    to_remove = [
+        record["id"] for record_id, record in existing_by_id.items() if record_id not in planned_ids and record_id not in answered
+    ]
+    kept_elsewhere = sorted(record_id for record_id in answered if record_id not in planned_ids)
+    return {
+        "push": pd.DataFrame(to_push, columns=planned.columns),
+        "remove_record_uuids": to_remove,
+        "held_answered_ids": held,
+        "answered_outside_plan": kept_elsewhere,
+        "unchanged": len(rows) - len(to_push) - len(held),
+    }
+
+
+def shard_fingerprint(planned: pd.DataFrame, dataset_id: str, signals: pd.DataFrame) -> str:
+    """A digest of the dataset and every planned record's id, text and quality metadata: equal digests mean the same push."""
+    metadata_by_id = {row["id"]: quality_metadata(row) for row in signals[signals["id"].isin(planned["id"])].to_dict("records")}
+    digest = hashlib.blake2b(dataset_id.encode(), digest_size=16)
+    for row in planned.sort_values("id").to_dict("records"):
+        metadata = json.dumps(metadata_by_id.get(row["id"], {}), sort_keys=True, default=str)
+        digest.update(f"{row['id']}:{record_fingerprint(row)}:{metadata};".encode())
+    return digest.hexdigest()
