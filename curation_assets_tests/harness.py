@@ -10,11 +10,12 @@ import pandas as pd
 
 from curation_assets.argilla_adapter.client import ArgillaClient, ArgillaDataset
 from curation_assets.defs.build import ASSET_NAMES, build_project_definitions
+from curation_assets.defs.jobs import REFRESHED
 from curation_assets.defs.project import Project
 from curation_assets.defs.resources import ArgillaResource
 
 PLAN = ("raw_dolly", "quality_signals", "annotation_assignments")
-REFRESH = ("collected_feedback", "change_statistics", "curated_dolly")
+REFRESH = REFRESHED
 SHIPPED_SOURCE = {"shipped": "dolly-excerpt"}
 # Retries short enough for a test to give up in about a second.
 FAST_RETRIES = dict(retry_attempts=3, retry_base_delay_seconds=0.05, retry_max_delay_seconds=0.2, retry_budget_seconds=5.0)

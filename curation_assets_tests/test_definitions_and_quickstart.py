@@ -41,10 +41,15 @@ def test_definitions_load_with_lineage_in_pipeline_order():
         key("annotator_shards"): {key("raw_dolly"), key("quality_signals"), key("annotation_assignments")},
         key("collected_feedback"): {key("annotator_shards")},
         key("change_statistics"): {key("collected_feedback"), key("quality_signals")},
-        key("curated_dolly"): {key("collected_feedback"), key("quality_signals"), key("change_statistics")},
+        key("annotator_agreement"): {key("collected_feedback"), key("quality_signals")},
+        key("annotator_pace"): {key(name) for name in ("collected_feedback", "quality_signals", "change_statistics", "annotator_agreement")},
+        key("review_queue"): {key("collected_feedback"), key("quality_signals")},
+        key("review_shards"): {key("review_queue"), key("collected_feedback")},
+        key("collected_reviews"): {key("review_shards")},
+        key("curated_dolly"): {key(name) for name in ("collected_feedback", "quality_signals", "change_statistics", "review_queue", "collected_reviews")},
     }
     assert defs.get_sensor_def("dolly_excerpt_annotator_activity").default_status == dg.DefaultSensorStatus.RUNNING
-    for job in ("plan_assignments", "push_shards", "refresh_curation"):
+    for job in ("plan_assignments", "push_shards", "refresh_curation", "push_reviews"):
         assert defs.resolve_job_def(f"dolly_excerpt_{job}")
 
 

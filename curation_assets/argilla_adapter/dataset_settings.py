@@ -77,3 +77,47 @@ def curation_dataset_settings(guidelines: str | None = None) -> rg.Settings:
             ),
         ],
     )
+
+
+REVIEW_GUIDELINES = """# Reviewing disagreements
+
+Two or more annotators answered each record here and did not agree: one discarded it and another
+submitted it, or their final texts differ. The original record and every annotator's version are
+shown. The answers below start from the version closest to the others.
+
+- **Verdict**: *publish* the final texts below, or *leave the record out* (it cannot be saved).
+- **Final instruction / input / response**: keep the pre-filled version, paste another annotator's,
+  or write the text as it should be.
+
+Your answer is what the curated dataset publishes for this record (provenance `adjudicated`).
+"""
+REVIEW_VERDICT = "verdict"
+REVIEW_FIELD_TITLES = {
+    "category": "Task category",
+    "original": "Original record",
+    "versions": "The annotators' versions",
+    "reason": "Why this is here",
+}
+
+
+def review_dataset_settings() -> rg.Settings:
+    """A reviewer's dataset: the record, every annotator's version, a verdict, and the final texts."""
+    return rg.Settings(
+        guidelines=REVIEW_GUIDELINES,
+        fields=[
+            rg.TextField(name=name, title=title, use_markdown=True, required=name != "reason")
+            for name, title in REVIEW_FIELD_TITLES.items()
+        ],
+        questions=[
+            rg.LabelQuestion(
+                name=REVIEW_VERDICT,
+                title="Verdict",
+                labels={"accept": "Publish the final texts below", "discard": "Leave the record out"},
+                required=True,
+            ),
+            # Not required: a reviewer who leaves the record out has no final texts to give.
+            rg.TextQuestion(name=QUESTION_FOR_FIELD["instruction"], title="Final instruction:", required=False),
+            rg.TextQuestion(name=QUESTION_FOR_FIELD["context"], title="Final input:", required=False),
+            rg.TextQuestion(name=QUESTION_FOR_FIELD["response"], title="Final response:", required=False),
+        ],
+    )

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argilla as rg
 import pandas as pd
 
+from ..logic.markdown import inert_block
+from ..logic.review import ACCEPT, DISCARD
 from ..logic.shard_sync import quality_metadata
 from ..logic.vocabulary import ANSWER_COLUMN_FOR_QUESTION, FEEDBACK_COLUMNS, QUESTION_FOR_FIELD, TEXT_FIELDS, ResponseStatus
-from .dataset_settings import QUALITY_FIELD
+from .dataset_settings import QUALITY_FIELD, REVIEW_VERDICT
 
 ORIGINAL_AGENT = "original-text"
 RULE_AGENT = "quality-rules"
+CLOSEST_AGENT = "closest-version"  # a review's pre-filled answer: the version most similar to the others
 # How sure the rules are of a clean-up: high (markers, whitespace and encoding repair only remove
 # damage), not 1.0, because a bracketed number can on rare occasions be content.
 RULE_SCORE = 0.9
@@ -114,4 +117,74 @@ def feedback_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=FEEDBACK_COLUMNS)
     for column in ("inserted_at", "updated_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    return frame
+
+
+REVIEW_COLUMNS = ["record_id", "reviewer", "status", "verdict", "new_instruction", "new_input", "new_response", "updated_at"]
+
+
+def to_review_records(queue: pd.DataFrame, originals: pd.DataFrame) -> list[rg.Record]:
+    """One review record per disagreement: the original, every version, why it is here; the closest version pre-filled."""
+    original_by_id = originals.drop_duplicates("record_id").set_index("record_id")
+    records = []
+    for row in queue.to_dict("records"):
+        original = original_by_id.loc[row["record_id"]]
+        prefill = row["prefill"] or {}
+        suggestions = [rg.Suggestion(REVIEW_VERDICT, ACCEPT if prefill else DISCARD, agent=CLOSEST_AGENT)]
+        suggestions += [
+            rg.Suggestion(question, prefill[column], agent=CLOSEST_AGENT)
+            for question, column in ANSWER_COLUMN_FOR_QUESTION.items()
+            if prefill.get(column)
+        ]
+        records.append(
+            rg.Record(
+                id=str(row["record_id"]),
+                fields={
+                    "category": inert_block(original["category"]),
+                    "original": _texts_block({"instruction": original["instruction"], "input": original["context"],
+                                              "response": original["response"]}),  # fmt: skip
+                    "versions": "\n\n".join(_version_block(version, row["closest"]) for version in row["versions"]),
+                    "reason": inert_block(row["reason"]),
+                },
+                suggestions=suggestions,
+            )
+        )
+    return records
+
+
+def _texts_block(texts: dict) -> str:
+    return "\n\n".join(f"**{name.capitalize()}**  \n{inert_block(text or '(empty)')}" for name, text in texts.items())
+
+
+def _version_block(version: dict, closest: str) -> str:
+    heading = f"### {inert_block(version['annotator'])}: {version['status']}"
+    if version["annotator"] == closest:
+        heading += " (closest to the others, pre-filled)"
+    if version["status"] != ResponseStatus.SUBMITTED:
+        return heading
+    return f"{heading}\n\n{_texts_block(version['texts'])}"
+
+
+def review_rows(raw_records: list[dict], reviewer_dataset: str, usernames_by_id: dict[str, str]) -> list[dict]:
+    """One row per reviewed record and reviewer's response, read from the review dataset's raw records."""
+    rows = []
+    for record in raw_records:
+        for response in record.get("responses") or []:
+            values = response.get("values") or {}
+            rows.append(
+                {
+                    "record_id": record["external_id"],
+                    "reviewer": usernames_by_id.get(response["user_id"], reviewer_dataset),
+                    "status": response["status"],
+                    "verdict": _answer(values, REVIEW_VERDICT),
+                    **{column: _answer(values, question) for question, column in ANSWER_COLUMN_FOR_QUESTION.items()},
+                    "updated_at": response["updated_at"],
+                }
+            )
+    return rows
+
+
+def review_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=REVIEW_COLUMNS)
+    frame["updated_at"] = pd.to_datetime(frame["updated_at"], utc=True, format="ISO8601")
     return frame

@@ -2,10 +2,13 @@
 
 import dagster as dg
 
+from .assets.agreement import build_annotator_agreement
 from .assets.assignments import build_annotation_assignments
 from .assets.curated import build_curated_dolly
 from .assets.feedback import build_collected_feedback
+from .assets.pace import build_annotator_pace
 from .assets.quality import build_quality_signals
+from .assets.review import build_collected_reviews, build_review_queue, build_review_shards
 from .assets.shards import build_annotator_shards
 from .assets.source import build_raw_dolly
 from .assets.statistics import build_change_statistics
@@ -23,6 +26,11 @@ ASSET_BUILDERS = (
     build_annotator_shards,
     build_collected_feedback,
     build_change_statistics,
+    build_annotator_agreement,
+    build_annotator_pace,
+    build_review_queue,
+    build_review_shards,
+    build_collected_reviews,
     build_curated_dolly,
 )
 ASSET_NAMES = tuple(builder.__name__.removeprefix("build_") for builder in ASSET_BUILDERS)

@@ -9,6 +9,12 @@ import dagster as dg
 
 from .project import Project
 
+# What a refresh materializes, in the order the data flows.
+REFRESHED = (
+    "collected_feedback", "change_statistics", "annotator_agreement", "annotator_pace",
+    "review_queue", "collected_reviews", "curated_dolly",
+)  # fmt: skip
+
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
@@ -18,9 +24,10 @@ class ProjectJobs:
     plan: UnresolvedAssetJobDefinition
     push: UnresolvedAssetJobDefinition
     refresh: UnresolvedAssetJobDefinition
+    push_reviews: UnresolvedAssetJobDefinition
 
     def all(self) -> list[UnresolvedAssetJobDefinition]:
-        return [self.plan, self.push, self.refresh]
+        return [self.plan, self.push, self.refresh, self.push_reviews]
 
 
 def build_jobs(project: Project) -> ProjectJobs:
@@ -39,7 +46,15 @@ def build_jobs(project: Project) -> ProjectJobs:
         ),
         refresh=dg.define_asset_job(
             project.job_name("refresh_curation"),
-            selection=dg.AssetSelection.assets(key("collected_feedback"), key("change_statistics"), key("curated_dolly")),
-            description="Collect responses, chart the changes and publish the curated dataset.",
+            selection=dg.AssetSelection.assets(*(key(name) for name in REFRESHED)),
+            description=(
+                "Collect responses and reviews, chart the changes, measure agreement and pace, "
+                "queue disagreements for review, and publish the curated dataset."
+            ),
+        ),
+        push_reviews=dg.define_asset_job(
+            project.job_name("push_reviews"),
+            selection=dg.AssetSelection.assets(key("review_shards")),
+            description="Push one reviewer's disagreements to their review dataset.",
         ),
     )

@@ -18,6 +18,7 @@ import dagster as dg
 from pydantic import Field, field_validator, model_validator
 
 from .. import state
+from ..logic.curation import ReviewPolicy
 from ..logic.source import DOLLY_CATEGORIES, SHIPPED_EXCERPT
 
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -99,11 +100,42 @@ class ArgillaSettings(dg.Model):
     dataset: str | None = Field(default=None, description="Name of each annotator's dataset (default: the project's name)")
 
 
+class OverlapSettings(dg.Model):
+    """A share of the records dealt to several annotators, to measure how much they agree (off by default, as in the tutorial)."""
+
+    share: float = Field(default=0.0, description="Share of the records that several annotators get, 0 to 1 (0: none)")
+    annotators_per_record: int = Field(default=2, description="How many annotators get each of those records (2 or more)")
+
+    @model_validator(mode="after")
+    def _sensible(self) -> "OverlapSettings":
+        if not 0.0 <= self.share <= 1.0:
+            raise ValueError(f"overlap share {self.share}: give a share from 0 to 1 (e.g. 0.1 for 10% of the records)")
+        if self.annotators_per_record < 2:
+            raise ValueError(f"overlap annotators_per_record {self.annotators_per_record}: an overlap needs 2 or more")
+        return self
+
+
 class AnnotationSettings(dg.Model):
     annotators: list[str] | Literal["all"] = Field(
         default="all", description="Annotator usernames, or 'all': every Argilla user with the annotator role"
     )
     seed: int = Field(default=42, description="Seed of the shuffle; the same seed and inputs give the same plan")
+    overlap: OverlapSettings = Field(default_factory=OverlapSettings)
+    pause_minutes: float = Field(
+        default=10.0, description="A gap between an annotator's answers longer than this is a break, not work (pace)"
+    )
+
+
+class ReviewSettings(dg.Model):
+    """Who settles records on which annotators disagree, and what the curated dataset takes until they have."""
+
+    reviewers: list[str] = Field(default_factory=list, description="Usernames who adjudicate disagreements (none: no review)")
+    similarity_threshold: float = Field(
+        default=0.8, description="Two submitted versions under this word-level similarity (0 to 1) in a field disagree"
+    )
+    until_adjudicated: Literal["hold_out", "majority"] = Field(
+        default="hold_out", description="A disagreement not adjudicated yet: left out, or the majority's version"
+    )
 
 
 class QualitySettings(dg.Model):
@@ -131,6 +163,7 @@ class CurationProject(dg.Component, dg.Model, dg.Resolvable):
     description: str = Field(default="", description="What is curated and why, shown in the Dagster UI")
     source: SourceSettings
     annotation: AnnotationSettings = Field(default_factory=AnnotationSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
     argilla: ArgillaSettings = Field(default_factory=ArgillaSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)
@@ -192,6 +225,11 @@ class Project:
         """One partition per annotator: each owns a workspace and a dataset in Argilla."""
         return dg.DynamicPartitionsDefinition(name=f"{self.name}_annotators")
 
+    @property
+    def reviewer_partitions(self) -> dg.DynamicPartitionsDefinition:
+        """One partition per reviewer: each owns a review dataset in their workspace."""
+        return dg.DynamicPartitionsDefinition(name=f"{self.name}_reviewers")
+
     def job_name(self, job: str) -> str:
         return f"{self.name}_{job}"
 
@@ -200,6 +238,15 @@ class Project:
     @property
     def dataset_name(self) -> str:
         return self.settings.argilla.dataset or self.name
+
+    @property
+    def review_dataset_name(self) -> str:
+        return f"{self.dataset_name}_review"
+
+    @property
+    def review_policy(self) -> ReviewPolicy:
+        review = self.settings.review
+        return ReviewPolicy(review.similarity_threshold, review.until_adjudicated)
 
     @property
     def source(self) -> SourceSettings:

@@ -19,10 +19,16 @@ SENSOR_INTERVAL_SECONDS = 30
 AUTOMATIC_RETRIES = 3
 
 
-def observe_activity(argilla: ArgillaClient, dataset_name: str, team: list[str] | str = "all") -> ArgillaActivity:
-    """Two listings plus one aggregate per dataset: no record is read. A declared team is the project's annotators."""
+def observe_activity(argilla: ArgillaClient, project: Project) -> ArgillaActivity:
+    """A few listings plus one aggregate per dataset, annotators' and reviewers': no record is read.
+
+    A declared team is the project's annotators; review datasets count as `review:<reviewer>`.
+    """
+    team = project.settings.annotation.annotators
     activity = ArgillaActivity(annotators=argilla.annotator_usernames() if team == "all" else list(team))
-    for shard, dataset in argilla.datasets_named(dataset_name).items():
+    watched = {shard: dataset for shard, dataset in argilla.datasets_named(project.dataset_name).items()}
+    watched |= {f"review:{name}": dataset for name, dataset in argilla.datasets_named(project.review_dataset_name).items()}
+    for shard, dataset in watched.items():
         progress = argilla.users_progress(dataset.id)
         activity.finished_by_dataset[shard] = {
             str(status): sum(user[status] for user in progress.values()) for status in FINISHED_STATUSES
@@ -52,19 +58,17 @@ def failures_in_a_row(instance: dg.DagsterInstance, job_name: str, partition: st
     return count
 
 
-def stale_shard_partitions(
-    instance: dg.DagsterInstance, project: Project, partitions: list[str]
+def stale_partitions(
+    instance: dg.DagsterInstance, plan_key: dg.AssetKey, pushed_key: dg.AssetKey, partitions: list[str]
 ) -> tuple[dg.EventLogRecord | None, list[str]]:
-    """The latest assignment plan's materialization, and the annotators whose shard was pushed before it (or never)."""
-    plans = instance.fetch_materializations(project.asset_key("annotation_assignments"), limit=1).records
+    """The latest plan's materialization (assignments, or the review queue), and the partitions pushed before it (or never)."""
+    plans = instance.fetch_materializations(plan_key, limit=1).records
     if not plans:
         return None, []
     plan = plans[0]
     stale = []
     for partition in partitions:
-        pushes = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=project.asset_key("annotator_shards"), asset_partitions=[partition]), limit=1
-        ).records
+        pushes = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=pushed_key, asset_partitions=[partition]), limit=1).records
         if not pushes or pushes[0].storage_id < plan.storage_id:
             stale.append(partition)
     return plan, stale
@@ -85,7 +89,7 @@ def build_activity_sensor(project: Project, jobs: ProjectJobs) -> dg.SensorDefin
         resource: ArgillaResource = getattr(context.resources, project.argilla_resource_key)
         try:
             with resource.polling_client() as argilla:
-                activity = observe_activity(argilla, project.dataset_name, project.settings.annotation.annotators)
+                activity = observe_activity(argilla, project)
         except (ArgillaUnreachableError, ArgillaUnauthorizedError) as error:
             # Keep the cursor: the next tick compares against the last state actually seen.
             return dg.SkipReason(str(error))
@@ -96,16 +100,23 @@ def build_activity_sensor(project: Project, jobs: ProjectJobs) -> dg.SensorDefin
         if decision.new_annotators:
             team = ",".join(sorted(known | set(decision.new_annotators)))
             run_requests.append(dg.RunRequest(run_key=f"plan-for:{team}", job_name=jobs.plan.name))
-        plan, stale = stale_shard_partitions(context.instance, project, sorted(known))
-        for partition in stale:
-            # One push per plan, annotator and failure, however many ticks pass before the run finishes.
-            failed = failures_in_a_row(context.instance, jobs.push.name, partition, since=plan.timestamp)
-            if failed > AUTOMATIC_RETRIES:
-                context.log.warning(f"the push of {partition}'s shard failed {failed} times in a row: launch it by hand once fixed")
-                continue
-            run_requests.append(
-                dg.RunRequest(run_key=f"shard:{partition}:{plan.storage_id}:{failed}", job_name=jobs.push.name, partition_key=partition)
+        reviewers = sorted(context.instance.get_dynamic_partitions(project.reviewer_partitions.name))
+        for job, plan_asset, pushed_asset, partition_keys in (
+            (jobs.push, "annotation_assignments", "annotator_shards", sorted(known)),
+            (jobs.push_reviews, "review_queue", "review_shards", reviewers),
+        ):
+            plan, stale = stale_partitions(
+                context.instance, project.asset_key(plan_asset), project.asset_key(pushed_asset), partition_keys
             )
+            for partition in stale:
+                # One push per plan, partition and failure, however many ticks pass before the run finishes.
+                failed = failures_in_a_row(context.instance, job.name, partition, since=plan.timestamp)
+                if failed > AUTOMATIC_RETRIES:
+                    context.log.warning(f"{job.name} for {partition} failed {failed} times in a row: launch it by hand once fixed")
+                    continue
+                run_requests.append(
+                    dg.RunRequest(run_key=f"{pushed_asset}:{partition}:{plan.storage_id}:{failed}", job_name=job.name, partition_key=partition)
+                )
         failed_refreshes = failures_in_a_row(context.instance, jobs.refresh.name)
         if decision.refresh or 0 < failed_refreshes <= AUTOMATIC_RETRIES:
             # The cursor moved on when the failed refresh was requested: without this it would wait for new work.

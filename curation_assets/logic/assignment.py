@@ -105,3 +105,84 @@ def plan_assignments(
             "locked": [record_id in locked for record_id in ordered],
         }
     )
+
+
+def overlap_records(record_ids: list[str], share: float, seed: int) -> set[str]:
+    """The records dealt to several annotators: exactly round(share × n) of them, chosen by a seeded hash.
+
+    A record's rank depends only on the seed and its id, so the same records are chosen in any
+    order; a grown source moves only the boundary.
+    """
+    count = round(share * len(record_ids))
+    ranked = sorted(dict.fromkeys(record_ids), key=lambda record_id: _hash(f"{seed}:overlap:{record_id}"))
+    return set(ranked[:count])
+
+
+def plan_team_assignments(
+    record_ids: list[str],
+    annotators: list[str],
+    seed: int = 42,
+    placements: dict[str, set[str]] | None = None,
+    answered_pairs: set[tuple[str, str]] | frozenset = frozenset(),
+    overlap_share: float = 0.0,
+    annotators_per_overlap_record: int = 2,
+) -> pd.DataFrame:
+    """One row per record and annotator who gets it: `id`, `annotator`, `locked`, `copy`, `overlap`.
+
+    Records outside the overlap go to one annotator each by `plan_assignments` (the tutorial's deal,
+    balanced and stable). The overlap share goes to k different annotators each, filling up those
+    with the fewest records, so the team stays balanced. Answers never move: an answered
+    (record, annotator) pair stays, even outside the overlap or the team; an unanswered one stays
+    while its annotator is on the team and the record still needs that many annotators.
+
+    `placements` is where each record sits now (record → annotators holding it), `answered_pairs`
+    the (record, annotator) pairs with a response. A record one annotator holds has `copy` False.
+    """
+    placements = placements or {}
+    team = sorted(set(annotators))
+    k = max(1, min(annotators_per_overlap_record, len(team)))
+    unique_ids = list(dict.fromkeys(record_ids))
+    overlapping = overlap_records(unique_ids, overlap_share, seed) if overlap_share > 0 and k > 1 else set()
+    single = [record_id for record_id in unique_ids if record_id not in overlapping]
+
+    # The one holder a record had: an annotator who answered it if any (it must stay), else the first.
+    previous, answered = {}, set()
+    for record_id in single:
+        holders = placements.get(record_id, set())
+        answering = sorted(holder for holder in holders if (record_id, holder) in answered_pairs)
+        if holders:
+            previous[record_id] = (answering or sorted(holders))[0]
+        if answering:
+            answered.add(record_id)
+    primary = plan_assignments(single, team, seed=seed, previous=previous, answered=answered) if single else None
+
+    rows, load = [], Counter()
+    if primary is not None:
+        for record_id, holder, locked in zip(primary["id"], primary["annotator"], primary["locked"]):
+            rows.append({"id": record_id, "annotator": holder, "locked": locked, "copy": False, "overlap": False})
+            load[holder] += 1
+            # Answered copies from when the record overlapped (or before a re-plan) stay with their answers.
+            for other in sorted(placements.get(record_id, set()) - {holder}):
+                if (record_id, other) in answered_pairs:
+                    rows.append({"id": record_id, "annotator": other, "locked": True, "copy": True, "overlap": False})
+                    load[other] += 1
+    for record_id in _seeded_order([record_id for record_id in unique_ids if record_id in overlapping], seed):
+        holders = sorted(placements.get(record_id, set()))
+        chosen = [holder for holder in holders if (record_id, holder) in answered_pairs]
+        chosen += [holder for holder in holders if holder not in chosen and holder in team][: max(0, k - len(chosen))]
+        candidates = sorted(
+            (annotator for annotator in team if annotator not in chosen),
+            key=lambda annotator: (load[annotator], _hash(f"{seed}:{record_id}:{annotator}")),
+        )
+        chosen += candidates[: max(0, k - len(chosen))]
+        for position, holder in enumerate(chosen):
+            load[holder] += 1
+            rows.append(
+                {"id": record_id, "annotator": holder, "locked": (record_id, holder) in answered_pairs,
+                 "copy": position > 0, "overlap": True}
+            )  # fmt: skip
+    return pd.DataFrame(rows, columns=["id", "annotator", "locked", "copy", "overlap"])
+
+
+def _hash(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=8).digest()

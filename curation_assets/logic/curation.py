@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from .changes import normalise
+from .review import ACCEPT, HOLD_OUT, MAJORITY, disagreement_reason, majority, versions_by_record
 from .vocabulary import ResponseStatus
 
 CURATED_COLUMNS = ["id", "category", "instruction", "context", "response", "provenance", "annotator"]
@@ -20,34 +23,96 @@ SIZE_CATEGORIES = [
 ]
 
 
-def curate(feedback: pd.DataFrame) -> pd.DataFrame:
-    """One row per record with a submitted response; `provenance` is "human" if the answers changed it, else "original".
+@dataclass(frozen=True)
+class ReviewPolicy:
+    """How records that several annotators finished are settled: the similarity under which versions disagree,
+    and what a disagreement not yet adjudicated gives (HOLD_OUT: nothing; MAJORITY: the majority's outcome)."""
 
-    Should a record carry several submitted responses, the latest one wins (by updated_at).
+    similarity_threshold: float = 0.8
+    until_adjudicated: str = HOLD_OUT
+
+
+def curate(feedback: pd.DataFrame, adjudications: pd.DataFrame | None = None, policy: ReviewPolicy = ReviewPolicy()) -> pd.DataFrame:
+    """One row per record to publish, with the final texts, `provenance` and the `annotator` who decided.
+
+    - A record one annotator submitted, or several submitted alike: the latest submission
+      (provenance "human" if it changed the record, else "original").
+    - A disagreement (see logic/review.py) a reviewer adjudicated: the reviewer's final texts,
+      provenance "adjudicated", or nothing if they discarded it.
+    - A disagreement not adjudicated yet: nothing under HOLD_OUT; under MAJORITY the majority's
+      version, provenance "majority" (nothing if most discarded it, or on a tie).
     """
-    submitted = feedback[feedback["status"] == ResponseStatus.SUBMITTED].sort_values(["record_id", "updated_at"])
-    latest = submitted.drop_duplicates("record_id", keep="last")
+    disagreeing = disagreeing_records(feedback, policy.similarity_threshold)
+    submitted = feedback[feedback["status"] == ResponseStatus.SUBMITTED]
+    agreed = submitted[~submitted["record_id"].isin(disagreeing)].sort_values(["record_id", "updated_at"])
+    parts = [_as_curated(agreed.drop_duplicates("record_id", keep="last"))]
+    decided = None
+    if adjudications is not None:
+        # A verdict to publish with an empty instruction or response is not a decision yet: the record keeps waiting.
+        complete = (adjudications["verdict"] != ACCEPT) | (
+            adjudications["new_instruction"].fillna("").str.strip().ne("") & adjudications["new_response"].fillna("").str.strip().ne("")
+        )
+        decided = adjudications[adjudications["record_id"].isin(disagreeing) & complete]
+    if decided is not None and len(decided):
+        accepted = decided[decided["verdict"] == ACCEPT]
+        categories = feedback.drop_duplicates("record_id").set_index("record_id")["category"]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "id": accepted["record_id"].astype(str),
+                    "category": accepted["record_id"].map(categories),
+                    "instruction": accepted["new_instruction"].fillna("").astype(str),
+                    "context": accepted["new_input"].fillna("").astype(str),
+                    "response": accepted["new_response"].fillna("").astype(str),
+                    "provenance": "adjudicated",
+                    "annotator": accepted["reviewer"],
+                },
+                columns=CURATED_COLUMNS,
+            )
+        )
+    if policy.until_adjudicated == MAJORITY:
+        waiting = disagreeing - set(decided["record_id"] if decided is not None else [])
+        versions = versions_by_record(feedback)
+        winners = {record_id: majority(versions[record_id]) for record_id in waiting}
+        chosen = [(record_id, winner.annotator) for record_id, winner in winners.items() if winner is not None]
+        keys = pd.MultiIndex.from_tuples(chosen, names=["record_id", "annotator"]) if chosen else None
+        if keys is not None:
+            picked = submitted.set_index(["record_id", "annotator"]).loc[keys].reset_index()
+            parts.append(_as_curated(picked).assign(provenance="majority"))
+    curated = pd.concat([part for part in parts if len(part)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
+    if curated.empty:  # with no submission yet pandas types the columns as floats; keep them text-typed
+        curated = curated.astype(object)
+    return curated[CURATED_COLUMNS].sort_values("id", key=_id_sort_key).reset_index(drop=True)
+
+
+def disagreeing_records(feedback: pd.DataFrame, threshold: float) -> set[str]:
+    return {
+        record_id
+        for record_id, versions in versions_by_record(feedback).items()
+        if disagreement_reason(versions, threshold) is not None
+    }
+
+
+def _as_curated(answers: pd.DataFrame) -> pd.DataFrame:
+    """Feedback rows as curated rows: the answers replace the fields; provenance "human" if they changed any, else "original"."""
     curated = pd.DataFrame(
         {
-            "id": latest["record_id"].astype(str),
-            "category": latest["category"],
-            "instruction": _answer_or(latest["new_instruction"], latest["instruction"]),
+            "id": answers["record_id"].astype(str),
+            "category": answers["category"],
+            "instruction": _answer_or(answers["new_instruction"], answers["instruction"]),
             # An absent optional input means "no input": "" rather than the original context.
-            "context": _answer_or(latest["new_input"], ""),
-            "response": _answer_or(latest["new_response"], latest["response"]),
-            "annotator": latest["annotator"],
+            "context": _answer_or(answers["new_input"], ""),
+            "response": _answer_or(answers["new_response"], answers["response"]),
+            "annotator": answers["annotator"],
         }
     )
     unchanged = (
-        (curated["instruction"].map(normalise) == latest["instruction"].map(normalise))
-        & (curated["context"].map(normalise) == latest["context"].map(normalise))
-        & (curated["response"].map(normalise) == latest["response"].map(normalise))
+        (curated["instruction"].map(normalise) == answers["instruction"].map(normalise))
+        & (curated["context"].map(normalise) == answers["context"].map(normalise))
+        & (curated["response"].map(normalise) == answers["response"].map(normalise))
     )
     curated["provenance"] = ["original" if same else "human" for same in unchanged]
-    curated = curated[CURATED_COLUMNS]
-    if curated.empty:  # with no submission yet pandas types the columns as floats; keep them text-typed
-        curated = curated.astype(object)
-    return curated.sort_values("id", key=_id_sort_key).reset_index(drop=True)
+    return curated[CURATED_COLUMNS]
 
 
 def rule_fixed_records(feedback: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
@@ -72,9 +137,15 @@ def rule_fixed_records(feedback: pd.DataFrame, signals: pd.DataFrame) -> pd.Data
     )
 
 
-def curate_with_rule_fixes(feedback: pd.DataFrame, signals: pd.DataFrame, apply_rule_fixes: bool) -> pd.DataFrame:
+def curate_with_rule_fixes(
+    feedback: pd.DataFrame,
+    signals: pd.DataFrame,
+    apply_rule_fixes: bool,
+    adjudications: pd.DataFrame | None = None,
+    policy: ReviewPolicy = ReviewPolicy(),
+) -> pd.DataFrame:
     """The curated records; with `apply_rule_fixes`, plus the untouched records a safe rule cleaned."""
-    curated = curate(feedback)
+    curated = curate(feedback, adjudications, policy)
     if not apply_rule_fixes:
         return curated
     combined = pd.concat([curated, rule_fixed_records(feedback, signals)], ignore_index=True)
@@ -107,8 +178,21 @@ def _id_sort_key(ids: pd.Series) -> pd.Series:
     return numeric if numeric.notna().all() else ids
 
 
+UNTIL_ADJUDICATED_IN_WORDS = {
+    HOLD_OUT: "left out until a reviewer adjudicates them",
+    MAJORITY: "published as the majority's version (provenance `majority`) until a reviewer adjudicates them",
+}
+
+
 def dataset_card(
-    curated: pd.DataFrame, statistics_markdown: str, *, project: str, source: str, license: str, attribution: str
+    curated: pd.DataFrame,
+    statistics_markdown: str,
+    *,
+    project: str,
+    source: str,
+    license: str,
+    attribution: str,
+    until_adjudicated: str = HOLD_OUT,
 ) -> str:
     """README.md for the published dataset: licence, source, provenance, statistics and attribution."""
     provenance = curated["provenance"].value_counts().to_dict()
@@ -135,7 +219,10 @@ here was **submitted** by an annotator, whose answers replace the original instr
 
 - records: {len(curated)}
 - provenance: {provenance} ("human": the annotator changed it; "original": submitted unchanged;
+  "adjudicated": annotators disagreed and a reviewer decided (`annotator` names the reviewer);
+  "majority": annotators disagreed and the majority's version stands until a review;
   "rule": nobody annotated it, and the automatic pass removed citation markers or repaired whitespace/encoding)
+- records several annotators answered but disagreed on are {UNTIL_ADJUDICATED_IN_WORDS[until_adjudicated]}
 - columns: {", ".join(CURATED_COLUMNS)}
 
 ## Statistics

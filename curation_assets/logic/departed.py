@@ -40,7 +40,7 @@ def with_departed_answers(live: pd.DataFrame, kept: pd.DataFrame, current_users:
     return merged.sort_values(["shard", "record_id"], kind="stable").reset_index(drop=True), len(missing)
 
 
-def records_held_by_departed(kept: pd.DataFrame, current_users: set[str]) -> dict[str, str]:
-    """Record id → the departed annotator's dataset holding it: such records count as answered and never move."""
+def records_held_by_departed(kept: pd.DataFrame, current_users: set[str]) -> set[tuple[str, str]]:
+    """(record id, the departed annotator's dataset holding it): such records count as answered and never move."""
     departed = departed_answers(kept, current_users)
-    return dict(zip(departed["record_id"], departed["shard"]))
+    return set(zip(departed["record_id"], departed["shard"]))

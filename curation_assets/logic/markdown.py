@@ -28,3 +28,9 @@ def markdown_table(frame: pd.DataFrame, rows: int = 10, limit: int = 80) -> str:
     shortened = frame.head(rows).astype(str).apply(lambda column: column.map(lambda cell: inert_text(cell, limit)))
     shortened.columns = [inert_text(column) for column in shortened.columns]
     return shortened.to_markdown(index=False)
+
+
+def inert_block(text: object) -> str:
+    """Text of any length shown literally by a markdown renderer: every line kept, no markup, link or image live."""
+    lines = str(text).splitlines() or [""]
+    return "  \n".join(_MARKDOWN_SYNTAX.sub(r"\\\1", html.escape(line, quote=False)) for line in lines)

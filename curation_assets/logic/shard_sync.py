@@ -80,3 +80,23 @@ def shard_fingerprint(planned: pd.DataFrame, dataset_id: str, signals: pd.DataFr
         metadata = json.dumps(metadata_by_id.get(row["id"], {}), sort_keys=True, default=str)
         digest.update(f"{row['id']}:{record_fingerprint(row)}:{metadata};".encode())
     return digest.hexdigest()
+
+
+def spread_through_queue(ordered: pd.DataFrame, spread_ids: set[str], priority: dict[str, int]) -> pd.DataFrame:
+    """The records in the same order of priority, with `spread_ids` (the overlap share) placed at even intervals among
+    the others of their priority, so an annotator meets them all along the queue, not bunched at its start or end."""
+    if ordered.empty or not spread_ids:
+        return ordered
+    keys = []
+    for _, group in ordered.groupby(ordered["id"].map(lambda record_id: -priority.get(record_id, 0)), sort=True):
+        spread = group["id"].isin(spread_ids)
+        position = pd.Series(0.0, index=group.index)
+        for members in (spread, ~spread):
+            count = int(members.sum())
+            position[members] = [(rank + 0.5) / count for rank in range(count)]
+        keys.append(position)
+    order = pd.concat(keys)
+    priorities = ordered["id"].map(lambda record_id: -priority.get(record_id, 0))
+    return ordered.assign(_priority=priorities, _position=order).sort_values(["_priority", "_position"], kind="stable").drop(
+        columns=["_priority", "_position"]
+    )

@@ -31,7 +31,7 @@ from ..local_argilla.identity import ServerIdentityError
 from . import declare
 from .dagster_web_guard import guarded_dagster_dev_command
 from .console import QUIET_RUN_CONFIG, VERBOSE_RUN_CONFIG, failure_message, run_summary
-from .simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator
+from .simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator, simulate_reviewer
 
 DAGSTER_PORT = 3000
 # Kept on disk in DAGSTER_HOME: runs, events and storage stay there; no usage statistics leave the machine.
@@ -83,6 +83,13 @@ def _run(arguments: argparse.Namespace) -> int:
             for name in names:
                 if not _refresh(defs, name, run_config):
                     return 1
+                if _has_reviews(name):
+                    if not _push_reviews(defs, name, run_config):
+                        return 1
+                    if arguments.simulate:
+                        _simulate_reviewers(argilla_config.url, credentials, name)
+                    if not _refresh(defs, name, run_config):
+                        return 1
             _print_where(argilla_config, credentials, created_accounts, names, dagster_home, dagster_url=None)
             return 0
         return _serve_dagster(argilla_config, credentials, created_accounts, names, dagster_home, arguments.dagster_port)
@@ -109,6 +116,11 @@ def _parser() -> argparse.ArgumentParser:
     project.add_argument("--categories", type=_names_or_keyword, metavar="dolly|any|NAME,...",
                          help="the task categories records may have (default: Dolly's eight)")
     project.add_argument("--annotators", type=_names_or_keyword, metavar="NAME,...|all", help="the team (default: every Argilla annotator)")
+    project.add_argument("--overlap", type=float, metavar="SHARE", help="share of the records several annotators get, to measure agreement (e.g. 0.1)")
+    project.add_argument("--overlap-annotators", type=int, metavar="K", help="how many annotators get each overlap record (default 2)")
+    project.add_argument("--reviewers", type=_names_or_keyword, metavar="NAME,...", help="who adjudicates disagreements")
+    project.add_argument("--until-adjudicated", choices=["hold_out", "majority"],
+                         help="a disagreement not adjudicated yet: left out (default) or the majority's version")
     project.add_argument("--hub-repo", help="Hub dataset repo to publish the curated dataset to (needs HF_TOKEN); '' for files only")
     project.add_argument("--replace-source", action="store_true",
                          help="allow switching an existing project's source: every answer is kept, unanswered old records withdrawn")
@@ -187,8 +199,9 @@ def _chosen_projects(arguments: argparse.Namespace, argilla: ArgillaClient) -> l
     asks_to_declare = any(
         value is not None
         for value in (
-            arguments.source, arguments.split, arguments.column_mapping, arguments.id_column,
-            arguments.categories, arguments.annotators, arguments.hub_repo,
+            arguments.source, arguments.split, arguments.column_mapping, arguments.id_column, arguments.categories,
+            arguments.annotators, arguments.overlap, arguments.overlap_annotators, arguments.reviewers,
+            arguments.until_adjudicated, arguments.hub_repo,
         )  # fmt: skip
     )
     if not asks_to_declare and not arguments.project:
@@ -209,6 +222,10 @@ def _chosen_projects(arguments: argparse.Namespace, argilla: ArgillaClient) -> l
         id_column=arguments.id_column,
         categories=arguments.categories,
         annotators=arguments.annotators,
+        overlap_share=arguments.overlap,
+        overlap_annotators=arguments.overlap_annotators,
+        reviewers=arguments.reviewers,
+        until_adjudicated=arguments.until_adjudicated,
         hub_repo_id=arguments.hub_repo,
         replace_source=arguments.replace_source,
     )
@@ -260,6 +277,29 @@ def _refresh(defs: dg.Definitions, name: str, run_config: dict) -> bool:
         instance=dg.DagsterInstance.get(), run_config=run_config, raise_on_error=False
     )
     return _report(refresh)
+
+
+def _has_reviews(name: str) -> bool:
+    return bool(dg.DagsterInstance.get().get_dynamic_partitions(f"{name}_reviewers"))
+
+
+def _push_reviews(defs: dg.Definitions, name: str, run_config: dict) -> bool:
+    print(f"\nProject {name}: pushing disagreements to the reviewers", flush=True)
+    instance = dg.DagsterInstance.get()
+    job = defs.resolve_job_def(f"{name}_push_reviews")
+    for reviewer in sorted(instance.get_dynamic_partitions(f"{name}_reviewers")):
+        if not _report(job.execute_in_process(instance=instance, partition_key=reviewer, run_config=run_config, raise_on_error=False)):
+            return False
+    return True
+
+
+def _simulate_reviewers(url: str, credentials: Credentials, name: str) -> None:
+    keys = {account.username: account.api_key for account in credentials.annotators}
+    review_dataset = f"{_dataset_name(name)}_review"
+    for reviewer in sorted(dg.DagsterInstance.get().get_dynamic_partitions(f"{name}_reviewers")):
+        if reviewer in keys:
+            actions = simulate_reviewer(url, keys[reviewer], reviewer, review_dataset)
+            print(f"  {name}: simulated reviewer {reviewer}: {dict(actions)}")
 
 
 def _report(result: dg.ExecuteInProcessResult) -> bool:

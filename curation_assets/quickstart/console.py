@@ -45,6 +45,16 @@ def step_line(asset_name: str, partition: str | None, metadata: dict) -> str:
         )
     elif asset_name == "change_statistics":
         counts = f"charts of {metadata['submitted']} submitted records"
+    elif asset_name == "annotator_agreement":
+        counts = f"{metadata['records_answered_by_several']} records answered by several annotators"
+    elif asset_name == "annotator_pace":
+        counts = f"{metadata['records_left']} records left, ETA {metadata['eta_hours']} h at the current pace"
+    elif asset_name == "review_queue":
+        counts = f"{metadata['disagreements']} disagreements ({metadata['by_reviewer']})"
+    elif asset_name == "review_shards":
+        counts = f"{metadata['reviews_pushed']} pushed, {metadata['reviews_answered']} answered"
+    elif asset_name == "collected_reviews":
+        counts = f"{metadata['reviews']} reviews ({metadata['by_verdict']})"
     elif asset_name == "curated_dolly":
         counts = f"{metadata['records']} records published ({metadata['provenance']})"
         if metadata.get("answers_outside_source"):

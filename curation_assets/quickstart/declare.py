@@ -76,6 +76,10 @@ class ProjectRequest:
     id_column: str | None = None
     categories: list[str] | str | None = None
     annotators: list[str] | str | None = None
+    overlap_share: float | None = None
+    overlap_annotators: int | None = None
+    reviewers: list[str] | None = None
+    until_adjudicated: str | None = None
     hub_repo_id: str | None = None
     replace_source: bool = False
 
@@ -140,6 +144,18 @@ def declare(request: ProjectRequest, dataset_stamps: dict[str, str | None]) -> D
     if request.annotators is not None:
         attributes.setdefault("annotation", {})["annotators"] = request.annotators
         changes.append(f"annotators: {request.annotators}")
+    if request.overlap_share is not None:
+        attributes.setdefault("annotation", {}).setdefault("overlap", {})["share"] = request.overlap_share
+        changes.append(f"annotation.overlap.share: {request.overlap_share}")
+    if request.overlap_annotators is not None:
+        attributes.setdefault("annotation", {}).setdefault("overlap", {})["annotators_per_record"] = request.overlap_annotators
+        changes.append(f"annotation.overlap.annotators_per_record: {request.overlap_annotators}")
+    if request.reviewers is not None:
+        attributes.setdefault("review", {})["reviewers"] = request.reviewers
+        changes.append(f"review.reviewers: {request.reviewers}")
+    if request.until_adjudicated is not None:
+        attributes.setdefault("review", {})["until_adjudicated"] = request.until_adjudicated
+        changes.append(f"review.until_adjudicated: {request.until_adjudicated}")
     if request.hub_repo_id is not None:
         attributes.setdefault("publish", {})["hub_repo_id"] = request.hub_repo_id
         changes.append(f"publish.hub_repo_id: {request.hub_repo_id or '(files only)'}")

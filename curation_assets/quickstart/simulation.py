@@ -10,7 +10,9 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
+from ..argilla_adapter.dataset_settings import REVIEW_VERDICT
 from ..logic.quality import remove_citation_markers
+from ..logic.review import ACCEPT, DISCARD
 from ..logic.vocabulary import QUESTION_FOR_FIELD, ResponseStatus
 from .annotator_client import AnnotatorSession, QueuedRecord
 
@@ -86,3 +88,27 @@ def simulate_annotator(
                 actions[action] += 1
             budget -= len(page)
     return actions
+
+
+def simulate_reviewer(api_url: str, api_key: str, reviewer: str, dataset_name: str, seed: int = 7) -> Counter:
+    """Answer every pending review: mostly publish the pre-filled closest version (marked), sometimes leave the record out."""
+    randomness = random.Random(f"{seed}:review:{reviewer}")
+    actions: Counter = Counter()
+    with AnnotatorSession(api_url, api_key) as session:
+        dataset_id = session.dataset_id(dataset_name, reviewer)
+        questions = {question["id"]: question["name"] for question in session.request("GET", f"/api/v1/datasets/{dataset_id}/questions")["items"]}
+        while True:
+            page, _ = session.queue(dataset_id, limit=50)
+            if not page:
+                return actions
+            for record in page:
+                prefilled = {questions[question_id]: suggestion["value"] for question_id, suggestion in record.suggestions.items()}
+                verdict = prefilled.get(REVIEW_VERDICT, ACCEPT)
+                if verdict == ACCEPT and randomness.random() < 0.8:
+                    answers = {name: value for name, value in prefilled.items() if name != REVIEW_VERDICT}
+                    answers[RESPONSE] = f"{answers.get(RESPONSE, '')} {SIMULATION_MARK}".strip()
+                    session.respond(record, ResponseStatus.SUBMITTED, {REVIEW_VERDICT: ACCEPT, **answers})
+                    actions["accepted"] += 1
+                else:
+                    session.respond(record, ResponseStatus.SUBMITTED, {REVIEW_VERDICT: DISCARD})
+                    actions["left out"] += 1

@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from ...argilla_adapter.client import ArgillaClient, ArgillaDataset
-from ...logic.assignment import plan_assignments
+from ...logic.assignment import plan_team_assignments
 from ...logic.departed import records_held_by_departed
 from ...logic.source_guard import SOURCE_STAMP, source_switch
 from ...logic.vocabulary import FEEDBACK_COLUMNS
@@ -13,15 +13,18 @@ from ..project import Project
 from ..resources import argilla_client
 
 
-def current_placement(argilla: ArgillaClient, datasets: dict[str, ArgillaDataset]) -> tuple[dict[str, str], set[str]]:
-    """Where each record sits in Argilla now, and which records already have a response."""
-    placement, answered = {}, set()
+def current_placement(
+    argilla: ArgillaClient, datasets: dict[str, ArgillaDataset]
+) -> tuple[dict[str, set[str]], set[tuple[str, str]]]:
+    """Which annotators' datasets hold each record now, and the (record, annotator) pairs with a response."""
+    placements: dict[str, set[str]] = {}
+    answered = set()
     for annotator, dataset in datasets.items():
         for record in argilla.iter_records(dataset.id):
-            placement[record["external_id"]] = annotator
+            placements.setdefault(record["external_id"], set()).add(annotator)
             if record.get("responses"):
-                answered.add(record["external_id"])
-    return placement, answered
+                answered.add((record["external_id"], annotator))
+    return placements, answered
 
 
 def refuse_a_source_switch(project: Project, datasets: dict[str, ArgillaDataset]) -> None:
@@ -56,13 +59,22 @@ def build_annotation_assignments(project: Project) -> dg.AssetsDefinition:
                 "their share goes to the others until the accounts exist (embedded server: "
                 f"CURATION_ARGILLA_ANNOTATORS={','.join(without_account)} curation-argilla bootstrap)"
             )
-        previous, answered = current_placement(argilla, datasets)
+        placements, answered = current_placement(argilla, datasets)
         # Argilla deleted the answers of deleted accounts; the collected copies still pin their records.
         held = records_held_by_departed(read_kept_answers(project, FEEDBACK_COLUMNS), set(argilla.user_ids_by_name()))
-        previous.update(held)
-        answered |= set(held)
-        plan = plan_assignments(list(raw_dolly["id"]), annotators, seed=settings.seed, previous=previous, answered=answered)
-        moved = sum(1 for record_id, annotator in zip(plan["id"], plan["annotator"]) if previous.get(record_id, annotator) != annotator)
+        for record_id, shard in held:
+            placements.setdefault(record_id, set()).add(shard)
+        answered |= held
+        plan = plan_team_assignments(
+            list(raw_dolly["id"]),
+            annotators,
+            seed=settings.seed,
+            placements=placements,
+            answered_pairs=answered,
+            overlap_share=settings.overlap.share,
+            annotators_per_overlap_record=settings.overlap.annotators_per_record,
+        )
+        moved = sum(1 for record_id, annotator in zip(plan["id"], plan["annotator"]) if annotator not in placements.get(record_id, {annotator}))
         shares = plan["annotator"].value_counts().sort_index()
         # Someone taken off the team (or deleted) keeps the records they answered, and nothing else.
         former = shares[~shares.index.isin(annotators)]
@@ -74,12 +86,14 @@ def build_annotation_assignments(project: Project) -> dg.AssetsDefinition:
             plan,
             metadata={
                 "source": project.source.identity,
-                "records": len(plan),
+                "records": int(plan["id"].nunique()),
                 "annotators": len(shares) - len(former),
                 "share_sizes": dg.MetadataValue.json(shares[shares.index.isin(annotators)].to_dict()),
                 "answered_records_kept_by_former_annotators": dg.MetadataValue.json(former.to_dict()),
                 "declared_annotators_without_account": dg.MetadataValue.json(without_account),
                 "records_locked_by_answers": int(plan["locked"].sum()),
+                "records_with_overlap": int(plan.loc[plan["overlap"], "id"].nunique()),
+                "overlap_copies": int(plan["copy"].sum()),
                 "records_held_for_deleted_accounts": len(held),
                 "records_moved_since_last_plan": moved,
                 "seed": settings.seed,

@@ -23,16 +23,27 @@ def build_curated_dolly(project: Project) -> dg.AssetsDefinition:
             "collected_feedback": dg.AssetIn(project.asset_key("collected_feedback")),
             "quality_signals": dg.AssetIn(project.asset_key("quality_signals")),
             "change_statistics": dg.AssetIn(project.asset_key("change_statistics")),
+            "review_queue": dg.AssetIn(project.asset_key("review_queue")),
+            "collected_reviews": dg.AssetIn(project.asset_key("collected_reviews")),
         },
         group_name=project.group,
         kinds={"huggingface", "parquet"},
         check_specs=[dg.AssetCheckSpec("curated_records_are_valid", asset=key)],
     )
-    def curated_dolly(collected_feedback: pd.DataFrame, quality_signals: pd.DataFrame, change_statistics: dict):
-        """Submitted records with the annotators' answers in place of the originals (opt-in: plus rule-cleaned untouched records); discards, drafts and the rest left out."""
+    def curated_dolly(
+        collected_feedback: pd.DataFrame,
+        quality_signals: pd.DataFrame,
+        change_statistics: dict,
+        review_queue: pd.DataFrame,
+        collected_reviews: pd.DataFrame,
+    ):
+        """Submitted records with the annotators' answers in place of the originals, disagreements as a reviewer adjudicated them (opt-in: plus rule-cleaned untouched records); discards, drafts and the rest left out."""
         # Only records of the declared source: answers to a replaced source's records stay in Argilla, not here.
         feedback, answers_outside_source = within_source(collected_feedback, quality_signals["id"])
-        curated = curate_with_rule_fixes(feedback, quality_signals, publish.apply_rule_fixes_to_unannotated)
+        adjudications = collected_reviews[collected_reviews["status"] == ResponseStatus.SUBMITTED]
+        curated = curate_with_rule_fixes(
+            feedback, quality_signals, publish.apply_rule_fixes_to_unannotated, adjudications, project.review_policy
+        )
         # The card shows the statistics change_statistics computed for this same feedback: not computed twice.
         card = dataset_card(
             curated,
@@ -41,6 +52,7 @@ def build_curated_dolly(project: Project) -> dg.AssetsDefinition:
             source=project.source.identity,
             license=publish.license,
             attribution=publish.attribution or _shipped_attribution(project),
+            until_adjudicated=project.settings.review.until_adjudicated,
         )
         paths = write_curated(curated, card, project.output_folder("curated_dolly"))
         metadata = {
@@ -48,12 +60,15 @@ def build_curated_dolly(project: Project) -> dg.AssetsDefinition:
             "source": project.source.identity,
             "provenance": dg.MetadataValue.json(curated["provenance"].value_counts().to_dict()),
             "answers_outside_source": answers_outside_source,
+            "disagreements_adjudicated": int(review_queue["record_id"].isin(adjudications["record_id"]).sum()),
+            "disagreements_waiting": int((~review_queue["record_id"].isin(adjudications["record_id"])).sum()),
+            "until_adjudicated": project.settings.review.until_adjudicated,
             **{name: dg.MetadataValue.path(str(path)) for name, path in paths.items()},
         }
         if publish.hub_repo_id:
             metadata["hub_url"] = dg.MetadataValue.url(push_to_hub(curated, card, publish.hub_repo_id, publish.private))
         yield dg.Output(curated, metadata=metadata)
-        yield _check_curated(curated, feedback)
+        yield _check_curated(curated, feedback, set(review_queue["record_id"]))
 
     return curated_dolly
 
@@ -66,15 +81,17 @@ def _shipped_attribution(project: Project) -> str:
     return readme.split(DOLLY_ATTRIBUTION_HEADING, 1)[1].strip()
 
 
-def _check_curated(curated: pd.DataFrame, feedback: pd.DataFrame) -> dg.AssetCheckResult:
+def _check_curated(curated: pd.DataFrame, feedback: pd.DataFrame, disagreements: set[str]) -> dg.AssetCheckResult:
     empty = curated[(curated["instruction"].str.strip() == "") | (curated["response"].str.strip() == "")]
     duplicated = curated[curated["id"].duplicated()]
-    submitted_ids = set(feedback.loc[feedback["status"] == ResponseStatus.SUBMITTED, "record_id"].astype(str))
+    # A disagreement is settled by its review (or the declared policy), so it may rightly be absent.
+    submitted = feedback[(feedback["status"] == ResponseStatus.SUBMITTED) & ~feedback["record_id"].isin(disagreements)]
+    submitted_ids = set(submitted["record_id"].astype(str))
     missing = sorted(submitted_ids - set(curated["id"]))
     return dg.AssetCheckResult(
         check_name="curated_records_are_valid",
         passed=empty.empty and duplicated.empty and not missing,
-        description="No empty instruction or response, unique ids, every submitted record of the source present.",
+        description="No empty instruction or response, unique ids, every submitted record of the source present (disagreements as settled).",
         metadata={
             "empty_instruction_or_response": dg.MetadataValue.json(list(empty["id"])[:50]),
             "duplicate_ids": dg.MetadataValue.json(list(duplicated["id"])[:50]),

@@ -7,7 +7,7 @@ from ...argilla_adapter.client import ArgillaClient, ArgillaDataset
 from ...argilla_adapter.dataset_settings import curation_dataset_settings, quality_metadata_properties
 from ...argilla_adapter.mapping import to_argilla_records
 from ...logic.quality import review_order
-from ...logic.shard_sync import plan_shard_sync, shard_fingerprint
+from ...logic.shard_sync import plan_shard_sync, shard_fingerprint, spread_through_queue
 from ...logic.source_guard import PROJECT_STAMP, SOURCE_STAMP
 from ..project import Project
 from ..resources import argilla_client
@@ -42,8 +42,8 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         existing_datasets = argilla.datasets_named(project.dataset_name)
         # The plan checked this too; a push launched on its own (from the UI) must not mix sources either.
         refuse_a_source_switch(project, {annotator: existing_datasets[annotator]} if annotator in existing_datasets else {})
-        planned_ids = annotation_assignments.loc[annotation_assignments["annotator"] == annotator, "id"]
-        planned = raw_dolly[raw_dolly["id"].isin(planned_ids)]
+        mine = annotation_assignments[annotation_assignments["annotator"] == annotator]
+        planned = raw_dolly[raw_dolly["id"].isin(mine["id"])]
 
         stamp = {PROJECT_STAMP: project.name, SOURCE_STAMP: source_identity}
         dataset = argilla.ensure_annotator_dataset(annotator, project.dataset_name, curation_dataset_settings, metadata=stamp)
@@ -70,7 +70,11 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         sync = plan_shard_sync(planned, existing, quality_signals)
         # The annotation queue lists records in insertion order, so logging the highest priority first
         # puts flagged records at the top of a new queue; the `priority` metadata sorts any queue in the UI.
-        to_push = review_order(sync["push"], quality_signals)
+        to_push = spread_through_queue(
+            review_order(sync["push"], quality_signals),
+            set(mine.loc[mine["overlap"], "id"]),
+            dict(zip(quality_signals["id"], quality_signals["priority"])),
+        )
         argilla.upsert_records(dataset, to_argilla_records(to_push, quality_signals, argilla.field_names(dataset)))
         argilla.delete_records(dataset.id, sync["remove_record_uuids"])
         # Stamped after the push: a dataset still carries the old source until its records are the new one's.
