@@ -129,7 +129,7 @@ def test_the_quickstart_prints_a_line_per_step_and_passwords_only_when_accounts_
 def test_the_readme_examples_run_as_written(clone):
     readme = (clone.root / "README.md").read_text()
     examples = {match["name"]: match["code"] for match in README_EXAMPLE.finditer(readme)}
-    assert list(examples) == ["own-file", "rerun", "add-annotator", "remove-annotator", "start-over"]
+    assert list(examples) == ["own-file", "rerun", "add-annotator", "remove-annotator", "start-over", "quality-control"]
     faq_ids = set(content_ids(load_source(str(clone.root / "examples" / "faq.jsonl"), column_mapping=FAQ_MAPPING)))
 
     own = succeeded(clone.run(examples["own-file"]))
@@ -158,6 +158,21 @@ def test_the_readme_examples_run_as_written(clone):
     assert re.search(r"annotator_shards\[ana\]\s+[1-9]\d* pushed", fresh), "started from nothing"
     # dora's account went with the old state: the declared team's missing member is named, the rest carry on.
     assert "warning: declared annotator(s) ['dora'] have no annotator account" in fresh
+
+
+@pytest.mark.server
+def test_the_readme_quality_control_example_runs_as_written(clone):
+    readme = (clone.root / "README.md").read_text()
+    example = {match["name"]: match["code"] for match in README_EXAMPLE.finditer(readme)}["quality-control"]
+    shown = succeeded(clone.run(example))
+    assert re.search(r"annotator_agreement\s+\d+ records answered by several annotators", shown)
+    assert re.search(r"review_shards\[chen\]\s+[1-9]\d* pushed", shown) and "simulated reviewer chen" in shown
+    curated = clone.curated("dolly_team")
+    assert (curated["provenance"] == "adjudicated").sum() > 0 and set(curated.loc[curated["provenance"] == "adjudicated", "annotator"]) == {"chen"}
+    tables = clone.output("dolly_team")
+    agreement = pd.read_csv(tables / "agreement" / "agreement_by_annotator.csv")
+    pace = pd.read_csv(tables / "pace" / "pace.csv")
+    assert set(agreement["annotator"]) == set(pace["annotator"]) == {"ana", "bruno", "chen"}
 
 
 @pytest.mark.server

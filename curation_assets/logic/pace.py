@@ -36,6 +36,8 @@ class PaceTables:
 def answer_gaps(feedback: pd.DataFrame) -> pd.DataFrame:
     """Every answer (submitted, discarded or draft) with the seconds since the same annotator's previous answer."""
     answers = feedback[feedback["status"].isin([str(status) for status in ANSWER_STATUSES])][["annotator", "updated_at"]]
+    # Answers put back for a deleted account come from a file: make sure every timestamp is one.
+    answers = answers.assign(updated_at=pd.to_datetime(answers["updated_at"], utc=True, format="ISO8601"))
     answers = answers.dropna().sort_values(["annotator", "updated_at"])
     answers["gap_seconds"] = answers.groupby("annotator")["updated_at"].diff().dt.total_seconds()
     return answers.reset_index(drop=True)

@@ -79,7 +79,9 @@ def test_full_run_push_collect_chart_curate(pipeline):
     assert (curated["provenance"] == "human").sum() == expected["submit_edited"]
     edited = curated[curated["provenance"] == "human"]
     assert edited["response"].str.endswith(SIMULATION_MARK).all()
-    assert check_results(refresh) == {"argilla_matches_plan": True, "curated_records_are_valid": True}
+    assert check_results(refresh) == {
+        "argilla_matches_plan": True, "curated_records_are_valid": True, "no_annotator_agrees_far_less": True
+    }
 
     statistics = refresh.output_for_node(pipeline.node("change_statistics"))
     counts = dict(zip(statistics["status_counts"]["status"], statistics["status_counts"]["count"]))

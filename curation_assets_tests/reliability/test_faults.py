@@ -401,4 +401,6 @@ def test_annotators_who_leave_keep_their_answers_and_hand_over_untouched_records
                 assert curated_by_id.loc[record_id, "annotator"] == annotator
                 assert curated_by_id.loc[record_id, "response"] == answer["new-response"]
         assert len(curated) == 4
-        assert declared.last_checks == {"argilla_matches_plan": True, "curated_records_are_valid": True}
+        assert declared.last_checks == {
+            "argilla_matches_plan": True, "curated_records_are_valid": True, "no_annotator_agrees_far_less": True
+        }
