@@ -26,6 +26,7 @@ from itertools import chain
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 # The flags, in the order they are reported, with the weight each adds to a record's review priority.
 FLAG_WEIGHTS = {
@@ -151,7 +152,10 @@ def citation_markers(text: str) -> list[str]:
 
 def remove_citation_markers(text: str) -> str:
     text = text or ""
-    spans = _citation_spans(text)
+    return _without_spans(text, _citation_spans(text))
+
+
+def _without_spans(text: str, spans: list[tuple[int, int]]) -> str:
     if not spans:
         return text
     kept, previous = [], 0
@@ -240,12 +244,13 @@ def text_findings(text: str) -> TextFindings | None:
     if text.isascii() and "[" not in text and not _may_need_whitespace_fix(text):
         return None
     runs = mojibake_runs(text)
+    spans = _citation_spans(text)
+    markers = [text[start:end].strip() for start, end in spans]
     # Whitespace is judged after the encoding repair: a damaged "à" ends in a no-break space that stripping would remove.
-    repaired = remove_citation_markers(repair_mojibake(text) if runs else text)
+    repaired = remove_citation_markers(repair_mojibake(text)) if runs else _without_spans(text, spans)
     normalised = normalise_whitespace(repaired)
     # clean_text's first round is `normalised`; the rounds after it start from there.
     cleaned = text if normalised == text else clean_text(normalised)
-    markers = citation_markers(text)
     if not (markers or runs or normalised != repaired or cleaned != text):
         return None
     return TextFindings(markers, normalised != repaired, runs, cleaned)
@@ -450,7 +455,7 @@ class DuplicateFeatures:
 
     digests: list[bytes | None]  # of the words: equal for exact copies
     band_keys: np.ndarray  # (records, LSH_BANDS): equal in some band for likely near copies
-    shingles: np.ndarray  # uint32: each record's distinct shingle hashes, sorted, one record after the other ...
+    shingles: np.ndarray  # uint32: each record's shingle hashes, one record after the other ...
     shingle_offsets: np.ndarray  # ... record i's from shingle_offsets[i] to shingle_offsets[i + 1], for exact Jaccards
 
     @classmethod
@@ -459,32 +464,73 @@ class DuplicateFeatures:
         shingles, owner = segment_shingles(word_hashes, starts, lengths)
         # 32 well-mixed bits per shingle: MinHash permutes them, and among one record's hundreds of shingles a
         # 32-bit collision is a one-in-ten-million event that would move a Jaccard by one shingle.
-        keyed = np.unique((owner.astype(np.uint64) << np.uint64(32)) | (_finalise(shingles) >> np.uint64(32)))
-        distinct_owner = (keyed >> np.uint64(32)).astype(np.int64)
-        distinct = (keyed & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-        signatures = minhash_signatures(distinct, distinct_owner, len(lengths))
-        return cls(digests, band_keys(signatures), distinct, np.searchsorted(distinct_owner, np.arange(len(lengths) + 1)))
+        values = (_finalise(shingles) >> np.uint64(32)).astype(np.uint32)
+        signatures = minhash_signatures(values, owner, len(lengths))
+        return cls(digests, band_keys(signatures), values, np.searchsorted(owner, np.arange(len(lengths) + 1)))
 
-    def shingles_of(self, record: int) -> np.ndarray:
-        return self.shingles[self.shingle_offsets[record] : self.shingle_offsets[record + 1]]
+    def distinct_shingles_of(self, record: int) -> np.ndarray:
+        """Sorted and distinct: made only for the few records whose exact Jaccard is needed."""
+        values = np.sort(self.shingles[self.shingle_offsets[record] : self.shingle_offsets[record + 1]])
+        return values[np.concatenate([[True], values[1:] != values[:-1]])]  # np.unique costs ten times more on small arrays
+
+
+def jaccard(left: np.ndarray, right: np.ndarray) -> float:
+    """Jaccard similarity of two sorted arrays of distinct values."""
+    if not len(left) or not len(right):
+        return 0.0
+    found = np.minimum(np.searchsorted(right, left), len(right) - 1)
+    shared = int(np.count_nonzero(right[found] == left))
+    return shared / (len(left) + len(right) - shared)
 
 
 # -- per-record flags -------------------------------------------------------------------------------
 
 
 @dataclass
-class _ChunkResult:
-    """What the per-record pass gives for a chunk: everything but the duplicate groups, and what finding those needs."""
+class _ChunkAnalysis:
+    """What the per-record pass finds in a chunk: everything but the duplicate groups, and what finding those needs."""
 
     flags: list[list[Flag]]
-    citation_markers: np.ndarray
+    findings: list[list[TextFindings | None]]  # per text column, per record
+    texts: tuple[list[str], list[str], list[str]]  # in TEXT_COLUMNS order
     word_counts: np.ndarray  # (records, 3) in TEXT_COLUMNS order
-    cleaned: list[list[str | None]]  # per text column: the cleaned text where it differs, else None
     duplicates: DuplicateFeatures  # of instruction + response
+
+
+@dataclass
+class _ChunkResult:
+    """A chunk's signals as they leave a worker process: plain lists and arrays, the cleaned texts as Arrow strings."""
+
+    flags: list[list[str]]
+    reasons: list[list[str]]
+    priority: np.ndarray
+    citation_markers: np.ndarray
+    word_counts: np.ndarray
+    cleaned: list[pa.Array]  # per text column: the cleaned text where a rule changed it, else null
+    duplicates: DuplicateFeatures
 
 
 def _chunk_signals(texts: tuple[list[str], list[str], list[str], list[str]], language: str) -> _ChunkResult:
     """The per-record signals of a chunk of records, given as (instructions, contexts, responses, categories)."""
+    analysis = _analyse_chunk(texts, language)
+    return _ChunkResult(
+        flags=[[flag.name for flag in record] for record in analysis.flags],
+        reasons=[[f"{flag.name}: {flag.reason}" for flag in record] for record in analysis.flags],
+        priority=np.array([sum(FLAG_WEIGHTS[flag.name] for flag in record) for record in analysis.flags], dtype=np.int64),
+        citation_markers=np.array(
+            [sum(len(found.citation_markers) for found in record if found) for record in zip(*analysis.findings)], dtype=np.int64
+        ),
+        word_counts=analysis.word_counts,
+        cleaned=[
+            pa.array([found.cleaned if found and found.cleaned != text else None for found, text in zip(column, originals)],
+                     type=pa.large_string())
+            for column, originals in zip(analysis.findings, analysis.texts)
+        ],  # fmt: skip
+        duplicates=analysis.duplicates,
+    )
+
+
+def _analyse_chunk(texts: tuple[list[str], list[str], list[str], list[str]], language: str) -> _ChunkAnalysis:
     instructions, contexts, responses, categories = texts
     count = len(instructions)
     # Per record its instruction's words, then its response's, then its context's: instruction and
@@ -554,14 +600,11 @@ def _chunk_signals(texts: tuple[list[str], list[str], list[str], list[str]], lan
             stopword_counts[record],
             language,
         )
-    return _ChunkResult(
+    return _ChunkAnalysis(
         flags=flags,
-        citation_markers=np.array(
-            [sum(len(found.citation_markers) for found in record if found) for record in zip(*findings)], dtype=np.int64
-        ),
+        findings=findings,
+        texts=(instructions, contexts, responses),
         word_counts=np.column_stack([instruction_words, context_words, response_words]),
-        cleaned=[[found.cleaned if found and found.cleaned != text else None for found, text in zip(column, texts)]
-                 for column, texts in zip(findings, (instructions, contexts, responses))],  # fmt: skip
         duplicates=duplicates,
     )
 
@@ -675,7 +718,7 @@ def language_verdict(word_count: int, stopword_counts, text: str, language: str)
 def record_flags(record: dict, language: str = "en") -> list[Flag]:
     """The flags of one record that need no other record (duplicates are found across the dataset)."""
     texts = tuple([record.get(column) or ""] for column in TEXT_COLUMNS)
-    return _chunk_signals((*texts, [record.get("category") or ""]), language).flags[0]
+    return _analyse_chunk((*texts, [record.get("category") or ""]), language).flags[0]
 
 
 # -- duplicates across the dataset ------------------------------------------------------------------
@@ -686,20 +729,21 @@ def lsh_candidate_pairs(keys: np.ndarray) -> np.ndarray:
 
     Linear in the bucket sizes, however large a bucket gets; each pair once, sorted.
     """
-    pairs = []
+    pair_keys = []
     for band in range(keys.shape[1]):
-        column = keys[:, band]
-        shared = np.flatnonzero(pd.Series(column).duplicated(keep=False).to_numpy())  # a hash table: no sort of every row
+        column = np.ascontiguousarray(keys[:, band])
+        codes, _ = pd.factorize(column)  # a hash table: no sort of every row
+        shared = np.flatnonzero(np.bincount(codes)[codes] > 1)
         if not len(shared):
             continue
-        shared = shared[np.argsort(column[shared], kind="stable")]  # by key; rows of one key stay in ascending order
-        sorted_keys = column[shared]
-        bucket_start = np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]])
+        shared = shared[np.argsort(codes[shared], kind="stable")]  # by bucket; rows of one bucket stay in ascending order
+        bucket_start = np.concatenate([[True], codes[shared][1:] != codes[shared][:-1]])
         head = shared[np.maximum.accumulate(np.where(bucket_start, np.arange(len(shared)), 0))]
-        pairs.append(np.column_stack([head[~bucket_start], shared[~bucket_start]]))
-    if not pairs:
+        pair_keys.append(head[~bucket_start] * len(keys) + shared[~bucket_start])
+    if not pair_keys:
         return np.empty((0, 2), dtype=np.int64)
-    return np.unique(np.concatenate(pairs), axis=0)
+    unique = np.unique(np.concatenate(pair_keys))
+    return np.column_stack([unique // len(keys), unique % len(keys)])
 
 
 def estimated_jaccard(keys: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -749,13 +793,11 @@ def _group_duplicates(
         left_root, right_root = root(left), root(right)
         if left_root == right_root and best[left] > 0 and best[right] > 0:
             continue  # already in one group, and both have a similarity to show
-        left_shingles, right_shingles = shingles_of(representative[left]), shingles_of(representative[right])
-        shared = len(np.intersect1d(left_shingles, right_shingles, assume_unique=True))
-        jaccard = shared / (len(left_shingles) + len(right_shingles) - shared)
-        if jaccard >= threshold:
+        similarity = jaccard(shingles_of(representative[left]), shingles_of(representative[right]))
+        if similarity >= threshold:
             parent[max(left_root, right_root)] = min(left_root, right_root)
-            best[left] = max(best[left], jaccard)
-            best[right] = max(best[right], jaccard)
+            best[left] = max(best[left], similarity)
+            best[right] = max(best[right], similarity)
 
     group_root = np.array([root(group) for group in range(groups)], dtype=np.int64)
     record_root = np.full(count, -1, dtype=np.int64)
@@ -805,7 +847,7 @@ def _group_duplicates_of_chunks(record_ids: list[str], features: list[DuplicateF
     keys = np.concatenate([chunk.band_keys for chunk in features]) if features else np.empty((0, LSH_BANDS), dtype=np.uint64)
     digests = [digest for chunk in features for digest in chunk.digests]
     return _group_duplicates(
-        record_ids, digests, keys, lambda row: features[row // CHUNK_RECORDS].shingles_of(row % CHUNK_RECORDS), threshold
+        record_ids, digests, keys, lambda row: features[row // CHUNK_RECORDS].distinct_shingles_of(row % CHUNK_RECORDS), threshold
     )
 
 
@@ -822,7 +864,9 @@ SIGNAL_COLUMNS = [
 def compute_quality_signals(records: pd.DataFrame, language: str = "en", workers: int | None = None) -> pd.DataFrame:
     """One row per record: flag names, reasons, review priority, duplicate group, lengths and the cleaned texts.
 
-    `fixable` is True when the cleaned texts differ from the originals (a rule can propose a fix).
+    `clean_instruction`, `clean_context` and `clean_response` hold the text with the safe rule fixes
+    where a rule changed it, and are null where it did not (most records: a full copy of every
+    text would double the memory the signals take). `fixable` is True when a rule changed any of them.
     The per-record work runs in chunks of CHUNK_RECORDS, on `workers` processes (default: every
     core from MIN_RECORDS_FOR_WORKERS records on, else this process); the result is the same either way.
     """
@@ -835,59 +879,53 @@ def compute_quality_signals(records: pd.DataFrame, language: str = "en", workers
         tuple(columns[column].iloc[start : start + CHUNK_RECORDS].tolist() for column in (*TEXT_COLUMNS, "category"))
         for start in range(0, count, CHUNK_RECORDS)
     )
-    flags: list[list[Flag]] = []
+    flags: list[list[str]] = []
+    reasons: list[list[str]] = []
     duplicate_features: list[DuplicateFeatures] = []
+    cleaned: dict[str, list[pa.Array]] = {column: [] for column in TEXT_COLUMNS}
+    priority = np.empty(count, dtype=np.int64)
     markers = np.empty(count, dtype=np.int64)
     word_counts = np.empty((count, len(TEXT_COLUMNS)), dtype=np.int64)
-    replacements: dict[str, dict[int, str]] = {column: {} for column in TEXT_COLUMNS}
     start = 0
     for result in _map_chunks(partial(_chunk_signals, language=language), chunks, _worker_count(workers, count)):
         end = start + len(result.flags)
         flags += result.flags
+        reasons += result.reasons
         duplicate_features.append(result.duplicates)
-        markers[start:end], word_counts[start:end] = result.citation_markers, result.word_counts
-        for column, cleaned in zip(TEXT_COLUMNS, result.cleaned):
-            replacements[column].update((start + offset, text) for offset, text in enumerate(cleaned) if text is not None)
+        priority[start:end], markers[start:end], word_counts[start:end] = result.priority, result.citation_markers, result.word_counts
+        for column, array in zip(TEXT_COLUMNS, result.cleaned):
+            cleaned[column].append(array)
         start = end
 
     record_ids = records["id"].astype(str).tolist()
     duplicates = _group_duplicates_of_chunks(record_ids, duplicate_features, NEAR_DUPLICATE_JACCARD)
     del duplicate_features
-    grouped = duplicates["duplicate_group_size"].to_numpy() > 0
-    for index in np.flatnonzero(grouped).tolist():
-        size, kind, group = (duplicates[column].iat[index] for column in ("duplicate_group_size", "duplicate_kind", "duplicate_group"))
-        reason = f"{kind} duplicate of {size - 1} other record(s) in group {group}"
-        if kind != "exact":
-            reason += f" (word overlap {duplicates['duplicate_similarity'].iat[index]:.0%})"
-        flags[index] = [*flags[index], Flag("duplicate", reason)]
+    sizes, kinds, groups, similarities = (duplicates[column].to_numpy() for column in
+                                          ("duplicate_group_size", "duplicate_kind", "duplicate_group", "duplicate_similarity"))  # fmt: skip
+    for index in np.flatnonzero(sizes > 0).tolist():
+        reason = f"{kinds[index]} duplicate of {sizes[index] - 1} other record(s) in group {groups[index]}"
+        if kinds[index] != "exact":
+            reason += f" (word overlap {similarities[index]:.0%})"
+        flags[index].append("duplicate")
+        reasons[index].append(f"duplicate: {reason}")
+        priority[index] += FLAG_WEIGHTS["duplicate"]
 
-    fixable = np.zeros(count, dtype=bool)
-    for replaced in replacements.values():
-        fixable[list(replaced)] = True
+    clean = {column: pa.chunked_array(arrays, type=pa.large_string()).to_pandas() for column, arrays in cleaned.items()}
     return pd.DataFrame(
         {
             "id": pd.Series(record_ids, dtype=str),
-            "flags": [[flag.name for flag in record] for record in flags],
-            "reasons": [[f"{flag.name}: {flag.reason}" for flag in record] for record in flags],
-            "priority": np.array([sum(FLAG_WEIGHTS[flag.name] for flag in record) for record in flags], dtype=np.int64),
+            "flags": flags,
+            "reasons": reasons,
+            "priority": priority,
             "duplicate_group": duplicates["duplicate_group"],
             "duplicate_group_size": duplicates["duplicate_group_size"],
             "citation_markers": markers,
             **{f"{column}_words": word_counts[:, position] for position, column in enumerate(TEXT_COLUMNS)},
-            **{f"clean_{column}": _with_replacements(columns[column], replacements[column]) for column in TEXT_COLUMNS},
-            "fixable": fixable,
+            **{f"clean_{column}": clean[column] for column in TEXT_COLUMNS},
+            "fixable": np.logical_or.reduce([clean[column].notna().to_numpy() for column in TEXT_COLUMNS]),
         },
         columns=SIGNAL_COLUMNS,
     )
-
-
-def _with_replacements(original: pd.Series, replacements: dict[int, str]) -> pd.Series:
-    """The column with the values at some positions replaced; without replacements, the column itself (no copy)."""
-    if not replacements:
-        return original
-    column = original.copy()
-    column.iloc[list(replacements)] = list(replacements.values())
-    return column
 
 
 def _worker_count(workers: int | None, records: int) -> int:

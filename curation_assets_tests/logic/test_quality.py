@@ -179,7 +179,8 @@ def test_rule_pass_is_off_by_default_and_touches_only_records_nobody_answered():
     assert curate_with_rule_fixes(feedback, signals, apply_rule_fixes=False)["id"].tolist() == ["1"]
     curated = curate_with_rule_fixes(feedback, signals, apply_rule_fixes=True).set_index("id")
     assert curated["provenance"].to_dict() == {"1": "original", "3": "rule"}
-    assert curated.loc["3", "context"] == GOOD["context"]
+    assert curated.loc["3", ["instruction", "context", "response"]].tolist() == [GOOD["instruction"], GOOD["context"], GOOD["response"]]
+    assert signals.set_index("id").loc["3", ["clean_instruction", "clean_response"]].isna().all(), "only what a rule changed is kept"
 
 
 def test_rule_pass_before_anyone_submitted():
