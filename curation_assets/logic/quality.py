@@ -92,6 +92,7 @@ OTHER_LANGUAGE_STOPWORDS = {
 }  # fmt: skip
 LANGUAGE_STOPWORDS = {"en": ENGLISH_STOPWORDS, **OTHER_LANGUAGE_STOPWORDS}
 MIN_WORDS_FOR_LANGUAGE = 8  # shorter texts (a name, a list of items) say nothing about their language
+MIN_LETTERS_FOR_SCRIPT = 20  # ... but 20 letters tell the script of a text written without spaces
 MIN_WORDS_FOR_MISSING_STOPWORDS = 20  # "almost no function words" needs more text to be telling
 MIN_STOPWORD_SHARE = 0.05
 MIN_OTHER_STOPWORD_SHARE = 0.15
@@ -583,10 +584,8 @@ def _analyse_chunk(texts: tuple[list[str], list[str], list[str], list[str]], lan
         | (without_context & has_context)
     )
     if language in LANGUAGE_STOPWORDS:
-        may_be_flagged |= (language_words >= MIN_WORDS_FOR_LANGUAGE) & (
-            _language_suspects(language_words, stopword_counts, language)
-            | ~np.array([instruction.isascii() and response.isascii() for instruction, response in zip(instructions, responses)])
-        )
+        may_be_flagged |= (language_words >= MIN_WORDS_FOR_LANGUAGE) & _language_suspects(language_words, stopword_counts, language)
+        may_be_flagged |= ~np.array([instruction.isascii() and response.isascii() for instruction, response in zip(instructions, responses)])
 
     flags: list[list[Flag]] = [[] for _ in range(count)]
     for record in np.flatnonzero(may_be_flagged).tolist():
@@ -675,15 +674,8 @@ _LATIN_LETTER = re.compile(r"[A-Za-z\u00aa\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8
 _NOT_ASCII_LETTER = bytes(byte for byte in range(256) if not (65 <= byte <= 90 or 97 <= byte <= 122))
 
 
-def _latin_share(text: str) -> float:
-    if text.isascii():
-        return 1.0
-    letters = len(_LETTER.findall(text))
-    return len(_LATIN_LETTER.findall(text)) / letters if letters else 1.0
-
-
 def _surely_latin(text: str) -> bool:
-    """True when the Latin share is at least MIN_LATIN_SHARE even if every non-ASCII character were a non-Latin letter.
+    """True when the share of Latin letters is at least MIN_LATIN_SHARE even if every non-ASCII character were a non-Latin letter.
 
     Each non-ASCII character takes at least two bytes in UTF-8, so the extra bytes bound their number.
     Two byte-level counts, against two regular-expression passes over the text for the exact share.
@@ -695,16 +687,21 @@ def _surely_latin(text: str) -> bool:
 
 
 def language_verdict(word_count: int, stopword_counts, text: str, language: str) -> str | None:
-    """Why the text looks not written in `language` (one of LANGUAGE_STOPWORDS), or None; texts under 8 words pass.
+    """Why the text looks not written in `language` (one of LANGUAGE_STOPWORDS), or None.
+
+    Texts under 8 words and 20 letters pass; the function words are judged from 8 words on.
 
     `stopword_counts` holds, per language of LANGUAGE_STOPWORDS in order, how many of the words are its function words.
     """
+    if not _surely_latin(text):
+        letters = len(_LETTER.findall(text))
+        latin = len(_LATIN_LETTER.findall(text)) / letters if letters else 1.0
+        # Every language with a stopword list here is written in Latin letters. Chinese, Japanese or Thai
+        # put no spaces between words: a sentence is one or two "words", so the letters count too.
+        if latin < MIN_LATIN_SHARE and (word_count >= MIN_WORDS_FOR_LANGUAGE or letters >= MIN_LETTERS_FOR_SCRIPT):
+            return f"only {latin:.0%} of the letters are Latin"
     if word_count < MIN_WORDS_FOR_LANGUAGE:
         return None
-    if not _surely_latin(text):
-        latin = _latin_share(text)
-        if latin < MIN_LATIN_SHARE:  # every language with a stopword list here is written in Latin letters
-            return f"only {latin:.0%} of the letters are Latin"
     shares = dict(zip(_LANGUAGES, (int(found) / word_count for found in stopword_counts)))
     own = shares[language]
     for other, share in shares.items():

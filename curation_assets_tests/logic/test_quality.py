@@ -95,6 +95,9 @@ def test_other_language_by_function_words_and_script():
     assert flag_names(**spanish) == ["other_language"]
     assert "common es words" in record_flags({**GOOD, **spanish})[0].reason
     assert flag_names(instruction="Give me the top 5 golf equipment company names.", response="Titleist, Taylormade, Callaway, Ping, Cobra") == []
+    chinese = {"instruction": "火车每天早上七点从中央车站出发。", "response": "这本书讲述了一个上海家庭的故事。"}  # two "words": no spaces
+    assert flag_names(**chinese) == ["other_language"] and "0% of the letters are Latin" in record_flags({**GOOD, **chinese})[0].reason
+    assert flag_names(instruction="What does 東京 mean?", response="Tokyo, the capital of Japan.") == []
     assert record_flags({**GOOD, **german}, language="xx") == []
 
 
