@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from .changes import normalise
+from .jsonl import write_jsonl
 from .source import DATA_DIR
 
 CURATED_COLUMNS = ["id", "category", "instruction", "context", "response", "provenance", "annotator"]
@@ -137,7 +138,7 @@ def write_curated(curated: pd.DataFrame, card: str, output_dir: Path) -> dict[st
     }
     datasets.Dataset.from_pandas(curated, preserve_index=False).save_to_disk(str(paths["hf_dataset"]))
     curated.to_parquet(paths["parquet"], index=False)
-    curated.to_json(paths["jsonl"], orient="records", lines=True, force_ascii=False)
+    write_jsonl(curated, paths["jsonl"], force_ascii=False)
     paths["card"].write_text(card, encoding="utf-8")
     return paths
 
