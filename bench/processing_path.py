@@ -42,6 +42,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -237,9 +238,34 @@ def curated_dolly(step: Step) -> None:
     step.facts["curated"] = len(curated)
 
 
+class WorkerPeaks(threading.Thread):
+    """The highest VmHWM of this process's children while they live (the quality signals' workers).
+
+    Not ru_maxrss of the children: it survives fork + exec, so each worker would report the memory this
+    process held when it started the worker.
+    """
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak_mib, self.stopped = 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.5):
+            for children in Path("/proc/self/task").glob("*/children"):
+                for pid in children.read_text().split():
+                    try:
+                        status = Path(f"/proc/{pid}/status").read_text()
+                    except OSError:
+                        continue
+                    kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+                    self.peak_mib = max(self.peak_mib, round(kib / 1024))
+
+
 def run_step(name: str, handoff: Path, output_dir: Path, source: Path, profile: Path | None) -> dict:
     """One step in this (fresh) process: what a Dagster step process would do and hold."""
     step = Step(handoff, output_dir)
+    workers = WorkerPeaks()
+    workers.start()
     profiler = None
     if profile:
         from pyinstrument import Profiler
@@ -250,6 +276,7 @@ def run_step(name: str, handoff: Path, output_dir: Path, source: Path, profile: 
             "annotation_assignments": lambda: annotation_assignments(step), "collected_feedback": lambda: collected_feedback(step),
             "change_statistics": lambda: change_statistics(step), "curated_dolly": lambda: curated_dolly(step)}  # fmt: skip
     work[name]()
+    workers.stopped.set()
     if profiler:
         profiler.stop()
         profile.write_text(profiler.output_html())
@@ -262,8 +289,7 @@ def run_step(name: str, handoff: Path, output_dir: Path, source: Path, profile: 
         "cpu_seconds": round(own.ru_utime + own.ru_stime, 2),
         "worker_cpu_seconds": round(children.ru_utime + children.ru_stime, 2),
         "peak_rss_mib": memory_mib(),
-        # ru_maxrss of the children: the largest of the quality signals' worker processes, each a process of its own
-        "worker_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "worker_peak_rss_mib": workers.peak_mib,  # the largest of the quality signals' worker processes, each a process of its own
         "facts": step.facts,
     }
 
