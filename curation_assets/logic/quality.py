@@ -72,7 +72,6 @@ _NEWLINE_RUN = re.compile(r"\n{3,}")
 # UTF-8 read as Windows-1252/Latin-1: "Ã©", "â€™", "Â ". A run of such characters is repaired only if it
 # round-trips to valid UTF-8, so correct accented text ("café", "Ångström") is never touched.
 _MOJIBAKE_RUN = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]+")
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 # Language: shares of common function words of English and of a few other languages, and the share of
 # Latin letters. Enough to tell English from other languages on a sentence or more, with no model to download.
@@ -268,10 +267,10 @@ _ASCII_WORD_BYTES = bytes(
 _UTF8_WORD_BYTES = _ASCII_WORD_BYTES[:128] + bytes(range(128, 256))
 _LANGUAGES = tuple(LANGUAGE_STOPWORDS)
 # Per function word, one bit per language of _LANGUAGES whose list holds it.
-_STOPWORD_BITS: dict[bytes, int] = {}
-for _position, _language in enumerate(_LANGUAGES):
-    for _word in LANGUAGE_STOPWORDS[_language]:
-        _STOPWORD_BITS[_word.encode("utf-8")] = _STOPWORD_BITS.get(_word.encode("utf-8"), 0) | 1 << _position
+_STOPWORD_BITS: dict[bytes, int] = {
+    word.encode("utf-8"): sum(1 << position for position, language in enumerate(_LANGUAGES) if word in LANGUAGE_STOPWORDS[language])
+    for word in set().union(*LANGUAGE_STOPWORDS.values())
+}
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
