@@ -13,10 +13,12 @@ Figures are for comparing runs side by side on one machine, not absolute claims.
 """
 
 import argparse
+import datetime
 import json
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +36,7 @@ from curation_assets.logic.quality import (
 from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 
 LABELS_PATH = Path(__file__).with_name("quality_labels_dolly_excerpt.json")
+RESULTS_DIR = Path(__file__).with_name("results")
 DEFECT_RATE = 0.04
 OTHER_LANGUAGE_WORDS = {
     "de": "der die das und ist nicht ein eine mit von zu auf für sich auch noch wie wir sie aber nach bei oder "
@@ -289,15 +292,23 @@ def main() -> None:
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     print(f"machine: {os.cpu_count()} cores, {memory_gib:.0f} GiB")
 
+    timestamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS_DIR / f"quality-eval-{timestamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {"timestamp": timestamp, "command": " ".join(["python bench/quality_eval.py", *sys.argv[1:]]),
+              "machine": {"cores": os.cpu_count(), "memory_gib": round(memory_gib, 1), "load_average": list(os.getloadavg())}}  # fmt: skip
+
     labels = json.loads(LABELS_PATH.read_text())["labels"]
     excerpt = compute_quality_signals(load_shipped_dolly_excerpt())
     print("\n## Shipped real excerpt (37 records, hand-labelled)\n")
-    print(precision_recall(excerpt, {flag: set(ids) for flag, ids in labels.items()}).to_markdown(index=False))
+    report["excerpt"] = precision_recall(excerpt, {flag: set(ids) for flag, ids in labels.items()})
+    print(report["excerpt"].to_markdown(index=False))
 
     records, truth, edit_rates = generated_records(arguments.records)
     signals = compute_quality_signals(records)
     print(f"\n## Generated records ({len(records):,}, {DEFECT_RATE:.0%} per injected defect)\n")
-    print(precision_recall(signals, truth).to_markdown(index=False))
+    report["generated"] = precision_recall(signals, truth)
+    print(report["generated"].to_markdown(index=False))
     duplicate_ids = set(signals.loc[signals["flags"].map(lambda flags: "duplicate" in flags), "id"])
     by_rate = pd.Series(edit_rates).groupby(lambda record_id: edit_rates[record_id]).apply(
         lambda group: sum(record_id in duplicate_ids for record_id in group.index) / len(group)
@@ -308,6 +319,11 @@ def main() -> None:
     signal_seconds = time_signals(records)
     print(f"\n## Time ({len(records):,} records)\n")
     print(f"compute_quality_signals: {signal_seconds:.2f} s (median of 3)")
+    report.update(excerpt=report["excerpt"].to_dict("records"), generated=report["generated"].to_dict("records"),
+                  duplicate_recall_by_edit_rate={f"{rate:.0%}": round(recall, 3) for rate, recall in by_rate.items()},
+                  compute_quality_signals_seconds=round(signal_seconds, 3), records=len(records))  # fmt: skip
+    out.write_text(json.dumps(report, indent=1))
+    print(f"written: {out}")
     if arguments.logging_records:
         subset = records.head(arguments.logging_records)
         logged = logging_with_and_without_signals(subset, compute_quality_signals(subset))

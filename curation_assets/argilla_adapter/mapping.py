@@ -38,8 +38,9 @@ def suggestions_for(row: dict, signal: dict | None) -> list[rg.Suggestion]:
     suggestions = []
     for field, question in QUESTION_FOR_FIELD.items():
         original = row[field] or ""
-        cleaned = signal[f"clean_{field}"] if signal is not None else original
-        if cleaned != original and cleaned:
+        # The signals hold a cleaned text only where a rule changed it (null otherwise).
+        cleaned = signal[f"clean_{field}"] if signal is not None else None
+        if isinstance(cleaned, str) and cleaned and cleaned != original:
             suggestions.append(rg.Suggestion(question, cleaned, agent=RULE_AGENT, score=RULE_SCORE))
         elif original:  # an empty suggestion is rejected by the server; "" is the default anyway
             suggestions.append(rg.Suggestion(question, original, agent=ORIGINAL_AGENT, score=1.0))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..logic.jsonl import write_jsonl
+
 HUB_TOKEN_ENV = "HF_TOKEN"
 
 
@@ -25,7 +27,7 @@ def write_curated(curated: pd.DataFrame, card: str, output_dir: Path) -> dict[st
     }
     datasets.Dataset.from_pandas(curated, preserve_index=False).save_to_disk(str(paths["hf_dataset"]))
     curated.to_parquet(paths["parquet"], index=False)
-    curated.to_json(paths["jsonl"], orient="records", lines=True, force_ascii=False)
+    write_jsonl(curated, paths["jsonl"], force_ascii=False)
     paths["card"].write_text(card, encoding="utf-8")
     return paths
 

@@ -123,13 +123,19 @@ def rule_fixed_records(feedback: pd.DataFrame, signals: pd.DataFrame) -> pd.Data
     fixable = signals[signals["fixable"]].set_index("id")
     candidates = untouched[untouched["record_id"].astype(str).isin(fixable.index)]
     cleaned = fixable.loc[candidates["record_id"].astype(str)]
+
+    def text(field: str) -> pd.Series:  # the signals hold a cleaned text only where a rule changed it
+        return pd.Series(cleaned[f"clean_{field}"].to_numpy(), dtype=object).fillna(
+            pd.Series(candidates[field].to_numpy(), dtype=object)
+        )
+
     return pd.DataFrame(
         {
             "id": candidates["record_id"].astype(str).to_numpy(),
             "category": candidates["category"].to_numpy(),
-            "instruction": cleaned["clean_instruction"].to_numpy(),
-            "context": cleaned["clean_context"].to_numpy(),
-            "response": cleaned["clean_response"].to_numpy(),
+            "instruction": text("instruction").to_numpy(),
+            "context": text("context").to_numpy(),
+            "response": text("response").to_numpy(),
             "provenance": "rule",
             "annotator": "",
         },

@@ -2,16 +2,31 @@
 
 Every flag has a name (a filterable Argilla metadata term) and a reason a person can check by
 reading the record. Nothing here is learned or random: the same records give the same signals.
+
+Records are processed in chunks: within a chunk the words of every text become one flat array of
+64-bit word hashes, and the word counts, function-word shares, copied shingles and MinHash
+signatures are computed for the whole chunk at once with numpy. Only what a rule must read
+character by character (citation markers, whitespace, encoding) runs per text, and only on texts a
+cheap test cannot clear. Chunks are independent, so large datasets spread them over processes;
+duplicates are then found across all records in the calling process.
 """
 
 from __future__ import annotations
 
+import hashlib
+import multiprocessing
+import os
 import re
-import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from itertools import chain
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 # The flags, in the order they are reported, with the weight each adds to a record's review priority.
 FLAG_WEIGHTS = {
@@ -47,7 +62,8 @@ MIN_RESPONSE_WORDS = {
 }
 
 # Wikipedia reference marks: [12], [a], [citation needed], [note 3], [nb 1]. Not IPA in brackets.
-CITATION_MARKER = re.compile(r"[ \t]?\[(?:\d{1,3}|[a-z]|citation needed|note \d{1,3}|nb \d{1,3})\]", re.IGNORECASE)
+# A marker takes one space or tab before it along (removing "word [1]." leaves "word.").
+CITATION_MARKER = re.compile(r"\[(?:\d{1,3}|[a-z]|citation needed|note \d{1,3}|nb \d{1,3})\]", re.IGNORECASE)
 _INVISIBLE = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Two spaces after a full stop is a typing style; elsewhere, or three and more, it is damage.
 _SPACE_RUN = re.compile(r" {3,}|(?<![.!?:;\s]) {2,}")
@@ -56,7 +72,6 @@ _NEWLINE_RUN = re.compile(r"\n{3,}")
 # UTF-8 read as Windows-1252/Latin-1: "Ã©", "â€™", "Â ". A run of such characters is repaired only if it
 # round-trips to valid UTF-8, so correct accented text ("café", "Ångström") is never touched.
 _MOJIBAKE_RUN = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]+")
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 # Language: shares of common function words of English and of a few other languages, and the share of
 # Latin letters. Enough to tell English from other languages on a sentence or more, with no model to download.
@@ -76,6 +91,7 @@ OTHER_LANGUAGE_STOPWORDS = {
 }  # fmt: skip
 LANGUAGE_STOPWORDS = {"en": ENGLISH_STOPWORDS, **OTHER_LANGUAGE_STOPWORDS}
 MIN_WORDS_FOR_LANGUAGE = 8  # shorter texts (a name, a list of items) say nothing about their language
+MIN_LETTERS_FOR_SCRIPT = 20  # ... but 20 letters tell the script of a text written without spaces
 MIN_WORDS_FOR_MISSING_STOPWORDS = 20  # "almost no function words" needs more text to be telling
 MIN_STOPWORD_SHARE = 0.05
 MIN_OTHER_STOPWORD_SHARE = 0.15
@@ -84,11 +100,20 @@ MIN_LATIN_SHARE = 0.6
 # Near duplicates: MinHash over word 3-shingles of instruction + response, LSH banding, then the exact
 # Jaccard similarity of the candidates decides.
 SHINGLE_WORDS = 3
-MINHASH_PERMUTATIONS = 64
-LSH_BANDS = 32  # 2 rows per band: a pair at Jaccard 0.6 becomes a candidate with probability 1 - (1 - 0.6^2)^32 > 0.9999
+LSH_BANDS = 32
+ROWS_PER_BAND = 2  # a pair at Jaccard 0.6 becomes a candidate with probability 1 - (1 - 0.6^2)^32 > 0.9999
+MINHASH_PERMUTATIONS = LSH_BANDS * ROWS_PER_BAND
 NEAR_DUPLICATE_JACCARD = 0.6
+# A candidate pair whose signatures agree on fewer than 30% of the permutations is dropped without the exact
+# Jaccard: for a pair at 0.6 that happens with probability below 1e-6 (binomial, 64 permutations), and most
+# candidates of the permissive 2-row bands are such pairs (at Jaccard 0.2 a pair is a candidate 73% of the time).
+MIN_ESTIMATED_JACCARD = 0.3
 COPY_COVERAGE = 0.8  # share of the source's shingles found in the response
-_MERSENNE_PRIME = np.uint64((1 << 61) - 1)
+
+# Records per chunk of the per-record work: a chunk's word arrays stay in the tens of megabytes.
+CHUNK_RECORDS = 4096
+# Below this many records, starting worker processes (about a second) costs more than it saves.
+MIN_RECORDS_FOR_WORKERS = 50_000
 
 
 @dataclass(frozen=True)
@@ -100,12 +125,50 @@ class Flag:
 # -- text rules -------------------------------------------------------------------------------------
 
 
+def _citation_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each marker with the space or tab before it, left to right, not overlapping.
+
+    Found from the "[" characters (str.find) rather than one regular expression with an optional
+    leading space, which tried a match at every position of every text: four times slower here.
+    """
+    spans: list[tuple[int, int]] = []
+    end, position = 0, text.find("[")
+    while position >= 0:
+        match = CITATION_MARKER.match(text, position)
+        if match is None:
+            position = text.find("[", position + 1)
+            continue
+        start = position - 1 if position > end and text[position - 1] in " \t" else position
+        spans.append((start, match.end()))
+        end = match.end()
+        position = text.find("[", end)
+    return spans
+
+
 def citation_markers(text: str) -> list[str]:
-    return [match.strip() for match in CITATION_MARKER.findall(text or "")]
+    text = text or ""
+    return [text[start:end].strip() for start, end in _citation_spans(text)]
 
 
 def remove_citation_markers(text: str) -> str:
-    return CITATION_MARKER.sub("", text) if text and "[" in text else text or ""
+    text = text or ""
+    return _without_spans(text, _citation_spans(text))
+
+
+def _without_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    if not spans:
+        return text
+    kept, previous = [], 0
+    for start, end in spans:
+        kept.append(text[previous:start])
+        previous = end
+    kept.append(text[previous:])
+    return "".join(kept)
+
+
+def _may_need_whitespace_fix(text: str) -> bool:
+    """False when normalise_whitespace would surely leave the text as it is: substring tests, far cheaper than its rewrites."""
+    return bool("  " in text or " \n" in text or "\n\n\n" in text or "\r" in text or text != text.strip() or _INVISIBLE.search(text))
 
 
 def normalise_whitespace(text: str) -> str:
@@ -114,8 +177,7 @@ def normalise_whitespace(text: str) -> str:
     Typographic spaces (no-break, thin) are real characters of the text and stay.
     """
     text = text or ""
-    # Most texts have no damage, and substring tests are much cheaper than five rewrites.
-    if not ("  " in text or " \n" in text or "\n\n\n" in text or "\r" in text or text != text.strip() or _INVISIBLE.search(text)):
+    if not _may_need_whitespace_fix(text):
         return text
     text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _SPACE_RUN.sub(" ", text)
@@ -145,8 +207,8 @@ def mojibake_runs(text: str) -> list[str]:
     """Damaged runs that a repair would change, and U+FFFD replacement characters (lost for good)."""
     if (text or "").isascii():
         return []
-    runs = [match.group(0) for match in _MOJIBAKE_RUN.finditer(text or "") if repair_mojibake(match.group(0)) != match.group(0)]
-    return runs + ["\ufffd"] * (text or "").count("\ufffd")
+    runs = [run for run in _MOJIBAKE_RUN.findall(text) if repair_mojibake(run) != run]
+    return runs + ["\ufffd"] * text.count("\ufffd")
 
 
 def clean_text(text: str) -> str:
@@ -163,98 +225,426 @@ def clean_text(text: str) -> str:
         text = cleaned
 
 
-def words(text: str) -> list[str]:
-    return _WORD.findall((text or "").lower())
+@dataclass(frozen=True)
+class TextFindings:
+    """What the character-level rules find in one text, and the text with their fixes applied."""
+
+    citation_markers: list[str]
+    whitespace_damaged: bool
+    mojibake_runs: list[str]
+    cleaned: str
 
 
-def shingles_of(tokens: list[str], size: int = SHINGLE_WORDS) -> set[str]:
-    if len(tokens) < size:
-        return {" ".join(tokens)} if tokens else set()
-    return {" ".join(tokens[index : index + size]) for index in range(len(tokens) - size + 1)}
+def text_findings(text: str) -> TextFindings | None:
+    """The character-level rules on one text; None when they find nothing and change nothing.
 
-
-def _coverage(source_shingles: set[str], target_shingles: set[str]) -> float:
-    return len(source_shingles & target_shingles) / len(source_shingles) if source_shingles else 0.0
-
-
-_LETTER = re.compile(r"[^\W\d_]")
-_LATIN_LETTER = re.compile(r"[A-Za-z\u00aa\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")
-
-
-def _stopword_share(tokens: list[str], stopwords: frozenset[str]) -> float:
-    return sum(1 for token in tokens if token in stopwords) / len(tokens) if tokens else 0.0
-
-
-def _latin_share(text: str) -> float:
-    if text.isascii():
-        return 1.0
-    letters = len(_LETTER.findall(text))
-    return len(_LATIN_LETTER.findall(text)) / letters if letters else 1.0
-
-
-def language_verdict(tokens: list[str], text: str, language: str) -> str | None:
-    """Why the text looks not written in `language` (one of LANGUAGE_STOPWORDS), or None; texts under 8 words pass."""
-    if len(tokens) < MIN_WORDS_FOR_LANGUAGE:
+    Most texts (ASCII, no bracket, tidy whitespace) are cleared by substring tests alone, with the
+    answer the rules would give.
+    """
+    if text.isascii() and "[" not in text and not _may_need_whitespace_fix(text):
         return None
-    latin = _latin_share(text)
-    if latin < MIN_LATIN_SHARE:  # every language with a stopword list here is written in Latin letters
-        return f"only {latin:.0%} of the letters are Latin"
-    own = _stopword_share(tokens, LANGUAGE_STOPWORDS[language])
-    for other, stopwords in LANGUAGE_STOPWORDS.items():
-        share = _stopword_share(tokens, stopwords) if other != language else 0.0
-        if share >= MIN_OTHER_STOPWORD_SHARE and share > own:
-            return f"{share:.0%} of the words are common {other} words against {own:.0%} common {language} ones"
-    if len(tokens) >= MIN_WORDS_FOR_MISSING_STOPWORDS and own < MIN_STOPWORD_SHARE:
-        return f"only {own:.0%} of {len(tokens)} words are common {language} words"
-    return None
+    runs = mojibake_runs(text)
+    spans = _citation_spans(text)
+    markers = [text[start:end].strip() for start, end in spans]
+    # Whitespace is judged after the encoding repair: a damaged "à" ends in a no-break space that stripping would remove.
+    repaired = remove_citation_markers(repair_mojibake(text)) if runs else _without_spans(text, spans)
+    normalised = normalise_whitespace(repaired)
+    # clean_text's first round is `normalised`; the rounds after it start from there.
+    cleaned = text if normalised == text else clean_text(normalised)
+    if not (markers or runs or normalised != repaired or cleaned != text):
+        return None
+    return TextFindings(markers, normalised != repaired, runs, cleaned)
+
+
+# -- words ------------------------------------------------------------------------------------------
+
+# ASCII text: letters (lower-cased), digits and "_" are word characters, exactly as \w on ASCII; every other
+# byte becomes a space. bytes.translate + split is several times faster than the regular expression.
+_ASCII_WORD_BYTES = bytes(
+    byte + 32 if 65 <= byte <= 90 else byte if (48 <= byte <= 57 or 97 <= byte <= 122 or byte == 95) else 32 for byte in range(256)
+)
+# The same for UTF-8 whose non-ASCII characters are all word characters: their bytes (128 and up) stay.
+_UTF8_WORD_BYTES = _ASCII_WORD_BYTES[:128] + bytes(range(128, 256))
+_LANGUAGES = tuple(LANGUAGE_STOPWORDS)
+# Per function word, one bit per language of _LANGUAGES whose list holds it.
+_STOPWORD_BITS: dict[bytes, int] = {
+    word.encode("utf-8"): sum(1 << position for position, language in enumerate(_LANGUAGES) if word in LANGUAGE_STOPWORDS[language])
+    for word in set().union(*LANGUAGE_STOPWORDS.values())
+}
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_IS_WORD_CHARACTER: dict[str, bool] = {}  # the verdict of \w on each non-ASCII character met
+
+
+def word_tokens(text: str) -> list[bytes]:
+    """The lower-cased words (runs of \\w) of a text, UTF-8 encoded.
+
+    The same words as the regular expression, found faster: non-word characters become spaces
+    (the few distinct non-ASCII ones, such as "’", by str.replace; the ASCII ones by one byte table),
+    and the bytes are split at the spaces.
+    """
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_WORD_BYTES).split()
+    lowered = text.lower()
+    for character in set(_NON_ASCII.findall(lowered)):
+        if not _IS_WORD_CHARACTER.setdefault(character, character.isalnum()):
+            lowered = lowered.replace(character, " ")
+    return lowered.encode("utf-8").translate(_UTF8_WORD_BYTES).split()
+
+
+def word_hash(word: bytes) -> int:
+    """A 64-bit hash of a word that is the same in every process and run (Python's hash() is salted per process)."""
+    return int.from_bytes(hashlib.blake2b(word, digest_size=8).digest(), "little")
+
+
+class _Vocabulary(dict):
+    """Word → dense index in this process, with each word's 64-bit hash and function-word bits.
+
+    Hashing a word (blake2b) costs more than a dictionary look-up, and most words recur. The indices
+    are only used within one call; everything that leaves it is built from the hashes.
+    """
+
+    LIMIT = 1_000_000  # words; starting afresh past this bounds the memory on a huge vocabulary
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._forget()
+
+    def _forget(self) -> None:
+        self.clear()
+        self._new_hashes: list[int] = []
+        self._new_bits: list[int] = []
+        self._hashes = np.empty(0, dtype=np.uint64)
+        self._bits = np.empty(0, dtype=np.uint8)
+
+    def __missing__(self, word: bytes) -> int:
+        index = self[word] = len(self)
+        self._new_hashes.append(word_hash(word))
+        self._new_bits.append(_STOPWORD_BITS.get(word, 0))
+        return index
+
+    def hashes_and_bits(self, tokens: list[list[bytes]], total: int) -> tuple[np.ndarray, np.ndarray]:
+        """The hash and the function-word bits of each of the `total` words of `tokens`, in order."""
+        if len(self) > self.LIMIT:
+            self._forget()
+        indices = np.fromiter(map(self.__getitem__, chain.from_iterable(tokens)), dtype=np.int64, count=total)
+        if self._new_hashes:
+            self._hashes = np.concatenate([self._hashes, np.array(self._new_hashes, dtype=np.uint64)])
+            self._bits = np.concatenate([self._bits, np.array(self._new_bits, dtype=np.uint8)])
+            self._new_hashes, self._new_bits = [], []
+        return self._hashes[indices], self._bits[indices]
+
+
+_VOCABULARY = _Vocabulary()
+
+
+@dataclass
+class _Words:
+    """The words of a list of texts, flat: text i's words are `hashes[starts[i] : starts[i] + counts[i]]`."""
+
+    hashes: np.ndarray  # uint64 per word
+    stopword_bits: np.ndarray  # uint8 per word
+    counts: np.ndarray
+    starts: np.ndarray
+    tokens: list[list[bytes]]  # per text
+
+    @classmethod
+    def of(cls, texts: list[str]) -> _Words:
+        tokens = [word_tokens(text) for text in texts]
+        counts = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        hashes, bits = _VOCABULARY.hashes_and_bits(tokens, int(counts.sum()))
+        return cls(hashes, bits, counts, np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64), tokens)
+
+
+# Odd 64-bit constants that mix a shingle's word hashes position by position ("a b c" differs from "c b a").
+_MIXERS = tuple(np.uint64(value) for value in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9))
+
+
+def _segment_positions(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For segments `[start, start + length)` of a flat array: every position in them, its segment and its rank within it."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    segment = np.repeat(np.arange(len(lengths)), lengths)
+    rank = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(np.asarray(starts, dtype=np.int64), lengths) + rank, segment, rank
+
+
+def segment_shingles(word_hashes: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of the word 3-shingles of each segment `word_hashes[start : start + length]`, and the segment of each.
+
+    A segment of one or two words gives one shingle of its words, zero-padded; an empty one gives none.
+    Shingles come in segment order, so the segment numbers are sorted.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    positions, segment, rank = _segment_positions(starts, lengths)
+    total = len(positions)
+    words = word_hashes[positions]
+    segment_length = lengths[segment]
+    mixed = words * _MIXERS[0]  # wraps modulo 2^64
+    for offset in range(1, SHINGLE_WORDS):
+        following = np.zeros(total, dtype=np.uint64)
+        following[:-offset] = words[offset:]
+        mixed += np.where(rank + offset < segment_length, following, np.uint64(0)) * _MIXERS[offset]
+    keep = rank < np.maximum(segment_length - (SHINGLE_WORDS - 1), 1)
+    return mixed[keep], segment[keep]
+
+
+def _coverage(source: np.ndarray, source_segment: np.ndarray, target: np.ndarray, target_segment: np.ndarray, count: int) -> np.ndarray:
+    """Per segment, the share of the source's distinct shingles that the target (same segment) also has."""
+    # The segment number goes into the key (times an odd constant), so one hash table serves all segments.
+    spread = np.uint64(0xD6E8FEB86659FD93)
+    source_keys = pd.Series(source + source_segment.astype(np.uint64) * spread)
+    first = ~source_keys.duplicated().to_numpy()
+    found = source_keys[first].isin(pd.Series(target + target_segment.astype(np.uint64) * spread)).to_numpy()
+    owner = source_segment[first]
+    return np.bincount(owner[found], minlength=count) / np.maximum(np.bincount(owner, minlength=count), 1)
+
+
+# -- MinHash ----------------------------------------------------------------------------------------
+
+_PERMUTATION_RANDOMNESS = np.random.default_rng(1)
+# Each permutation is x -> a*x + b modulo 2^32 (a odd: a bijection) on 32 well-mixed bits of the shingle hash.
+_MULTIPLIERS = (_PERMUTATION_RANDOMNESS.integers(0, 1 << 32, size=MINHASH_PERMUTATIONS, dtype=np.uint64) | 1).astype(np.uint32)
+_OFFSETS = _PERMUTATION_RANDOMNESS.integers(0, 1 << 32, size=MINHASH_PERMUTATIONS, dtype=np.uint64).astype(np.uint32)
+_MINHASH_BATCH = 32_768  # shingles per vectorised step: permutations x batch x 4 bytes stays in the cache (8 MiB)
+
+
+def _finalise(values: np.ndarray) -> np.ndarray:
+    """Murmur3's 64-bit finaliser: every output bit depends on every input bit."""
+    values = values ^ (values >> np.uint64(33))
+    values = values * np.uint64(0xFF51AFD7ED558CCD)
+    values ^= values >> np.uint64(33)
+    values *= np.uint64(0xC4CEB9FE1A85EC53)
+    values ^= values >> np.uint64(33)
+    return values
+
+
+def minhash_signatures(values: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
+    """(count, MINHASH_PERMUTATIONS) uint32 minimum hashes of each owner's uint32 shingle values (`owner` sorted);
+    an owner without shingles keeps a row of the maximum."""
+    signatures = np.full((count, MINHASH_PERMUTATIONS), np.iinfo(np.uint32).max, dtype=np.uint32)
+    if not len(values):
+        return signatures
+    starts = np.flatnonzero(np.concatenate([[True], owner[1:] != owner[:-1]]))
+    owners, ends = owner[starts], np.append(starts[1:], len(values))
+    first = 0
+    while first < len(owners):
+        # As many owners as fit in one batch (at least one, however many shingles it has).
+        last = max(first + 1, int(np.searchsorted(ends, starts[first] + _MINHASH_BATCH, side="right")))
+        low, high = starts[first], ends[last - 1]
+        permuted = values[None, low:high] * _MULTIPLIERS[:, None]  # wraps modulo 2^32
+        permuted += _OFFSETS[:, None]
+        signatures[owners[first:last]] = np.minimum.reduceat(permuted, starts[first:last] - low, axis=1).T
+        first = last
+    return signatures
+
+
+def band_keys(signatures: np.ndarray) -> np.ndarray:
+    """(records, LSH_BANDS) uint64: a band's two 32-bit minimum hashes side by side, so equal keys mean equal bands."""
+    return (signatures[:, 0::ROWS_PER_BAND].astype(np.uint64) << np.uint64(32)) | signatures[:, 1::ROWS_PER_BAND]
+
+
+def duplicate_text_digest(tokens: list[bytes]) -> bytes | None:
+    """128-bit digest of a word sequence: equal digests mean the same words in the same order; None without words."""
+    return hashlib.blake2b(b" ".join(tokens), digest_size=16).digest() if tokens else None
+
+
+@dataclass
+class DuplicateFeatures:
+    """Per record of a chunk, what finding duplicates across all records needs."""
+
+    digests: list[bytes | None]  # of the words: equal for exact copies
+    band_keys: np.ndarray  # (records, LSH_BANDS): equal in some band for likely near copies
+    shingles: np.ndarray  # uint32: each record's shingle hashes, one record after the other ...
+    shingle_offsets: np.ndarray  # ... record i's from shingle_offsets[i] to shingle_offsets[i + 1], for exact Jaccards
+
+    @classmethod
+    def of(cls, word_hashes: np.ndarray, starts: np.ndarray, lengths: np.ndarray, digests: list[bytes | None]) -> DuplicateFeatures:
+        """From the words of each record (`word_hashes[start : start + length]`) and their digests."""
+        shingles, owner = segment_shingles(word_hashes, starts, lengths)
+        # 32 well-mixed bits per shingle: MinHash permutes them, and among one record's hundreds of shingles a
+        # 32-bit collision is a one-in-ten-million event that would move a Jaccard by one shingle.
+        values = (_finalise(shingles) >> np.uint64(32)).astype(np.uint32)
+        signatures = minhash_signatures(values, owner, len(lengths))
+        return cls(digests, band_keys(signatures), values, np.searchsorted(owner, np.arange(len(lengths) + 1)))
+
+    def distinct_shingles_of(self, record: int) -> np.ndarray:
+        """Sorted and distinct: made only for the few records whose exact Jaccard is needed."""
+        values = np.sort(self.shingles[self.shingle_offsets[record] : self.shingle_offsets[record + 1]])
+        return values[np.concatenate([[True], values[1:] != values[:-1]])]  # np.unique costs ten times more on small arrays
+
+
+def jaccard(left: np.ndarray, right: np.ndarray) -> float:
+    """Jaccard similarity of two sorted arrays of distinct values."""
+    if not len(left) or not len(right):
+        return 0.0
+    found = np.minimum(np.searchsorted(right, left), len(right) - 1)
+    shared = int(np.count_nonzero(right[found] == left))
+    return shared / (len(left) + len(right) - shared)
 
 
 # -- per-record flags -------------------------------------------------------------------------------
 
 
-def record_flags(record: dict, language: str = "en") -> list[Flag]:
-    """The flags of one record that need no other record (duplicates are found across the dataset)."""
-    return _record_flags(record, {column: words(record.get(column)) for column in TEXT_COLUMNS}, language)
+@dataclass
+class _ChunkAnalysis:
+    """What the per-record pass finds in a chunk: everything but the duplicate groups, and what finding those needs."""
+
+    flags: list[list[Flag]]
+    findings: list[list[TextFindings | None]]  # per text column, per record
+    texts: tuple[list[str], list[str], list[str]]  # in TEXT_COLUMNS order
+    word_counts: np.ndarray  # (records, 3) in TEXT_COLUMNS order
+    duplicates: DuplicateFeatures  # of instruction + response
 
 
-def _record_flags(record: dict, tokens: dict[str, list[str]], language: str) -> list[Flag]:
-    instruction, context, response = (record.get(column) or "" for column in TEXT_COLUMNS)
-    category = record.get("category") or ""
+@dataclass
+class _ChunkResult:
+    """A chunk's signals as they leave a worker process: plain lists and arrays, the cleaned texts as Arrow strings."""
+
+    flags: list[list[str]]
+    reasons: list[list[str]]
+    priority: np.ndarray
+    citation_markers: np.ndarray
+    word_counts: np.ndarray
+    cleaned: list[pa.Array]  # per text column: the cleaned text where a rule changed it, else null
+    duplicates: DuplicateFeatures
+
+
+def _chunk_signals(texts: tuple[list[str], list[str], list[str], list[str]], language: str) -> _ChunkResult:
+    """The per-record signals of a chunk of records, given as (instructions, contexts, responses, categories)."""
+    analysis = _analyse_chunk(texts, language)
+    return _ChunkResult(
+        flags=[[flag.name for flag in record] for record in analysis.flags],
+        reasons=[[f"{flag.name}: {flag.reason}" for flag in record] for record in analysis.flags],
+        priority=np.array([sum(FLAG_WEIGHTS[flag.name] for flag in record) for record in analysis.flags], dtype=np.int64),
+        citation_markers=np.array(
+            [sum(len(found.citation_markers) for found in record if found) for record in zip(*analysis.findings)], dtype=np.int64
+        ),
+        word_counts=analysis.word_counts,
+        cleaned=[
+            pa.array([found.cleaned if found and found.cleaned != text else None for found, text in zip(column, originals)],
+                     type=pa.large_string())
+            for column, originals in zip(analysis.findings, analysis.texts)
+        ],  # fmt: skip
+        duplicates=analysis.duplicates,
+    )
+
+
+def _analyse_chunk(texts: tuple[list[str], list[str], list[str], list[str]], language: str) -> _ChunkAnalysis:
+    instructions, contexts, responses, categories = texts
+    count = len(instructions)
+    # Per record its instruction's words, then its response's, then its context's: instruction and
+    # response side by side make one segment, for duplicates and the language.
+    words = _Words.of([text for record in zip(instructions, responses, contexts) for text in record])
+    instruction_words, response_words, context_words = words.counts.reshape(-1, 3).T
+    starts = words.starts.reshape(-1, 3)
+
+    digests = [duplicate_text_digest(words.tokens[3 * record] + words.tokens[3 * record + 1]) for record in range(count)]
+    duplicates = DuplicateFeatures.of(words.hashes, starts[:, 0], instruction_words + response_words, digests)
+
+    response, response_owner = segment_shingles(words.hashes, starts[:, 1], response_words)
+    copied_context = np.zeros(count)
+    copies_possible = np.flatnonzero(context_words >= 10)
+    if len(copies_possible):
+        context, context_owner = segment_shingles(words.hashes, starts[copies_possible, 2], context_words[copies_possible])
+        copied_context[copies_possible] = _coverage(
+            context, copies_possible[context_owner], response, response_owner, count
+        )[copies_possible]
+    # A response that restates the question and then answers it adds words; a copy adds (almost) none.
+    copied_instruction = np.zeros(count)
+    restates = np.flatnonzero((instruction_words >= 4) & (response_words <= instruction_words + 2))
+    if len(restates):
+        instruction, instruction_owner = segment_shingles(words.hashes, starts[restates, 0], instruction_words[restates])
+        copied_instruction[restates] = _coverage(
+            instruction, restates[instruction_owner], response, response_owner, count
+        )[restates]
+
+    language_words = instruction_words + response_words
+    stopword_counts = np.zeros((count, len(_LANGUAGES)), dtype=np.int64)
+    if language in LANGUAGE_STOPWORDS:
+        positions, word_owner, _ = _segment_positions(starts[:, 0], language_words)
+        bits = words.stopword_bits[positions]
+        for position in range(len(_LANGUAGES)):
+            stopword_counts[:, position] = np.bincount(word_owner[(bits >> position) & 1 == 1], minlength=count)
+
+    findings = [[text_findings(text) for text in column] for column in (instructions, contexts, responses)]
+    found = np.array([any(record) for record in zip(*findings)], dtype=bool)
+    # Records that may carry a flag; every other record has none, and only these go through _record_flags.
+    minimum = np.array([MIN_RESPONSE_WORDS.get(category, 1) for category in categories])
+    has_context = np.array([bool(context.strip()) for context in contexts], dtype=bool)
+    needs_context = np.array([category in CATEGORIES_NEEDING_CONTEXT for category in categories], dtype=bool)
+    without_context = np.array([category in CATEGORIES_WITHOUT_CONTEXT for category in categories], dtype=bool)
+    may_be_flagged = (
+        found
+        | (copied_context >= COPY_COVERAGE)
+        | (copied_instruction >= COPY_COVERAGE)
+        | (response_words < minimum)
+        | (needs_context & ~has_context)
+        | (without_context & has_context)
+    )
+    if language in LANGUAGE_STOPWORDS:
+        may_be_flagged |= (language_words >= MIN_WORDS_FOR_LANGUAGE) & _language_suspects(language_words, stopword_counts, language)
+        may_be_flagged |= ~np.array([instruction.isascii() and response.isascii() for instruction, response in zip(instructions, responses)])
+
+    flags: list[list[Flag]] = [[] for _ in range(count)]
+    for record in np.flatnonzero(may_be_flagged).tolist():
+        flags[record] = _record_flags(
+            [column[record] for column in findings],
+            categories[record],
+            (instructions[record], contexts[record], responses[record]),
+            (int(instruction_words[record]), int(response_words[record])),
+            float(copied_context[record]),
+            float(copied_instruction[record]),
+            stopword_counts[record],
+            language,
+        )
+    return _ChunkAnalysis(
+        flags=flags,
+        findings=findings,
+        texts=(instructions, contexts, responses),
+        word_counts=np.column_stack([instruction_words, context_words, response_words]),
+        duplicates=duplicates,
+    )
+
+
+def _language_suspects(word_counts: np.ndarray, stopword_counts: np.ndarray, language: str) -> np.ndarray:
+    """Where the function words alone give language_verdict something to say (it decides, with the Latin share)."""
+    shares = stopword_counts / np.maximum(word_counts, 1)[:, None]
+    own = shares[:, _LANGUAGES.index(language)]
+    others = np.delete(shares, _LANGUAGES.index(language), axis=1)
+    other_language = ((others >= MIN_OTHER_STOPWORD_SHARE) & (others > own[:, None])).any(axis=1)
+    return other_language | ((word_counts >= MIN_WORDS_FOR_MISSING_STOPWORDS) & (own < MIN_STOPWORD_SHARE))
+
+
+def _record_flags(
+    findings: list[TextFindings | None],
+    category: str,
+    texts: tuple[str, str, str],
+    word_counts: tuple[int, int],
+    copied_context: float,
+    copied_instruction: float,
+    stopword_counts: np.ndarray,
+    language: str,
+) -> list[Flag]:
+    instruction, context, response = texts
+    instruction_words, response_words = word_counts
     flags = []
 
-    markers = {column: citation_markers(record.get(column) or "") for column in TEXT_COLUMNS}
-    found = {column: found for column, found in markers.items() if found}
-    if found:
-        where = "; ".join(f"{column}: {len(items)} ({' '.join(items[:4])}{' ...' if len(items) > 4 else ''})" for column, items in found.items())
+    markers = {column: found.citation_markers for column, found in zip(TEXT_COLUMNS, findings) if found and found.citation_markers}
+    if markers:
+        where = "; ".join(f"{column}: {len(items)} ({' '.join(items[:4])}{' ...' if len(items) > 4 else ''})" for column, items in markers.items())
         flags.append(Flag("citation_markers", f"Wikipedia citation markers, remove them: {where}"))
-
-    # Judged after the encoding repair: a damaged "à" ends in a no-break space that stripping would remove.
-    damaged = [
-        column
-        for column in TEXT_COLUMNS
-        if normalise_whitespace(text := remove_citation_markers(repair_mojibake(record.get(column) or ""))) != text
-    ]
+    damaged = [column for column, found in zip(TEXT_COLUMNS, findings) if found and found.whitespace_damaged]
     if damaged:
         flags.append(Flag("whitespace", f"stray whitespace or invisible characters in {', '.join(damaged)}"))
-
-    broken = {column: mojibake_runs(record.get(column) or "") for column in TEXT_COLUMNS}
-    broken = {column: runs for column, runs in broken.items() if runs}
+    broken = {column: found.mojibake_runs for column, found in zip(TEXT_COLUMNS, findings) if found and found.mojibake_runs}
     if broken:
         where = "; ".join(f"{column}: {' '.join(repr(run) for run in runs[:3])}" for column, runs in broken.items())
         flags.append(Flag("mojibake", f"encoding damage (UTF-8 read as Windows-1252, or U+FFFD): {where}"))
 
-    response_shingles = shingles_of(tokens["response"])
-    copied = _coverage(shingles_of(tokens["context"]), response_shingles) if len(tokens["context"]) >= 10 else 0.0
-    if copied >= COPY_COVERAGE:
-        flags.append(Flag("response_copies_context", f"the response repeats {copied:.0%} of the context verbatim instead of answering"))
-    instruction_words = len(tokens["instruction"])
-    # A response that restates the question and then answers it adds words; a copy adds (almost) none.
-    response_words = len(tokens["response"])
-    if (
-        instruction_words >= 4
-        and response_words <= instruction_words + 2
-        and _coverage(shingles_of(tokens["instruction"]), response_shingles) >= COPY_COVERAGE
-    ):
+    if copied_context >= COPY_COVERAGE:
+        flags.append(Flag("response_copies_context", f"the response repeats {copied_context:.0%} of the context verbatim instead of answering"))
+    if copied_instruction >= COPY_COVERAGE:
         flags.append(Flag("response_copies_instruction", "the response mostly repeats the instruction"))
 
     minimum = MIN_RESPONSE_WORDS.get(category, 1)
@@ -269,144 +659,192 @@ def _record_flags(record: dict, tokens: dict[str, list[str]], language: str) -> 
         flags.append(Flag("unexpected_context", f"{category} is answered without a reference text, but a context is given"))
 
     if language in LANGUAGE_STOPWORDS:
-        verdict = language_verdict(tokens["instruction"] + tokens["response"], f"{instruction} {response}", language)
+        verdict = language_verdict(instruction_words + response_words, stopword_counts, f"{instruction} {response}", language)
         if verdict:
             flags.append(Flag("other_language", f"instruction and response look not written in {language}: {verdict}"))
     return flags
 
 
+_LETTER = re.compile(r"[^\W\d_]")
+_LATIN_LETTER = re.compile(r"[A-Za-z\u00aa\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")
+
+
+# Every byte but the ASCII letters: deleting them leaves the ASCII letters to count.
+_NOT_ASCII_LETTER = bytes(byte for byte in range(256) if not (65 <= byte <= 90 or 97 <= byte <= 122))
+
+
+def _surely_latin(text: str) -> bool:
+    """True when the share of Latin letters is at least MIN_LATIN_SHARE even if every non-ASCII character were a non-Latin letter.
+
+    Each non-ASCII character takes at least two bytes in UTF-8, so the extra bytes bound their number.
+    Two byte-level counts, against two regular-expression passes over the text for the exact share.
+    """
+    encoded = text.encode("utf-8", "surrogatepass")
+    ascii_letters = len(encoded.translate(None, _NOT_ASCII_LETTER))
+    others_at_most = len(encoded) - len(text)
+    return ascii_letters >= MIN_LATIN_SHARE * (ascii_letters + others_at_most)
+
+
+def language_verdict(word_count: int, stopword_counts, text: str, language: str) -> str | None:
+    """Why the text looks not written in `language` (one of LANGUAGE_STOPWORDS), or None.
+
+    Texts under 8 words and 20 letters pass; the function words are judged from 8 words on.
+
+    `stopword_counts` holds, per language of LANGUAGE_STOPWORDS in order, how many of the words are its function words.
+    """
+    if not _surely_latin(text):
+        letters = len(_LETTER.findall(text))
+        latin = len(_LATIN_LETTER.findall(text)) / letters if letters else 1.0
+        # Every language with a stopword list here is written in Latin letters. Chinese, Japanese or Thai
+        # put no spaces between words: a sentence is one or two "words", so the letters count too.
+        if latin < MIN_LATIN_SHARE and (word_count >= MIN_WORDS_FOR_LANGUAGE or letters >= MIN_LETTERS_FOR_SCRIPT):
+            return f"only {latin:.0%} of the letters are Latin"
+    if word_count < MIN_WORDS_FOR_LANGUAGE:
+        return None
+    shares = dict(zip(_LANGUAGES, (int(found) / word_count for found in stopword_counts)))
+    own = shares[language]
+    for other, share in shares.items():
+        if other != language and share >= MIN_OTHER_STOPWORD_SHARE and share > own:
+            return f"{share:.0%} of the words are common {other} words against {own:.0%} common {language} ones"
+    if word_count >= MIN_WORDS_FOR_MISSING_STOPWORDS and own < MIN_STOPWORD_SHARE:
+        return f"only {own:.0%} of {word_count} words are common {language} words"
+    return None
+
+
+def record_flags(record: dict, language: str = "en") -> list[Flag]:
+    """The flags of one record that need no other record (duplicates are found across the dataset)."""
+    texts = tuple([record.get(column) or ""] for column in TEXT_COLUMNS)
+    return _analyse_chunk((*texts, [record.get("category") or ""]), language).flags[0]
+
+
 # -- duplicates across the dataset ------------------------------------------------------------------
 
 
-# Odd 64-bit constants that mix a shingle's word hashes position by position ("a b c" differs from "c b a").
-_MIXERS = tuple(np.uint64(value) for value in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9))
+def lsh_candidate_pairs(keys: np.ndarray) -> np.ndarray:
+    """(pairs, 2) rows that agree on all rows of at least one band: in each bucket, its first row with each other row.
 
-
-def shingle_hashes(tokens: list[str], word_hashes: dict[str, int]) -> np.ndarray:
-    """Sorted unique 64-bit hashes of the word 3-shingles (one, zero-padded, for shorter texts).
-
-    Words are hashed with crc32, not hash(): Python's string hash changes per process, and the
-    signals must not. `word_hashes` caches them across records.
+    Linear in the bucket sizes, however large a bucket gets; each pair once, sorted.
     """
-    if not tokens:
-        return np.empty(0, dtype=np.uint64)
-    for token in tokens:
-        if token not in word_hashes:
-            word_hashes[token] = zlib.crc32(token.encode("utf-8"))
-    ids = np.fromiter((word_hashes[token] for token in tokens), dtype=np.uint64, count=len(tokens))
-    if len(ids) < SHINGLE_WORDS:
-        ids = np.concatenate([ids, np.zeros(SHINGLE_WORDS - len(ids), dtype=np.uint64)])
-    width = len(ids) - SHINGLE_WORDS + 1
-    mixed = sum(ids[offset : offset + width] * _MIXERS[offset] for offset in range(SHINGLE_WORDS))  # wraps modulo 2^64
-    return np.unique(mixed)
-
-
-def minhash_signatures(hash_sets: list[np.ndarray], permutations: int = MINHASH_PERMUTATIONS, seed: int = 1) -> np.ndarray:
-    """One row of `permutations` minimum hashes per set (a row of the maximum for an empty set)."""
-    randomness = np.random.default_rng(seed)
-    multipliers = randomness.integers(1, 1 << 31, size=permutations, dtype=np.uint64)
-    offsets = randomness.integers(0, 1 << 31, size=permutations, dtype=np.uint64)
-    signatures = np.full((len(hash_sets), permutations), np.iinfo(np.uint64).max, dtype=np.uint64)
-    lengths = np.array([len(values) for values in hash_sets], dtype=np.int64)
-    non_empty = np.flatnonzero(lengths)
-    chunk = 2000  # records per vectorised step: bounds memory at about permutations x chunk x 100 x 8 bytes
-    for start in range(0, len(non_empty), chunk):
-        rows = non_empty[start : start + chunk]
-        values = np.concatenate([hash_sets[row] for row in rows]) >> np.uint64(32)
-        # a*x + b modulo a Mersenne prime; a, b < 2^31 and x < 2^32 keep the product below 2^63.
-        permuted = (values[None, :] * multipliers[:, None] + offsets[:, None]) % _MERSENNE_PRIME
-        starts = np.concatenate([[0], np.cumsum(lengths[rows])[:-1]])
-        signatures[rows] = np.minimum.reduceat(permuted, starts, axis=1).T
-    return signatures
-
-
-def lsh_candidates(signatures: np.ndarray, non_empty: np.ndarray, bands: int = LSH_BANDS) -> set[tuple[int, int]]:
-    """Pairs of rows that agree on all rows of at least one band (each bucket: its first member with every other)."""
-    rows_per_band = signatures.shape[1] // bands
-    candidates: set[tuple[int, int]] = set()
-    for band in range(bands):
-        columns = signatures[non_empty, band * rows_per_band : (band + 1) * rows_per_band]
-        keys = sum(columns[:, offset] * _MIXERS[offset % len(_MIXERS)] for offset in range(rows_per_band))
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        run_starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]]))
-        run_ends = np.concatenate([run_starts[1:], [len(order)]])
-        for run_start, run_end in zip(run_starts[run_ends - run_starts > 1], run_ends[run_ends - run_starts > 1]):
-            members = non_empty[order[run_start:run_end]]
-            candidates.update((int(members[0]), int(other)) for other in members[1:])
-    return candidates
-
-
-def duplicate_groups(record_ids: list[str], texts: list[str], threshold: float = NEAR_DUPLICATE_JACCARD) -> pd.DataFrame:
-    """Per record: `duplicate_group` (the smallest id in its group, "" if alone), `duplicate_group_size`,
-    `duplicate_kind` (exact / near) and `duplicate_similarity` (best Jaccard with another member)."""
-    return _duplicate_groups(record_ids, [words(text) for text in texts], threshold)
-
-
-def _duplicate_groups(record_ids: list[str], token_lists: list[list[str]], threshold: float) -> pd.DataFrame:
-    count = len(record_ids)
-    parent = list(range(count))
-
-    def root(index: int) -> int:
-        while parent[index] != index:
-            parent[index] = parent[parent[index]]
-            index = parent[index]
-        return index
-
-    def join(left: int, right: int) -> None:
-        left, right = root(left), root(right)
-        if left != right:
-            parent[max(left, right)] = min(left, right)
-
-    first_with_text: dict[str, int] = {}
-    best = np.zeros(count)
-    exact = np.zeros(count, dtype=bool)
-    for index, tokens in enumerate(token_lists):
-        text = " ".join(tokens)
-        if not text:
+    pair_keys = []
+    for band in range(keys.shape[1]):
+        column = np.ascontiguousarray(keys[:, band])
+        codes, _ = pd.factorize(column)  # a hash table: no sort of every row
+        shared = np.flatnonzero(np.bincount(codes)[codes] > 1)
+        if not len(shared):
             continue
-        if text in first_with_text:
-            join(first_with_text[text], index)
-            exact[[first_with_text[text], index]] = True
-            best[[first_with_text[text], index]] = 1.0
-        else:
-            first_with_text[text] = index
+        shared = shared[np.argsort(codes[shared], kind="stable")]  # by bucket; rows of one bucket stay in ascending order
+        bucket_start = np.concatenate([[True], codes[shared][1:] != codes[shared][:-1]])
+        head = shared[np.maximum.accumulate(np.where(bucket_start, np.arange(len(shared)), 0))]
+        pair_keys.append(head[~bucket_start] * len(keys) + shared[~bucket_start])
+    if not pair_keys:
+        return np.empty((0, 2), dtype=np.int64)
+    unique = np.unique(np.concatenate(pair_keys))
+    return np.column_stack([unique // len(keys), unique % len(keys)])
 
-    word_hashes: dict[str, int] = {}
-    hash_sets = [shingle_hashes(tokens, word_hashes) for tokens in token_lists]
-    non_empty = np.flatnonzero([len(values) > 0 for values in hash_sets])
-    for left, right in sorted(lsh_candidates(minhash_signatures(hash_sets), non_empty)):
-        if root(left) == root(right) and best[left] == 1.0 and best[right] == 1.0:
-            continue  # already exact duplicates of each other
-        shared = len(np.intersect1d(hash_sets[left], hash_sets[right], assume_unique=True))
-        jaccard = shared / (len(hash_sets[left]) + len(hash_sets[right]) - shared)
-        if jaccard >= threshold:
-            join(left, right)
-            best[left] = max(best[left], jaccard)
-            best[right] = max(best[right], jaccard)
 
-    roots = [root(index) for index in range(count)]
+def estimated_jaccard(keys: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Per pair of rows, the share of MinHash permutations on which their signatures agree (from the band keys)."""
+    estimates = np.empty(len(pairs))
+    for start in range(0, len(pairs), 100_000):  # bounded memory: pairs x bands x 8 bytes per step
+        left, right = keys[pairs[start : start + 100_000, 0]], keys[pairs[start : start + 100_000, 1]]
+        agree = left ^ right
+        same_high = (agree >> np.uint64(32)) == 0
+        same_low = (agree & np.uint64(0xFFFFFFFF)) == 0
+        estimates[start : start + len(left)] = (same_high.sum(axis=1) + same_low.sum(axis=1)) / MINHASH_PERMUTATIONS
+    return estimates
+
+
+def _group_duplicates(
+    record_ids: list[str], digests: list, keys: np.ndarray, shingles_of: Callable[[int], np.ndarray], threshold: float
+) -> pd.DataFrame:
+    """Duplicate groups from each record's word digest (exact copies) and LSH band keys (near copies).
+
+    Exact copies are grouped by digest first, and only one record per group (its first) takes part in
+    the near-duplicate search, so thousands of copies of one record cost what one does. A candidate
+    pair joins two groups when the exact Jaccard similarity of their shingles (`shingles_of(row)`,
+    sorted and distinct) reaches `threshold`.
+    """
+    count = len(record_ids)
+    exact_group, _ = pd.factorize(pd.Series(digests, dtype=object))  # -1: a record without words
+    groups = int(exact_group.max()) + 1 if count else 0
+    has_words = np.flatnonzero(exact_group >= 0)
+    # pd.factorize numbers groups in order of first appearance, so the first record of each is in group order.
+    representative = has_words[np.unique(exact_group[has_words], return_index=True)[1]]
+    exact_size = np.bincount(exact_group[has_words], minlength=groups)
+    best = np.where(exact_size > 1, 1.0, 0.0)  # best similarity with another member, per exact group
+
+    parent = list(range(groups))
+
+    def root(group: int) -> int:
+        while parent[group] != group:
+            parent[group] = parent[parent[group]]
+            group = parent[group]
+        return group
+
+    pairs = lsh_candidate_pairs(keys[representative]) if groups else np.empty((0, 2), dtype=np.int64)
+    estimates = estimated_jaccard(keys[representative], pairs)
+    # The likeliest pairs first: once a group has formed, the pairs inside it need no exact Jaccard.
+    order = np.argsort(-estimates, kind="stable")
+    for left, right in pairs[order][estimates[order] >= MIN_ESTIMATED_JACCARD].tolist():
+        left_root, right_root = root(left), root(right)
+        if left_root == right_root and best[left] > 0 and best[right] > 0:
+            continue  # already in one group, and both have a similarity to show
+        similarity = jaccard(shingles_of(representative[left]), shingles_of(representative[right]))
+        if similarity >= threshold:
+            parent[max(left_root, right_root)] = min(left_root, right_root)
+            best[left] = max(best[left], similarity)
+            best[right] = max(best[right], similarity)
+
+    group_root = np.array([root(group) for group in range(groups)], dtype=np.int64)
+    record_root = np.full(count, -1, dtype=np.int64)
+    record_root[has_words] = group_root[exact_group[has_words]]
+    sizes = np.zeros(count, dtype=np.int64)
+    sizes[has_words] = np.bincount(record_root[has_words], minlength=groups)[record_root[has_words]]
+    grouped = np.flatnonzero(sizes > 1)
     smallest: dict[int, str] = {}
-    for index, group in enumerate(roots):
-        if group not in smallest or _id_key(record_ids[index]) < _id_key(smallest[group]):
-            smallest[group] = record_ids[index]
-    sizes = pd.Series(roots).map(pd.Series(roots).value_counts())
-    ids = pd.Series(record_ids, dtype=str)
-    group_ids = pd.Series([smallest[group] for group in roots], dtype=str)
-    alone = sizes == 1
+    for index in grouped.tolist():
+        group, record_id = int(record_root[index]), record_ids[index]
+        if group not in smallest or _id_key(record_id) < _id_key(smallest[group]):
+            smallest[group] = record_id
+    group_ids = np.full(count, "", dtype=object)
+    group_ids[grouped] = [smallest[int(group)] for group in record_root[grouped]]
+    similarity = np.zeros(count)
+    similarity[grouped] = best[exact_group[grouped]]
+    kind = np.full(count, "", dtype=object)
+    kind[grouped] = np.where(exact_size[exact_group[grouped]] > 1, "exact", "near")
     return pd.DataFrame(
         {
-            "id": ids,
-            "duplicate_group": group_ids.where(~alone, ""),
-            "duplicate_group_size": sizes.where(~alone, 0).astype(int),
-            "duplicate_kind": np.where(alone, "", np.where(exact, "exact", "near")),
-            "duplicate_similarity": np.where(alone, 0.0, best).round(3),
+            "id": pd.Series(record_ids, dtype=str),
+            "duplicate_group": pd.Series(group_ids, dtype=str),
+            "duplicate_group_size": np.where(sizes > 1, sizes, 0),
+            "duplicate_kind": pd.Series(kind, dtype=str),
+            "duplicate_similarity": similarity.round(3),
         }
     )
 
 
 def _id_key(record_id: str) -> tuple:
     return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)
+
+
+def duplicate_groups(record_ids: list[str], texts: list[str], threshold: float = NEAR_DUPLICATE_JACCARD) -> pd.DataFrame:
+    """Per record: `duplicate_group` (the smallest id in its group, "" if alone), `duplicate_group_size`,
+    `duplicate_kind` (exact / near) and `duplicate_similarity` (best Jaccard with another member it was compared with)."""
+    features = []
+    for start in range(0, len(texts), CHUNK_RECORDS):
+        words = _Words.of(texts[start : start + CHUNK_RECORDS])
+        digests = [duplicate_text_digest(tokens) for tokens in words.tokens]
+        features.append(DuplicateFeatures.of(words.hashes, words.starts, words.counts, digests))
+    return _group_duplicates_of_chunks([str(record_id) for record_id in record_ids], features, threshold)
+
+
+def _group_duplicates_of_chunks(record_ids: list[str], features: list[DuplicateFeatures], threshold: float) -> pd.DataFrame:
+    """_group_duplicates over the features of consecutive chunks of CHUNK_RECORDS records."""
+    keys = np.concatenate([chunk.band_keys for chunk in features]) if features else np.empty((0, LSH_BANDS), dtype=np.uint64)
+    digests = [digest for chunk in features for digest in chunk.digests]
+    return _group_duplicates(
+        record_ids, digests, keys, lambda row: features[row // CHUNK_RECORDS].distinct_shingles_of(row % CHUNK_RECORDS), threshold
+    )
 
 
 # -- the whole dataset ------------------------------------------------------------------------------
@@ -419,46 +857,93 @@ SIGNAL_COLUMNS = [
 ]  # fmt: skip
 
 
-def compute_quality_signals(records: pd.DataFrame, language: str = "en") -> pd.DataFrame:
+def compute_quality_signals(records: pd.DataFrame, language: str = "en", workers: int | None = None) -> pd.DataFrame:
     """One row per record: flag names, reasons, review priority, duplicate group, lengths and the cleaned texts.
 
-    `fixable` is True when the cleaned texts differ from the originals (a rule can propose a fix).
+    `clean_instruction`, `clean_context` and `clean_response` hold the text with the safe rule fixes
+    where a rule changed it, and are null where it did not (most records: a full copy of every
+    text would double the memory the signals take). `fixable` is True when a rule changed any of them.
+    The per-record work runs in chunks of CHUNK_RECORDS, on `workers` processes (default: every
+    core from MIN_RECORDS_FOR_WORKERS records on, else this process); the result is the same either way.
     """
-    rows = records.to_dict("records")
-    tokens = [{column: words(row.get(column)) for column in TEXT_COLUMNS} for row in rows]
-    duplicates = _duplicate_groups(
-        [str(row["id"]) for row in rows], [fields["instruction"] + fields["response"] for fields in tokens], NEAR_DUPLICATE_JACCARD
+    count = len(records)
+    columns = {
+        column: (records[column].fillna("") if column in records else pd.Series([""] * count)).reset_index(drop=True)
+        for column in (*TEXT_COLUMNS, "category")
+    }
+    chunks = (
+        tuple(columns[column].iloc[start : start + CHUNK_RECORDS].tolist() for column in (*TEXT_COLUMNS, "category"))
+        for start in range(0, count, CHUNK_RECORDS)
     )
-    output = []
-    for row, fields, duplicate in zip(rows, tokens, duplicates.to_dict("records")):
-        flags = _record_flags(row, fields, language)
-        if duplicate["duplicate_group_size"]:
-            others = duplicate["duplicate_group_size"] - 1
-            flags.append(
-                Flag(
-                    "duplicate",
-                    f"{duplicate['duplicate_kind']} duplicate of {others} other record(s) in group {duplicate['duplicate_group']}"
-                    + ("" if duplicate["duplicate_kind"] == "exact" else f" (word overlap {duplicate['duplicate_similarity']:.0%})"),
-                )
-            )
-        cleaned = {column: clean_text(row.get(column) or "") for column in TEXT_COLUMNS}
-        output.append(
-            {
-                "id": str(row["id"]),
-                "flags": [flag.name for flag in flags],
-                "reasons": [f"{flag.name}: {flag.reason}" for flag in flags],
-                "priority": sum(FLAG_WEIGHTS[flag.name] for flag in flags),
-                "duplicate_group": duplicate["duplicate_group"],
-                "duplicate_group_size": duplicate["duplicate_group_size"],
-                "citation_markers": sum(len(citation_markers(row.get(column) or "")) for column in TEXT_COLUMNS),
-                "instruction_words": len(fields["instruction"]),
-                "context_words": len(fields["context"]),
-                "response_words": len(fields["response"]),
-                **{f"clean_{column}": cleaned[column] for column in TEXT_COLUMNS},
-                "fixable": any(cleaned[column] != (row.get(column) or "") for column in TEXT_COLUMNS),
-            }
-        )
-    return pd.DataFrame(output, columns=SIGNAL_COLUMNS)
+    flags: list[list[str]] = []
+    reasons: list[list[str]] = []
+    duplicate_features: list[DuplicateFeatures] = []
+    cleaned: dict[str, list[pa.Array]] = {column: [] for column in TEXT_COLUMNS}
+    priority = np.empty(count, dtype=np.int64)
+    markers = np.empty(count, dtype=np.int64)
+    word_counts = np.empty((count, len(TEXT_COLUMNS)), dtype=np.int64)
+    start = 0
+    for result in _map_chunks(partial(_chunk_signals, language=language), chunks, _worker_count(workers, count)):
+        end = start + len(result.flags)
+        flags += result.flags
+        reasons += result.reasons
+        duplicate_features.append(result.duplicates)
+        priority[start:end], markers[start:end], word_counts[start:end] = result.priority, result.citation_markers, result.word_counts
+        for column, array in zip(TEXT_COLUMNS, result.cleaned):
+            cleaned[column].append(array)
+        start = end
+
+    record_ids = records["id"].astype(str).tolist()
+    duplicates = _group_duplicates_of_chunks(record_ids, duplicate_features, NEAR_DUPLICATE_JACCARD)
+    del duplicate_features
+    sizes, kinds, groups, similarities = (duplicates[column].to_numpy() for column in
+                                          ("duplicate_group_size", "duplicate_kind", "duplicate_group", "duplicate_similarity"))  # fmt: skip
+    for index in np.flatnonzero(sizes > 0).tolist():
+        reason = f"{kinds[index]} duplicate of {sizes[index] - 1} other record(s) in group {groups[index]}"
+        if kinds[index] != "exact":
+            reason += f" (word overlap {similarities[index]:.0%})"
+        flags[index].append("duplicate")
+        reasons[index].append(f"duplicate: {reason}")
+        priority[index] += FLAG_WEIGHTS["duplicate"]
+
+    clean = {column: pa.chunked_array(arrays, type=pa.large_string()).to_pandas() for column, arrays in cleaned.items()}
+    return pd.DataFrame(
+        {
+            "id": pd.Series(record_ids, dtype=str),
+            "flags": flags,
+            "reasons": reasons,
+            "priority": priority,
+            "duplicate_group": duplicates["duplicate_group"],
+            "duplicate_group_size": duplicates["duplicate_group_size"],
+            "citation_markers": markers,
+            **{f"{column}_words": word_counts[:, position] for position, column in enumerate(TEXT_COLUMNS)},
+            **{f"clean_{column}": clean[column] for column in TEXT_COLUMNS},
+            "fixable": np.logical_or.reduce([clean[column].notna().to_numpy() for column in TEXT_COLUMNS]),
+        },
+        columns=SIGNAL_COLUMNS,
+    )
+
+
+def _worker_count(workers: int | None, records: int) -> int:
+    if workers is not None:
+        return max(1, workers)
+    return len(os.sched_getaffinity(0)) if records >= MIN_RECORDS_FOR_WORKERS else 1
+
+
+def _map_chunks(function: Callable, chunks: Iterable, workers: int) -> Iterator:
+    """`function` over the chunks, results in order; with several workers, at most two chunks per worker in flight (bounded memory)."""
+    if workers <= 1:
+        yield from map(function, chunks)
+        return
+    # spawn: a fresh interpreter per worker; forking a process that runs threads (a Dagster step) can deadlock.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(function, chunk))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def flag_counts(signals: pd.DataFrame) -> dict[str, int]:

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -223,71 +224,163 @@ def validate_records(
 
     The quarantine keeps each row's values (undecodable characters escaped so any file can hold
     them), its `location` in the source, the `reason` and machine-readable `defects` codes.
-    """
-    frame = frame.reset_index(drop=True).astype(object)
-    if "location" not in frame.columns:
-        frame["location"] = [f"row {number}" for number in range(1, len(frame) + 1)]
-    for column in ("load_problem", "raw_line"):
-        if column not in frame.columns:
-            frame[column] = None
-    frame["id"] = frame["id"].map(_id_text)
-    frame["context"] = frame["context"].map(lambda value: "" if _is_missing(value) else value)
 
-    first_location: dict[str, str] = {}
-    rows = zip(frame["location"], frame["load_problem"], *(frame[column] for column in COLUMNS))
-    problems = [
-        _row_problems(location, load_problem, dict(zip(COLUMNS, values)), known_categories, max_field_characters, first_location)
-        for location, load_problem, *values in rows
-    ]
-    bad = np.array([bool(found) for found in problems], dtype=bool)
-    quarantine = frame[bad].copy()
-    quarantine["id"] = quarantine["id"].map(lambda value: value.text if isinstance(value, _NotAnId) else value)
+    Checked column by column: a text column of Arrow strings (a parquet source) holds only text or
+    nulls, so its checks are vectorised; other columns (JSON and CSV sources hold any value) are
+    checked value by value. Only the quarantined rows are copied to Python objects.
+    """
+    frame = frame.reset_index(drop=True)
+    count = len(frame)
+    locations = frame["location"] if "location" in frame.columns else pd.Series([f"row {number}" for number in range(1, count + 1)])
+    unparsed = (
+        np.array([isinstance(problem, str) for problem in frame["load_problem"].tolist()], dtype=bool)
+        if "load_problem" in frame.columns
+        else np.zeros(count, dtype=bool)
+    )
+    ids = _id_texts(frame["id"])
+    contexts = _without_missing(frame["context"])
+
+    # (defect code, rows with it, reason of row i), in the order a row's reasons are listed.
+    checks: list[tuple[str, np.ndarray, Callable[[int], str]]] = []
+    for column in ("instruction", "context", "response", "category"):
+        checks += _text_checks(contexts if column == "context" else frame[column], column, max_field_characters)
+    categories = frame["category"]
+    if known_categories is not None:  # None: a dataset with task categories of its own, any is fine
+        named = _text_rows(categories) & ~_blank_rows(categories)
+        known = (
+            categories.isin(list(known_categories)).to_numpy()
+            if _is_arrow_text(categories)
+            else np.array([isinstance(value, str) and value in known_categories for value in categories.tolist()], dtype=bool)
+        )
+        checks.append(
+            ("unknown_category", named & ~known,
+             lambda row: f"unknown category {categories.iat[row]!r} (expected one of {sorted(known_categories)}; "
+                         "a project with categories of its own sets `categories: any` under `source:`)")
+        )  # fmt: skip
+    checks += _id_checks(ids, locations, unparsed)
+
+    problems = [(code, rows & ~unparsed, reason) for code, rows, reason in checks]
+    bad = unparsed | np.logical_or.reduce([rows for _, rows, _ in problems]) if problems else unparsed
+    bad_rows = np.flatnonzero(bad)
+    found = {
+        row: [("unparseable_line", frame["load_problem"].iat[row])]
+        if unparsed[row]
+        else [(code, reason(row)) for code, rows, reason in problems if rows[row]]
+        for row in bad_rows.tolist()
+    }
+    quarantine = frame.iloc[bad_rows].astype(object)
+
+    def objects(values) -> pd.Series:  # kept as Python objects: text with undecodable characters is no Arrow string
+        return pd.Series(list(values), index=quarantine.index, dtype=object)
+
+    quarantine["id"] = objects(value.text if isinstance(value, _NotAnId) else value for value in ids.iloc[bad_rows].astype(object).tolist())
+    quarantine["context"] = objects(contexts.iloc[bad_rows].tolist())
+    quarantine["location"] = objects(locations.iloc[bad_rows].tolist())
+    for column in ("load_problem", "raw_line"):
+        if column not in quarantine.columns:
+            quarantine[column] = None
     quarantine = quarantine.apply(lambda column: column.map(_storable))
-    found = [found for found in problems if found]
-    quarantine["reason"] = ["; ".join(reason for _, reason in row) for row in found]
-    quarantine["defects"] = [[code for code, _ in row] for row in found]
-    valid = frame.loc[~bad, COLUMNS]
+    quarantine["reason"] = ["; ".join(reason for _, reason in found[row]) for row in bad_rows.tolist()]
+    quarantine["defects"] = [[code for code, _ in found[row]] for row in bad_rows.tolist()]
+
+    valid = frame[COLUMNS].assign(id=ids, context=contexts)
+    if len(bad_rows):
+        valid = valid[~bad]
     return valid.reset_index(drop=True), quarantine[QUARANTINE_COLUMNS].reset_index(drop=True)
 
 
-def _row_problems(location, load_problem, row: dict, known_categories, max_field_characters: int, first_location: dict) -> list:
-    """(defect code, reason) pairs of one row; empty for a valid row. Records the first location of each id."""
-    if isinstance(load_problem, str):
-        return [("unparseable_line", load_problem)]
-    problems = []
-    for column in ("instruction", "context", "response", "category"):
-        value = row[column]
-        if isinstance(value, str):
-            if len(value) > max_field_characters:
-                problems.append((f"{column}_too_long", f"{column} is {len(value):,} characters long, over the "
-                                 f"{max_field_characters:,} limit (too long to review in Argilla)"))  # fmt: skip
-            if not _encodes(value):
-                problems.append((f"{column}_invalid_utf8", f"{column} holds invalid text (undecodable bytes or characters)"))
-            if column != "context" and not value.strip():
-                problems.append((f"{column}_empty", f"{column} is empty"))
-        elif _is_missing(value):
-            problems.append((f"{column}_missing", f"{column} is missing (null)"))
-        else:
-            problems.append((f"{column}_not_text", f"{column} is {_kind(value)}, not text"))
-    category = row["category"]
-    if isinstance(category, str) and category.strip() and known_categories is not None and category not in known_categories:
-        problems.append((
-            "unknown_category",
-            f"unknown category {category!r} (expected one of {sorted(known_categories)}; "
-            "a project with categories of its own sets `categories: any` under `source:`)",
-        ))  # fmt: skip
-    record_id = row["id"]
-    if isinstance(record_id, _NotAnId):
-        problems.append(("id_not_text", f"id is {record_id.kind}, not text or a whole number"))
-    elif _is_missing(record_id):
-        problems.append(("id_missing", "id is missing (null)"))
-    elif not record_id.strip():
-        problems.append(("id_empty", "id is empty"))
-    elif record_id in first_location:
-        problems.append(("duplicate_id", f"duplicate id {record_id!r} (first seen at {first_location[record_id]})"))
+def _is_arrow_text(column: pd.Series) -> bool:
+    """Arrow-backed strings (what a parquet source gives): every value is valid text or null."""
+    return isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow"
+
+
+def _without_missing(context: pd.Series) -> pd.Series:
+    """The context with missing values as "" (an absent optional input)."""
+    if _is_arrow_text(context):
+        return context.fillna("")
+    return pd.Series(["" if _is_missing(value) else value for value in context.tolist()], dtype=object)
+
+
+def _text_rows(column: pd.Series) -> np.ndarray:
+    if _is_arrow_text(column):
+        return column.notna().to_numpy()
+    return np.array([isinstance(value, str) for value in column.tolist()], dtype=bool)
+
+
+# Characters str.strip() removes. A text is blank when it has none other; only texts that start with one can be.
+_PYTHON_WHITESPACE = [chr(code) for code in range(0x110000) if chr(code).isspace()]
+
+
+def _blank_rows(column: pd.Series) -> np.ndarray:
+    """Texts that are empty or whitespace only (str.strip() leaves nothing); False for non-text values."""
+    if _is_arrow_text(column):
+        first = column.str.slice(0, 1)
+        candidates = np.flatnonzero(((first == "") | first.isin(_PYTHON_WHITESPACE)).fillna(False).to_numpy())
+        blank = np.zeros(len(column), dtype=bool)
+        blank[candidates] = [not value.strip() for value in column.iloc[candidates].tolist()]
+        return blank
+    return np.array([isinstance(value, str) and not value.strip() for value in column.tolist()], dtype=bool)
+
+
+def _text_checks(column: pd.Series, name: str, max_field_characters: int) -> list[tuple[str, np.ndarray, Callable[[int], str]]]:
+    """The checks of one text column: too long, invalid text, empty (not for the optional context), missing, not text."""
+    if _is_arrow_text(column):
+        is_text = column.notna().to_numpy()
+        too_long = (column.str.len().fillna(0) > max_field_characters).to_numpy()
+        invalid = np.zeros(len(column), dtype=bool)  # Arrow holds valid UTF-8 only
+        not_text = np.zeros(len(column), dtype=bool)
     else:
-        first_location[record_id] = location
-    return problems
+        values = column.tolist()
+        is_text = np.array([isinstance(value, str) for value in values], dtype=bool)
+        too_long = np.array([isinstance(value, str) and len(value) > max_field_characters for value in values], dtype=bool)
+        invalid = np.array([isinstance(value, str) and not (value.isascii() or _encodes(value)) for value in values], dtype=bool)
+        not_text = np.array([not isinstance(value, str) and not _is_missing(value) for value in values], dtype=bool)
+    checks = [
+        (f"{name}_too_long", too_long,
+         lambda row: f"{name} is {len(column.iat[row]):,} characters long, over the {max_field_characters:,} limit (too long to review in Argilla)"),
+        (f"{name}_invalid_utf8", invalid, lambda row: f"{name} holds invalid text (undecodable bytes or characters)"),
+    ]  # fmt: skip
+    if name != "context":
+        checks.append((f"{name}_empty", _blank_rows(column), lambda row: f"{name} is empty"))
+    checks += [
+        (f"{name}_missing", ~is_text & ~not_text, lambda row: f"{name} is missing (null)"),
+        (f"{name}_not_text", not_text, lambda row: f"{name} is {_kind(column.iat[row])}, not text"),
+    ]
+    return checks
+
+
+def _id_texts(column: pd.Series) -> pd.Series:
+    """Ids as text (see _id_text): Arrow strings as they are, whole-number columns converted at once."""
+    if _is_arrow_text(column):
+        return column
+    if column.dtype.kind in "iu":
+        return column.astype(str)
+    return pd.Series([_id_text(value) for value in column.tolist()], dtype=object)
+
+
+def _id_checks(ids: pd.Series, locations: pd.Series, unparsed: np.ndarray) -> list[tuple[str, np.ndarray, Callable[[int], str]]]:
+    """Id not text, missing, empty or seen before. The first row with an id claims it, whatever else is wrong with it."""
+    values = ids.tolist()
+    not_an_id = np.array([isinstance(value, _NotAnId) for value in values], dtype=bool)
+    missing = np.array([not isinstance(value, (str, _NotAnId)) and _is_missing(value) for value in values], dtype=bool)
+    empty = np.array([isinstance(value, str) and not value.strip() for value in values], dtype=bool)
+    claiming = np.flatnonzero(~(not_an_id | missing | empty | unparsed))
+    claimed = pd.Series(values, dtype=object).iloc[claiming]
+    repeated = claimed.duplicated(keep="first").to_numpy()
+    duplicate = np.zeros(len(values), dtype=bool)
+    duplicate[claiming[repeated]] = True
+    repeated_ids = set(claimed[repeated])
+    first_location = {
+        record_id: locations.iat[row]
+        for row, record_id, again in zip(claiming.tolist(), claimed.tolist(), repeated.tolist())
+        if not again and record_id in repeated_ids
+    }
+    return [
+        ("id_not_text", not_an_id, lambda row: f"id is {values[row].kind}, not text or a whole number"),
+        ("id_missing", missing, lambda row: "id is missing (null)"),
+        ("id_empty", empty, lambda row: "id is empty"),
+        ("duplicate_id", duplicate, lambda row: f"duplicate id {values[row]!r} (first seen at {first_location[values[row]]})"),
+    ]
 
 
 def defect_counts(quarantine: pd.DataFrame) -> dict[str, int]:

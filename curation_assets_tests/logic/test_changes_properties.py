@@ -1,6 +1,7 @@
 """Change detection, property-based: what counts as a change, on any text, missing values included."""
 
 import math
+import re
 
 import pandas as pd
 from hypothesis import given, settings
@@ -27,6 +28,14 @@ def test_normalise_is_idempotent_and_missing_is_empty(value):
     assert once == once.strip() and "  " not in once
     if value is None or (isinstance(value, float) and math.isnan(value)):
         assert once == ""
+
+
+WHITESPACE = [chr(code) for code in range(0x110000) if chr(code).isspace()]
+
+
+@given(st.lists(st.sampled_from([*WHITESPACE, "a", "b", "\u200b", "é"]), max_size=20).map("".join))
+def test_normalise_collapses_exactly_what_the_whitespace_class_matches(text):
+    assert normalise(text) == re.sub(r"\s+", " ", text).strip()
 
 
 @given(before=values, after=values)

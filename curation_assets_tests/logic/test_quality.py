@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curation_assets.argilla_adapter.mapping import ORIGINAL_AGENT, RULE_AGENT, suggestions_for
+from curation_assets.logic import quality
 from curation_assets.logic.shard_sync import quality_metadata
 from curation_assets.logic.curation import curate_with_rule_fixes
 from curation_assets.logic.quality import (
@@ -20,6 +21,7 @@ from curation_assets.logic.quality import (
     remove_citation_markers,
     repair_mojibake,
     review_order,
+    word_tokens,
 )
 from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 from curation_assets.logic.statistics import NO_FLAG_ROW, compute_statistics
@@ -94,6 +96,9 @@ def test_other_language_by_function_words_and_script():
     assert flag_names(**spanish) == ["other_language"]
     assert "common es words" in record_flags({**GOOD, **spanish})[0].reason
     assert flag_names(instruction="Give me the top 5 golf equipment company names.", response="Titleist, Taylormade, Callaway, Ping, Cobra") == []
+    chinese = {"instruction": "火车每天早上七点从中央车站出发。", "response": "这本书讲述了一个上海家庭的故事。"}  # two "words": no spaces
+    assert flag_names(**chinese) == ["other_language"] and "0% of the letters are Latin" in record_flags({**GOOD, **chinese})[0].reason
+    assert flag_names(instruction="What does 東京 mean?", response="Tokyo, the capital of Japan.") == []
     assert record_flags({**GOOD, **german}, language="xx") == []
 
 
@@ -178,7 +183,8 @@ def test_rule_pass_is_off_by_default_and_touches_only_records_nobody_answered():
     assert curate_with_rule_fixes(feedback, signals, apply_rule_fixes=False)["id"].tolist() == ["1"]
     curated = curate_with_rule_fixes(feedback, signals, apply_rule_fixes=True).set_index("id")
     assert curated["provenance"].to_dict() == {"1": "original", "3": "rule"}
-    assert curated.loc["3", "context"] == GOOD["context"]
+    assert curated.loc["3", ["instruction", "context", "response"]].tolist() == [GOOD["instruction"], GOOD["context"], GOOD["response"]]
+    assert signals.set_index("id").loc["3", ["clean_instruction", "clean_response"]].isna().all(), "only what a rule changed is kept"
 
 
 def test_rule_pass_before_anyone_submitted():
@@ -187,22 +193,35 @@ def test_rule_pass_before_anyone_submitted():
     feedback = _feedback([{"record_id": row["id"], "status": "pending", "instruction": row["instruction"], "context": row["context"],
                            "response": row["response"]} for row in records.to_dict("records")])  # fmt: skip
     nothing = curate_with_rule_fixes(feedback, signals, apply_rule_fixes=False)
-    assert nothing.empty and (nothing["instruction"].str.strip() == "").empty, "text columns stay text"
+    assert nothing.empty and (nothing.dtypes == object).all(), "text columns stay text, not the floats pandas gives an empty frame"
     fixed = curate_with_rule_fixes(feedback, signals, apply_rule_fixes=True)
     assert fixed[["id", "provenance"]].values.tolist() == [["1", "rule"]]
 
 
+DAMAGED_TEXT = st.lists(st.sampled_from(list("ab .,\n\t[]1c\u200b\u00e9Ã©â€™") + ["[12]", "[a]", "  ", "word"]), max_size=30).map("".join)
+# Flags judged on a record's words, which cleaning can change (removing "[12]" removes the word "12").
+WORD_FLAGS = {"short_response", "response_copies_context", "response_copies_instruction", "other_language"}
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(list("ab .,\n\t[]1c\u200b\u00e9Ã©â€™") + ["[12]", "[a]", "  ", "word"]), max_size=30).map("".join))
-def test_cleaning_is_idempotent_and_never_adds_a_flag(text):
+@given(DAMAGED_TEXT)
+def test_cleaning_is_idempotent_and_clears_the_flags_of_what_it_fixes(text):
     once = clean_text(text)
     assert clean_text(once) == once
-    record = {**GOOD, "response": text}
-    cleaned = {**GOOD, "response": once}
-    before = {flag.name for flag in record_flags(record)}
-    after = {flag.name for flag in record_flags(cleaned)}
-    assert not ({"citation_markers", "whitespace"} & after)
-    assert after - before <= {"short_response", "response_copies_instruction"}
+    after = {flag.name for flag in record_flags({**GOOD, "response": once})}
+    assert not ({"citation_markers", "whitespace", "mojibake"} & after)
+
+
+@settings(max_examples=300, deadline=None)
+@given(DAMAGED_TEXT)
+def test_cleaning_adds_a_flag_only_by_changing_the_words(text):
+    once = clean_text(text)
+    before = {flag.name for flag in record_flags({**GOOD, "response": text})}
+    added = {flag.name for flag in record_flags({**GOOD, "response": once})} - before
+    if word_tokens(once) == word_tokens(text):
+        assert not added
+    else:
+        assert added <= WORD_FLAGS
 
 
 @settings(max_examples=50, deadline=None)
@@ -219,3 +238,46 @@ def test_duplicate_groups_are_consistent(texts):
         for right in range(left + 1, len(texts)):
             if normalised[left] and normalised[left] == normalised[right]:
                 assert groups["duplicate_group"][left] == groups["duplicate_group"][right] != ""
+
+
+def test_thousands_of_copies_of_one_record_form_one_group_with_its_near_copies():
+    words = "the river delta floods each spring and farmers plant rice on the silt it leaves behind".split()
+    original = " ".join(words * 4)
+    texts, expected_kind = [], []
+    for index in range(3000):  # exact copies (whitespace and case differ: the words are the same)
+        texts.append(original.upper() if index % 2 else original.replace(" ", "  "))
+        expected_kind.append("exact")
+    for index in range(500):  # near copies: one word replaced, a different one each time
+        changed = list(words * 4)
+        changed[index % len(changed)] = f"word{index}"
+        texts.append(" ".join(changed))
+        expected_kind.append("near")
+    for index in range(500):  # distinct records
+        texts.append(f"record {index} asks about topic {index * 7} in its own words, number {index}")
+        expected_kind.append("")
+    ids = [str(9000 - index) for index in range(len(texts))]
+
+    groups = duplicate_groups(ids, texts)
+
+    copies = groups.iloc[:3500]
+    assert (copies["duplicate_group"] == min(ids[:3500], key=int)).all()
+    assert (copies["duplicate_group_size"] == 3500).all()
+    assert groups["duplicate_kind"].tolist() == expected_kind
+    assert (groups["duplicate_similarity"].iloc[:3000] == 1.0).all()
+    assert groups["duplicate_similarity"].iloc[3000:3500].between(0.6, 1.0, inclusive="left").all()
+    assert (groups["duplicate_group"].iloc[3500:] == "").all() and (groups["duplicate_group_size"].iloc[3500:] == 0).all()
+
+
+def test_worker_processes_give_the_same_signals_as_one_process(monkeypatch):
+    monkeypatch.setattr(quality, "CHUNK_RECORDS", 500)  # several chunks, so both workers get some
+    excerpt = load_shipped_dolly_excerpt().to_dict("records")
+    records = pd.DataFrame(
+        [
+            {**excerpt[index % len(excerpt)], "id": str(index), "response": excerpt[(index * 7) % len(excerpt)]["response"]
+             + (f" variant {index}" if index % 3 else "")}
+            for index in range(1800)
+        ]
+    )  # fmt: skip
+    one = compute_quality_signals(records, workers=1)
+    assert one["duplicate_group_size"].gt(0).sum() > 100 and one["fixable"].any(), "the sample has duplicates and fixes"
+    assert one.equals(compute_quality_signals(records, workers=2))

@@ -144,3 +144,46 @@ def test_validation_quarantines_each_defect_with_its_reason():
 
 def test_shipped_source_name_loads_the_excerpt():
     assert len(load_source(SHIPPED_EXCERPT)) == 37
+
+
+def test_validation_of_arrow_strings_matches_python_objects():
+    rows = [
+        {"id": "1", "instruction": "Q?", "context": None, "response": "A.", "category": "open_qa"},
+        {"id": "2", "instruction": " \u3000\x1c", "context": "c", "response": "A.", "category": "open_qa"},
+        {"id": "1", "instruction": "Q?", "context": "", "response": "x" * 12, "category": "poetry"},
+        {"id": None, "instruction": "Q?", "context": "", "response": "A.", "category": " "},
+        {"id": "5", "instruction": "Q?", "context": "", "response": "A.", "category": "closed_qa"},
+    ]
+    as_objects = validate_records(pd.DataFrame(rows, dtype=object), max_field_characters=10)
+    as_arrow = validate_records(pd.DataFrame(rows).astype("str").where(pd.DataFrame(rows).notna()), max_field_characters=10)
+    for objects, arrow in zip(as_objects, as_arrow):
+        assert objects.astype(object).fillna("null").to_dict("records") == arrow.astype(object).fillna("null").to_dict("records")
+    valid, quarantine = as_arrow
+    assert list(valid["id"]) == ["1", "5"] and list(valid["context"]) == ["", ""]
+    assert quarantine["reason"].tolist() == [
+        "instruction is empty",
+        "response is 12 characters long, over the 10 limit (too long to review in Argilla); unknown category 'poetry' "
+        "(expected one of ['brainstorming', 'classification', 'closed_qa', 'creative_writing', 'general_qa', "
+        "'information_extraction', 'open_qa', 'summarization']; a project with categories of its own sets "
+        "`categories: any` under `source:`); duplicate id '1' (first seen at row 1)",
+        "category is empty; id is missing (null)",
+    ]
+
+
+def test_undecodable_context_beside_missing_ones_is_quarantined_not_a_crash():
+    rows = [
+        {"id": "1", "instruction": "Q?", "context": None, "response": "A.", "category": "open_qa"},
+        {"id": "2", "instruction": "Q?", "context": "bad \ud800 text", "response": "A.", "category": "open_qa"},
+    ]
+    valid, quarantine = validate_records(pd.DataFrame(rows, dtype=object))
+    assert list(valid["id"]) == ["1"]
+    assert quarantine[["id", "context", "reason"]].to_dict("records") == [
+        {"id": "2", "context": "bad \\ud800 text", "reason": "context holds invalid text (undecodable bytes or characters)"}
+    ]
+
+
+def test_a_project_with_categories_of_its_own_accepts_them():
+    rows = [{"id": "1", "instruction": "Q?", "context": "", "response": "A.", "category": "support_ticket"}]
+    assert validate_records(pd.DataFrame(rows))[1]["defects"].tolist() == [["unknown_category"]]
+    valid, quarantine = validate_records(pd.DataFrame(rows), known_categories=None)
+    assert list(valid["category"]) == ["support_ticket"] and quarantine.empty

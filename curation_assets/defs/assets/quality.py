@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from ...logic.jsonl import write_jsonl
 from ...logic.markdown import markdown_table
 from ...logic.quality import compute_quality_signals, flag_counts
 from ..project import Project
@@ -20,9 +21,8 @@ def build_quality_signals(project: Project) -> dg.AssetsDefinition:
     def quality_signals(raw_dolly: pd.DataFrame) -> dg.Output[pd.DataFrame]:
         """Per record: flags with reasons (citation markers, whitespace, encoding, copies, short, context, duplicates, language), priority and rule-cleaned texts."""
         signals = compute_quality_signals(raw_dolly, language=language)
-        signals.to_json(
-            project.output_folder("quality") / "quality_signals.jsonl", orient="records", lines=True, force_ascii=False
-        )
+        # In slices: to_json builds the whole document in memory first (1.2 GiB more at 100,000 records).
+        write_jsonl(signals, project.output_folder("quality") / "quality_signals.jsonl", force_ascii=False)
         flagged = signals[signals["priority"] > 0].sort_values("priority", ascending=False, kind="stable")
         preview = flagged.head(10).assign(reasons=flagged["reasons"].map(lambda reasons: " / ".join(reasons)))
         return dg.Output(
