@@ -12,6 +12,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 6900
 DATA_DIR_ENV = "CURATION_ARGILLA_HOME"
 SEARCH_ENGINE_NAME = "database"
+# Sent with a bulk record upsert that the set-based write path (bulk_write.py) served.
+BULK_WRITE_PATH_HEADER = "X-Curation-Bulk-Write"
 
 
 def default_data_dir() -> Path:

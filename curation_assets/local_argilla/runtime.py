@@ -218,9 +218,17 @@ def _skip_record_events_without_webhooks() -> None:
             module.notify_record_event_v1 = notify_record_event_if_anyone_listens
 
 
+def _write_record_batches_set_based() -> None:
+    """Serve the bulk record upsert with one statement per table and batch (see bulk_write.py)."""
+    from . import bulk_write
+
+    bulk_write.install()
+
+
 # Changes to how the unmodified server runs in this process, each measured by bench/argilla_logging.py.
 SPEEDUPS: dict[str, Callable[[], None]] = {
     "settings-adapters": _validate_settings_with_one_adapter_each,
     "webhook-events": _skip_record_events_without_webhooks,
+    "bulk-records": _write_record_batches_set_based,
 }
 DISABLE_SPEEDUPS_ENV = "CURATION_ARGILLA_DISABLE_SPEEDUPS"
