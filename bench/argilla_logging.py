@@ -1,24 +1,46 @@
-"""Embedded Argilla throughput: log Dolly-shaped records, read them back, time a UI queue page.
+"""Embedded Argilla push throughput: what the pipeline pushes, through upstream's write path and the fast path.
 
-    python bench/argilla_logging.py --records 15000 [--batch-size 256 500] [--profile]
+    python bench/argilla_logging.py --records 15000 [--servers upstream fast] [--client records.log pipelined] [--profile]
 
-Prints records/s for logging (the real argilla client, as users log) and for reading back
-with responses, plus the median latency of the annotation page's queue query, for the
-server as shipped and with each of the embedded launcher's speedups (runtime.SPEEDUPS),
-side by side in one invocation. `--profile` samples the server with py-spy while it logs.
-Figures are for comparing runs side by side on one machine, not absolute claims.
+Each run starts a fresh embedded Argilla, creates the curation dataset (`curation_dataset_settings`)
+and times the whole push as the pipeline runs it: building the `rg.Record` objects and
+`dataset.records.log(records, batch_size=500)` with the real argilla client. Two payloads:
+
+- `fields only`: the four text fields and the external id, no suggestions, no metadata;
+- `pipeline`: exactly what `annotator_shards` pushes: `to_argilla_records(review_order(...), signals)`
+  over Dolly-shaped records (`dolly_generator.py`) with their `compute_quality_signals`: the quality
+  notes field, up to three suggestions (agent and score) and eight metadata values per record.
+
+Servers, switched with `CURATION_ARGILLA_DISABLE_SPEEDUPS` (`runtime.SPEEDUPS`): `upstream` is the
+embedded default with argilla-server's own bulk write path (`bulk-records` off), `fast` the embedded
+default, `shipped` argilla-server with no speedup at all. Configurations run side by side in one
+invocation, in the order A B then B A per payload, so that a drift in the machine's load touches
+both alike. After each push the records are read back with responses over the API and the
+annotation page's pending-queue query is timed (median of 20).
+
+`--client pipelined` is a prototype of a client-side change: the same records serialized by the
+argilla client (`Record.api_model().model_dump()`), sent strictly in order, one request at a time,
+while a second thread prepares the next batch; the answer is not turned back into `rg.Record`s.
+`--profile` samples the server (py-spy) and the benchmark process itself while they push.
+Raw figures go to bench/results/argilla-logging-<timestamp>.json. Figures are for comparing
+runs side by side on one machine, not absolute claims.
 """
+
+from __future__ import annotations
 
 import argparse
 import collections
+import datetime
+import json
 import os
+import queue
 import shutil
 import signal
-import random
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,120 +48,149 @@ from pathlib import Path
 import argilla as rg
 import httpx
 
-from curation_assets.annotation_settings import curation_dataset_settings
-from curation_assets.annotator_client import PENDING_QUEUE_FILTERS
-from curation_assets.argilla_mapping import to_argilla_records
-from curation_assets.logic.source import load_shipped_dolly_excerpt
-from curation_assets.local_argilla.process import start_embedded_argilla
-from curation_assets.local_argilla.runtime import DISABLE_SPEEDUPS_ENV
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+sys.path.insert(0, str(BENCH_DIR))
 
+from dolly_generator import dolly_shaped_frame  # noqa: E402
 
-def dolly_shaped_rows(count: int, seed: int = 0) -> list[dict]:
-    """Rows whose category mix and field lengths are drawn from the shipped real excerpt."""
-    sample = load_shipped_dolly_excerpt().to_dict("records")
-    randomness = random.Random(seed)
-    words = " ".join(row["context"] + " " + row["response"] for row in sample).split()
+from curation_assets.annotation_settings import curation_dataset_settings  # noqa: E402
+from curation_assets.annotator_client import PENDING_QUEUE_FILTERS  # noqa: E402
+from curation_assets.argilla_mapping import TEXT_FIELDS, to_argilla_records  # noqa: E402
+from curation_assets.local_argilla.process import start_embedded_argilla  # noqa: E402
+from curation_assets.local_argilla.runtime import DISABLE_SPEEDUPS_ENV  # noqa: E402
+from curation_assets.logic.quality import compute_quality_signals, review_order  # noqa: E402
 
-    def text_like(original: str) -> str:
-        length = max(1, len(original.split()))
-        return " ".join(randomness.choice(words) for _ in range(length))
-
-    rows = []
-    for index in range(count):
-        model = randomness.choice(sample)
-        rows.append(
-            {
-                "id": str(index),
-                "category": model["category"],
-                "instruction": text_like(model["instruction"]),
-                "context": text_like(model["context"]) if model["context"] else "",
-                "response": text_like(model["response"]),
-            }
-        )
-    return rows
-
-
-def machine() -> str:
-    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores, {memory_gib:.0f} GiB"
-
-
-VARIANTS = {
-    "argilla-server as shipped": "all",
-    "+ webhook events only when enabled": "settings-adapters",
-    "+ settings adapters built once": "webhook-events",
-    "embedded default (both)": "",
+# Server variant -> the speedups it runs without.
+SERVERS = {
+    "shipped": "all",
+    "upstream": "bulk-records",
+    "fast": "",
 }
+PAYLOADS = ("fields only", "pipeline")
+CLIENTS = ("records.log", "pipelined")
+PIPELINE_BATCH_SIZE = 500  # resources.LOG_BATCH_SIZE: what the pipeline logs with
 
 
-def run(records: int, batch_size: int, disabled_speedups: str, profile_to: Path | None = None) -> dict:
-    import pandas as pd
+def build_fields_only(frame, _signals) -> list[rg.Record]:
+    return [rg.Record(id=str(row["id"]), fields={name: row[name] for name in TEXT_FIELDS}) for row in frame.to_dict("records")]
 
-    rows = dolly_shaped_rows(records)
+
+def build_pipeline(frame, signals) -> list[rg.Record]:
+    return to_argilla_records(review_order(frame, signals), signals)
+
+
+BUILDERS = {"fields only": build_fields_only, "pipeline": build_pipeline}
+
+
+def log_with_client(dataset: rg.Dataset, records: list[rg.Record], batch_size: int) -> None:
+    dataset.records.log(records, batch_size=batch_size)
+
+
+def log_pipelined(dataset: rg.Dataset, records: list[rg.Record], batch_size: int) -> None:
+    """One request at a time, in order; a second thread serializes the next batch meanwhile."""
+    http = dataset._client.api.http_client
+    url = f"/api/v1/datasets/{dataset.id}/records/bulk"
+    prepared: queue.Queue = queue.Queue(maxsize=2)
+
+    def prepare():
+        for start in range(0, len(records), batch_size):
+            batch = records[start : start + batch_size]
+            for record in batch:
+                record.dataset = dataset
+            prepared.put([record.api_model().model_dump() for record in batch])
+        prepared.put(None)
+
+    threading.Thread(target=prepare, daemon=True).start()
+    while (items := prepared.get()) is not None:
+        http.put(url, json={"items": items}).raise_for_status()
+
+
+PUSHERS = {"records.log": log_with_client, "pipelined": log_pipelined}
+
+
+def run(frame, signals, payload: str, server_name: str, client_name: str, batch_size: int, profile_dir: Path | None) -> dict:
     with tempfile.TemporaryDirectory() as data_dir:
-        os.environ[DISABLE_SPEEDUPS_ENV] = disabled_speedups
-        server = start_embedded_argilla(Path(data_dir), annotator_names=["ana"])
+        os.environ[DISABLE_SPEEDUPS_ENV] = SERVERS[server_name]
+        try:
+            server = start_embedded_argilla(Path(data_dir), annotator_names=["ana"])
+        finally:
+            os.environ.pop(DISABLE_SPEEDUPS_ENV, None)
         try:
             client = rg.Argilla(api_url=server.url, api_key=server.owner_api_key)
             workspace = rg.Workspace(name="ana", client=client).create()
             workspace.add_user(client.users(username="ana"))
             dataset = rg.Dataset(name="bench", workspace=workspace, settings=curation_dataset_settings(), client=client).create()
-            argilla_records = to_argilla_records(pd.DataFrame(rows))
-
-            with sampling_profiler(server.pid, profile_to):
+            label = f"{payload}-{server_name}-{client_name}".replace(" ", "-")
+            with sampling_profiler(server.pid, profile_dir, f"{label}-server"), sampling_profiler(os.getpid(), profile_dir, f"{label}-client"):
                 started = time.perf_counter()
-                dataset.records.log(argilla_records, batch_size=batch_size)
-                logging_seconds = time.perf_counter() - started
-
-            owner = {"X-Argilla-Api-Key": server.owner_api_key}
-            started = time.perf_counter()
-            read = 0
-            while True:
-                page = httpx.get(
-                    f"{server.url}/api/v1/datasets/{dataset.id}/records",
-                    headers=owner,
-                    params={"include": "responses", "offset": read, "limit": 1000},
-                    timeout=120,
-                ).json()["items"]
-                read += len(page)
-                if len(page) < 1000:
-                    break
-            reading_seconds = time.perf_counter() - started
-            assert read == records, f"read back {read} of {records}"
-
-            ana = server.credentials.annotators[0]
-            latencies = []
-            for _ in range(20):
-                started = time.perf_counter()
-                httpx.post(
-                    f"{server.url}/api/v1/me/datasets/{dataset.id}/records/search",
-                    headers={"X-Argilla-Api-Key": ana.api_key},
-                    params={"include": ["responses", "suggestions"], "limit": 10},
-                    json={"filters": PENDING_QUEUE_FILTERS},
-                    timeout=60,
-                ).raise_for_status()
-                latencies.append(time.perf_counter() - started)
+                records = BUILDERS[payload](frame, signals)
+                built = time.perf_counter()
+                PUSHERS[client_name](dataset, records, batch_size)
+                pushed = time.perf_counter()
+            read_seconds, read = read_back(server, str(dataset.id))
+            if read != len(frame):
+                raise RuntimeError(f"read back {read} of {len(frame)} records")
+            queue_ms = queue_page_median_ms(server, str(dataset.id))
         finally:
             server.stop()
-            os.environ.pop(DISABLE_SPEEDUPS_ENV, None)
     return {
-        "records": records,
+        "payload": payload,
+        "server": server_name,
+        "client": client_name,
+        "records": len(frame),
         "batch_size": batch_size,
-        "log_records_per_s": records / logging_seconds,
-        "read_records_per_s": records / reading_seconds,
-        "queue_page_median_ms": statistics.median(latencies) * 1000,
+        "build_seconds": round(built - started, 3),
+        "push_seconds": round(pushed - started, 3),
+        "push_records_per_s": round(len(frame) / (pushed - started), 1),
+        "read_records_per_s": round(len(frame) / read_seconds, 1),
+        "queue_page_median_ms": round(queue_ms, 1),
+        "load_average_after": os.getloadavg(),
     }
 
 
+def read_back(server, dataset_id: str) -> tuple[float, int]:
+    owner = {"X-Argilla-Api-Key": server.owner_api_key}
+    started = time.perf_counter()
+    read = 0
+    while True:
+        page = httpx.get(
+            f"{server.url}/api/v1/datasets/{dataset_id}/records",
+            headers=owner,
+            params={"include": "responses", "offset": read, "limit": 1000},
+            timeout=120,
+        ).json()["items"]
+        read += len(page)
+        if len(page) < 1000:
+            return time.perf_counter() - started, read
+
+
+def queue_page_median_ms(server, dataset_id: str) -> float:
+    ana = server.credentials.annotators[0]
+    latencies = []
+    for _ in range(20):
+        started = time.perf_counter()
+        httpx.post(
+            f"{server.url}/api/v1/me/datasets/{dataset_id}/records/search",
+            headers={"X-Argilla-Api-Key": ana.api_key},
+            params={"include": ["responses", "suggestions"], "limit": 10},
+            json={"filters": PENDING_QUEUE_FILTERS},
+            timeout=60,
+        ).raise_for_status()
+        latencies.append(time.perf_counter() - started)
+    return statistics.median(latencies) * 1000
+
+
 @contextmanager
-def sampling_profiler(pid: int, output: Path | None):
-    """py-spy samples the server process (stacks in raw collapsed form) while the block runs."""
-    if output is None:
+def sampling_profiler(pid: int, profile_dir: Path | None, name: str):
+    """py-spy samples a process (stacks in raw collapsed form, to profile_dir/name.txt) while the block runs."""
+    if profile_dir is None:
         yield
         return
+    output = profile_dir / f"{name}.txt"
     spy = subprocess.Popen(
-        [shutil.which("py-spy", path=Path(sys.executable).parent) or "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
-         "--output", str(output)],
+        [shutil.which("py-spy", path=Path(sys.executable).parent) or "py-spy", "record", "--pid", str(pid), "--format", "raw",
+         "--rate", "200", "--threads", "--output", str(output)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(1.0)  # py-spy attaches before the first batch is sent
@@ -150,64 +201,117 @@ def sampling_profiler(pid: int, output: Path | None):
         spy.wait(timeout=60)
 
 
-def summarize_profile(raw_stacks: Path, top: int = 15) -> list[str]:
-    """Share of the server's busy samples per function (inclusive), SQLite's own work separated.
+def summarize_profile(raw_stacks: Path, top: int = 25) -> list[str]:
+    """Share of the busy samples per function (inclusive), SQLite's own work separated.
 
-    aiosqlite's worker thread waits on a queue at `Connection.run`; py-spy cannot tell that
-    wait from work, so samples parked there are idle time and are left out of the total.
+    Idle samples are left out: aiosqlite's worker thread waiting on its queue, the event loop
+    waiting in select/epoll, and a client thread waiting for a socket or a queue.
     """
+    idle_leaves = ("Connection.run (aiosqlite/core.py:107)", "select (selectors.py", "_recv_into", "recv_into", "wait (threading.py",
+                   "get (queue.py", "read (", "_wait_for_tstate_lock", "sleep")  # fmt: skip
     inclusive: collections.Counter = collections.Counter()
     busy = sqlite = 0
     for line in raw_stacks.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         frames, count = stack.split(";"), int(count_text)
-        if frames[-1].startswith("Connection.run (aiosqlite/core.py:107)"):
+        if any(frames[-1].startswith(leaf) for leaf in idle_leaves):
             continue
         busy += count
         if any("aiosqlite/core.py" in frame for frame in frames):
             sqlite += count
-            continue
         for function in {frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0] + ")" for frame in frames}:
-            if any(package in function for package in ("argilla_server", "sqlalchemy/orm", "pydantic", "brotli")):
-                inclusive[function] += count
-    lines = [f"server busy samples: {busy}; inside SQLite (aiosqlite thread): {100 * sqlite / max(busy, 1):.1f}%"]
+            inclusive[function] += count
+    lines = [f"busy samples: {busy}; inside SQLite (aiosqlite thread): {100 * sqlite / max(busy, 1):.1f}%"]
     lines += [f"{100 * count / max(busy, 1):5.1f}%  {function}" for function, count in inclusive.most_common(top)]
     return lines
+
+
+def side_by_side_order(servers: list[str]) -> list[str]:
+    """A B then B A: each server runs once early and once late."""
+    return servers + servers[::-1]
+
+
+def summary(results: list[dict]) -> list[dict]:
+    """Per payload, server and client: records/s over both runs, and ratios to the fields-only push and to upstream."""
+    grouped: dict = collections.defaultdict(list)
+    for result in results:
+        grouped[(result["payload"], result["server"], result["client"])].append(result)
+    rates = {key: sum(r["records"] for r in runs) / sum(r["push_seconds"] for r in runs) for key, runs in grouped.items()}
+    rows = []
+    for (payload, server, client), rate in rates.items():
+        fields_only = rates.get(("fields only", server, client))
+        upstream = rates.get((payload, "upstream", client))
+        rows.append(
+            {
+                "payload": payload,
+                "server": server,
+                "client": client,
+                "runs_records_per_s": [r["push_records_per_s"] for r in grouped[(payload, server, client)]],
+                "records_per_s": round(rate, 1),
+                "slowdown_vs_fields_only": round(fields_only / rate, 2) if fields_only else None,
+                "speedup_vs_upstream": round(rate / upstream, 2) if upstream else None,
+                "read_records_per_s": round(statistics.mean(r["read_records_per_s"] for r in grouped[(payload, server, client)]), 1),
+                "queue_page_median_ms": round(statistics.mean(r["queue_page_median_ms"] for r in grouped[(payload, server, client)]), 1),
+            }
+        )
+    return rows
+
+
+def machine() -> dict:
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cores": os.cpu_count(), "memory_gib": round(memory_gib, 1), "python": sys.version.split()[0]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=15_000)
-    parser.add_argument("--batch-size", type=int, nargs="+", default=[500], help="compare these side by side")
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    parser.add_argument("--profile", action="store_true", help="sample the server with py-spy while it logs")
+    parser.add_argument("--batch-size", type=int, default=PIPELINE_BATCH_SIZE)
+    parser.add_argument("--servers", nargs="+", choices=list(SERVERS), default=["upstream", "fast"])
+    parser.add_argument("--payloads", nargs="+", choices=PAYLOADS, default=list(PAYLOADS))
+    parser.add_argument("--client", nargs="+", choices=CLIENTS, default=["records.log"], dest="clients")
+    parser.add_argument("--profile", action="store_true", help="sample the server and this process with py-spy while they push")
+    parser.add_argument("--out", type=Path, help="raw JSON (default bench/results/argilla-logging-<timestamp>.json)")
     arguments = parser.parse_args()
-    print(f"machine: {machine()}")
-    rows = []
-    profiles = {}
-    for name in arguments.variants:
-        for batch_size in arguments.batch_size:
-            profile_to = None
-            if arguments.profile:
-                profile_to = Path(tempfile.mkstemp(prefix="argilla-logging-", suffix=".txt")[1])
-            result = run(arguments.records, batch_size, VARIANTS[name], profile_to)
-            rows.append((name, result))
-            if profile_to:
-                profiles[f"{name}, batch {batch_size}"] = summarize_profile(profile_to)
-                profile_to.unlink()
-            print(f"done: {name}, batch {batch_size}: {result['log_records_per_s']:.0f} records/s", flush=True)
-    shipped = next((result for name, result in rows if VARIANTS[name] == "all"), None)
-    print("\n| server | records | batch | log records/s | vs shipped | read records/s | queue page median ms |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, result in rows:
-        ratio = f"{result['log_records_per_s'] / shipped['log_records_per_s']:.2f}x" if shipped else "n/a"
+
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = arguments.out or RESULTS_DIR / f"argilla-logging-{stamp}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    profile_dir = out.with_suffix("") if arguments.profile else None
+    if profile_dir:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+    about = {"machine": machine(), "started": stamp, "command": " ".join(sys.argv), "load_average_before": os.getloadavg()}
+    print(f"machine: {about['machine']}; load average {about['load_average_before']}", flush=True)
+
+    frame = dolly_shaped_frame(arguments.records)
+    signals = compute_quality_signals(frame)
+    results = []
+    for payload in arguments.payloads:
+        for client_name in arguments.clients:
+            for server_name in side_by_side_order(arguments.servers):
+                result = run(frame, signals, payload, server_name, client_name, arguments.batch_size, profile_dir)
+                results.append(result)
+                print(f"done: {payload}, {server_name} server, {client_name}: {result['push_records_per_s']:.0f} records/s "
+                      f"(build {result['build_seconds']:.2f} s of {result['push_seconds']:.2f} s)", flush=True)  # fmt: skip
+    about["load_average_after"] = os.getloadavg()
+    rows = summary(results)
+    out.write_text(json.dumps({**about, "summary": rows, "runs": results}, indent=1))
+
+    print(f"\n{arguments.records} records, batch {arguments.batch_size}; load average before {about['load_average_before']}, "
+          f"after {about['load_average_after']}")  # fmt: skip
+    print("| payload | server | client | push records/s (runs) | x fields-only time | vs upstream | read records/s | queue page ms |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        runs = ", ".join(f"{rate:.0f}" for rate in row["runs_records_per_s"])
         print(
-            f"| {name} | {result['records']} | {result['batch_size']} | {result['log_records_per_s']:.0f} | {ratio} "
-            f"| {result['read_records_per_s']:.0f} | {result['queue_page_median_ms']:.1f} |"
+            f"| {row['payload']} | {row['server']} | {row['client']} | **{row['records_per_s']:.0f}** ({runs}) "
+            f"| {row['slowdown_vs_fields_only'] or 'n/a'} | {row['speedup_vs_upstream'] or 'n/a'} "
+            f"| {row['read_records_per_s']:.0f} | {row['queue_page_median_ms']:.1f} |"
         )
-    for name, lines in profiles.items():
-        print(f"\nprofile while logging ({name}):")
-        print("\n".join(lines))
+    if profile_dir:
+        for raw in sorted(profile_dir.glob("*.txt")):
+            print(f"\nprofile {raw.stem}:")
+            print("\n".join(summarize_profile(raw)))
+    print(f"\nraw figures: {out}")
 
 
 if __name__ == "__main__":
