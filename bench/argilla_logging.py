@@ -18,9 +18,13 @@ invocation, in the order A B then B A per payload, so that a drift in the machin
 both alike. After each push the records are read back with responses over the API and the
 annotation page's pending-queue query is timed (median of 20).
 
-`--client pipelined` is a prototype of a client-side change: the same records serialized by the
-argilla client (`Record.api_model().model_dump()`), sent strictly in order, one request at a time,
-while a second thread prepares the next batch; the answer is not turned back into `rg.Record`s.
+Prototypes of a client-side change (`--client`): `records.log-gc-paused` is today's push with the
+cyclic collector paused around `records.log` (`argilla_mapping.collector_paused`); `pipelined` serializes the same `rg.Record`s with
+the argilla client (`Record.api_model().model_dump()`) in a second thread while the previous batch
+is in flight, and sends them strictly in order, one request at a time; `direct` builds the same
+request JSON straight from the frame (`quality_metadata`, `quality_notes`, `suggested_answers`), no
+`rg.Record` on the way, sent the same way. Neither turns the answer back into `rg.Record`s; both pause
+the collector too.
 `--profile` samples the server (py-spy) and the benchmark process itself while they push.
 Raw figures go to bench/results/argilla-logging-<timestamp>.json. Figures are for comparing
 runs side by side on one machine, not absolute claims.
@@ -54,21 +58,31 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from dolly_generator import dolly_shaped_frame  # noqa: E402
 
-from curation_assets.annotation_settings import curation_dataset_settings  # noqa: E402
+from curation_assets.annotation_settings import QUALITY_FIELD, curation_dataset_settings  # noqa: E402
 from curation_assets.annotator_client import PENDING_QUEUE_FILTERS  # noqa: E402
-from curation_assets.argilla_mapping import TEXT_FIELDS, to_argilla_records  # noqa: E402
+from curation_assets.argilla_mapping import (  # noqa: E402
+    TEXT_FIELDS,
+    collector_paused,
+    quality_metadata,
+    quality_notes,
+    suggested_answers,
+    to_argilla_records,
+)
 from curation_assets.local_argilla.process import start_embedded_argilla  # noqa: E402
-from curation_assets.local_argilla.runtime import DISABLE_SPEEDUPS_ENV  # noqa: E402
+from curation_assets.local_argilla.runtime import DISABLE_SPEEDUPS_ENV, SPEEDUPS  # noqa: E402
 from curation_assets.logic.quality import compute_quality_signals, review_order  # noqa: E402
 
 # Server variant -> the speedups it runs without.
 SERVERS = {
     "shipped": "all",
+    "before": "bulk-records,loopback-compression,gc-freeze",  # the embedded default before this work
     "upstream": "bulk-records",
     "fast": "",
+    # The embedded default without one speedup, to see what each one is worth.
+    **{f"without-{name}": name for name in SPEEDUPS},
 }
 PAYLOADS = ("fields only", "pipeline")
-CLIENTS = ("records.log", "pipelined")
+CLIENTS = ("records.log", "records.log-gc-paused", "pipelined", "direct")
 PIPELINE_BATCH_SIZE = 500  # resources.LOG_BATCH_SIZE: what the pipeline logs with
 
 
@@ -83,30 +97,99 @@ def build_pipeline(frame, signals) -> list[rg.Record]:
 BUILDERS = {"fields only": build_fields_only, "pipeline": build_pipeline}
 
 
-def log_with_client(dataset: rg.Dataset, records: list[rg.Record], batch_size: int) -> None:
+def fields_only_items(frame, _signals, _question_ids) -> list[dict]:
+    # The client sends an empty metadata object, which is stored as such (left out, it would be null).
+    return [{"external_id": str(row["id"]), "fields": {name: row[name] for name in TEXT_FIELDS}, "metadata": {}} for row in frame.to_dict("records")]
+
+
+def pipeline_items(frame, signals, question_ids: dict[str, str]) -> list[dict]:
+    """What `build_pipeline` and the argilla client send, built as JSON from the frame: no rg.Record on the way."""
+    signal_by_id = {row["id"]: row for row in signals.to_dict("records")}
+    items = []
+    for row in review_order(frame, signals).to_dict("records"):
+        signal = signal_by_id.get(str(row["id"]))
+        items.append(
+            {
+                "external_id": str(row["id"]),
+                "fields": {**{name: row[name] for name in TEXT_FIELDS}, QUALITY_FIELD: quality_notes(signal)},
+                "metadata": quality_metadata(signal),
+                "suggestions": [
+                    {"question_id": question_ids[question], "value": value, "agent": agent, "score": score}
+                    for question, value, agent, score in suggested_answers(row, signal)
+                ],
+            }
+        )
+    return items
+
+
+ITEM_BUILDERS = {"fields only": fields_only_items, "pipeline": pipeline_items}
+
+
+def push_with_client(dataset: rg.Dataset, payload: str, frame, signals, batch_size: int) -> float:
+    """As the pipeline pushes today: rg.Records, then `dataset.records.log`. Returns the seconds spent building."""
+    started = time.perf_counter()
+    records = BUILDERS[payload](frame, signals)
+    built = time.perf_counter() - started
     dataset.records.log(records, batch_size=batch_size)
+    return built
 
 
-def log_pipelined(dataset: rg.Dataset, records: list[rg.Record], batch_size: int) -> None:
-    """One request at a time, in order; a second thread serializes the next batch meanwhile."""
-    http = dataset._client.api.http_client
-    url = f"/api/v1/datasets/{dataset.id}/records/bulk"
-    prepared: queue.Queue = queue.Queue(maxsize=2)
+def push_with_client_gc_paused(dataset: rg.Dataset, payload: str, frame, signals, batch_size: int) -> float:
+    """The same, with the cyclic collector paused around `records.log` as `to_argilla_records` pauses it."""
+    with collector_paused():
+        return push_with_client(dataset, payload, frame, signals, batch_size)
 
-    def prepare():
+
+def push_pipelined(dataset: rg.Dataset, payload: str, frame, signals, batch_size: int) -> float:
+    """rg.Records serialized by the client in a second thread while the previous batch is in flight (collector paused)."""
+    started = time.perf_counter()
+    records = BUILDERS[payload](frame, signals)
+    built = time.perf_counter() - started
+
+    def batches():
         for start in range(0, len(records), batch_size):
             batch = records[start : start + batch_size]
             for record in batch:
                 record.dataset = dataset
-            prepared.put([record.api_model().model_dump() for record in batch])
+            yield [record.api_model().model_dump() for record in batch]
+
+    with collector_paused():
+        send_in_order(dataset, batches())
+    return built
+
+
+def push_direct(dataset: rg.Dataset, payload: str, frame, signals, batch_size: int) -> float:
+    """The bulk request's JSON built from the frame (no rg.Record), sent in order with the next batch prepared meanwhile."""
+    started = time.perf_counter()
+    question_ids = {question.name: str(question.id) for question in dataset.settings.questions}
+    items = ITEM_BUILDERS[payload](frame, signals, question_ids)
+    built = time.perf_counter() - started
+    send_in_order(dataset, (items[start : start + batch_size] for start in range(0, len(items), batch_size)))
+    return built
+
+
+def send_in_order(dataset: rg.Dataset, batches) -> None:
+    """One bulk request at a time, in order (the queue order is insertion order); a second thread encodes the next one."""
+    http = dataset._client.api.http_client
+    url = f"/api/v1/datasets/{dataset.id}/records/bulk"
+    prepared: queue.Queue = queue.Queue(maxsize=1)
+
+    def prepare():
+        for items in batches:
+            prepared.put(json.dumps({"items": items}, default=str).encode())
         prepared.put(None)
 
     threading.Thread(target=prepare, daemon=True).start()
-    while (items := prepared.get()) is not None:
-        http.put(url, json={"items": items}).raise_for_status()
+    while (body := prepared.get()) is not None:
+        http.put(url, content=body, headers={"Content-Type": "application/json"}).raise_for_status()
 
 
-PUSHERS = {"records.log": log_with_client, "pipelined": log_pipelined}
+PUSHERS = {
+    "records.log": push_with_client,
+    "records.log-gc-paused": push_with_client_gc_paused,
+    "pipelined": push_pipelined,
+    "direct": push_direct,
+}
 
 
 def run(frame, signals, payload: str, server_name: str, client_name: str, batch_size: int, profile_dir: Path | None) -> dict:
@@ -124,9 +207,7 @@ def run(frame, signals, payload: str, server_name: str, client_name: str, batch_
             label = f"{payload}-{server_name}-{client_name}".replace(" ", "-")
             with sampling_profiler(server.pid, profile_dir, f"{label}-server"), sampling_profiler(os.getpid(), profile_dir, f"{label}-client"):
                 started = time.perf_counter()
-                records = BUILDERS[payload](frame, signals)
-                built = time.perf_counter()
-                PUSHERS[client_name](dataset, records, batch_size)
+                build_seconds = PUSHERS[client_name](dataset, payload, frame, signals, batch_size)
                 pushed = time.perf_counter()
             read_seconds, read = read_back(server, str(dataset.id))
             if read != len(frame):
@@ -140,7 +221,7 @@ def run(frame, signals, payload: str, server_name: str, client_name: str, batch_
         "client": client_name,
         "records": len(frame),
         "batch_size": batch_size,
-        "build_seconds": round(built - started, 3),
+        "build_seconds": round(build_seconds, 3),
         "push_seconds": round(pushed - started, 3),
         "push_records_per_s": round(len(frame) / (pushed - started), 1),
         "read_records_per_s": round(len(frame) / read_seconds, 1),
