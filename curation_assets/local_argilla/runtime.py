@@ -253,6 +253,26 @@ def _freeze_what_the_start_allocated() -> None:
     gc.freeze()
 
 
+def _checkpoint_the_write_ahead_log_less_often() -> None:
+    """Let SQLite's write-ahead log reach 10,000 pages (40 MB) before it is copied into the database, not 1,000.
+
+    A checkpoint copies the log's pages into the database file and syncs both. Pushing 15,000
+    pipeline records writes about 140 MB, so at the default nearly every batch's commit ran one;
+    ten times fewer write each busy index page once instead of ten times and sync ten times less
+    (the push's commits: 0.65-1.0 s, now 0.36-0.58 s, `bench/argilla_logging.py`). Durability does
+    not change: with synchronous=NORMAL a commit survives a crash of the process either way.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    @event.listens_for(Engine, "connect")
+    def _set_checkpoint_threshold(dbapi_connection, _connection_record):
+        if _is_sqlite(dbapi_connection):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA wal_autocheckpoint = 10000")
+            cursor.close()
+
+
 def _write_record_batches_set_based() -> None:
     """Serve the bulk record upsert with one statement per table and batch (see bulk_write.py)."""
     from . import bulk_write
@@ -266,6 +286,7 @@ SPEEDUPS: dict[str, Callable[[], None]] = {
     "webhook-events": _skip_record_events_without_webhooks,
     "bulk-records": _write_record_batches_set_based,
     "loopback-compression": _send_loopback_responses_uncompressed,
+    "wal-checkpoint": _checkpoint_the_write_ahead_log_less_often,
     # Last, so that what the others imported is frozen too.
     "gc-freeze": _freeze_what_the_start_allocated,
 }
