@@ -1,6 +1,6 @@
 """Embedded Argilla push throughput: what the pipeline pushes, through upstream's write path and the fast path.
 
-    python bench/argilla_logging.py --records 15000 [--servers upstream fast] [--client records.log pipelined] [--profile]
+    python bench/argilla_logging.py --records 15000 [--servers upstream fast] [--client records.log direct] [--profile]
 
 Each run starts a fresh embedded Argilla, creates the curation dataset (`curation_dataset_settings`)
 and times the whole push as the pipeline runs it: building the `rg.Record` objects and
@@ -11,23 +11,29 @@ and times the whole push as the pipeline runs it: building the `rg.Record` objec
   over Dolly-shaped records (`dolly_generator.py`) with their `compute_quality_signals`: the quality
   notes field, up to three suggestions (agent and score) and eight metadata values per record.
 
-Servers, switched with `CURATION_ARGILLA_DISABLE_SPEEDUPS` (`runtime.SPEEDUPS`): `upstream` is the
-embedded default with argilla-server's own bulk write path (`bulk-records` off), `fast` the embedded
-default, `shipped` argilla-server with no speedup at all. Configurations run side by side in one
-invocation, in the order A B then B A per payload, so that a drift in the machine's load touches
-both alike. After each push the records are read back with responses over the API and the
+Servers (`--servers`), switched with `CURATION_ARGILLA_DISABLE_SPEEDUPS` (`runtime.SPEEDUPS`): `fast`
+is the embedded default; `upstream` the same with argilla-server's own bulk write path (speedup
+`bulk-records` off); `before` the embedded default before the set-based write (also without
+`loopback-compression` and `gc-freeze`); `shipped` argilla-server with no speedup at all;
+`without-<speedup>` the default without that one. Configurations run side by side in one
+invocation, in the order A B then B A per payload and client, so that a drift in the machine's
+load touches both alike. After each push the records are read back with responses over the API
+(also checking that they are listed in the order pushed: the annotation queue's order), and the
 annotation page's pending-queue query is timed (median of 20).
 
-Prototypes of a client-side change (`--client`): `records.log-gc-paused` is today's push with the
-cyclic collector paused around `records.log` (`argilla_mapping.collector_paused`); `pipelined` serializes the same `rg.Record`s with
-the argilla client (`Record.api_model().model_dump()`) in a second thread while the previous batch
-is in flight, and sends them strictly in order, one request at a time; `direct` builds the same
-request JSON straight from the frame (`quality_metadata`, `quality_notes`, `suggested_answers`), no
-`rg.Record` on the way, sent the same way. Neither turns the answer back into `rg.Record`s; both pause
-the collector too.
-`--profile` samples the server (py-spy) and the benchmark process itself while they push.
-Raw figures go to bench/results/argilla-logging-<timestamp>.json. Figures are for comparing
-runs side by side on one machine, not absolute claims.
+Clients (`--client`): `records.log` is the pipeline's push today. The others prototype a
+client-side change: `records.log-gc-paused` pauses the cyclic collector around `records.log`
+(`argilla_mapping.collector_paused`); `pipelined` serializes the same `rg.Record`s with the argilla
+client (`Record.api_model().model_dump()`) in a second thread while the previous batch is in
+flight, sent strictly in order, one request at a time; `direct` builds the same request JSON
+straight from the frame (`quality_metadata`, `quality_notes`, `suggested_answers`), no `rg.Record`
+on the way, sent the same way; `concurrent` is `direct` with two requests in flight, which the
+server may write in either order. None but `records.log` turns the answer back into `rg.Record`s;
+all prototypes pause the collector.
+
+`--profile` samples the server (py-spy) and the benchmark process itself while they push. Raw
+figures go to bench/results/argilla-logging-<timestamp>.json. Figures are for comparing runs side
+by side on one machine, not absolute claims.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -82,7 +89,7 @@ SERVERS = {
     **{f"without-{name}": name for name in SPEEDUPS},
 }
 PAYLOADS = ("fields only", "pipeline")
-CLIENTS = ("records.log", "records.log-gc-paused", "pipelined", "direct")
+CLIENTS = ("records.log", "records.log-gc-paused", "pipelined", "direct", "concurrent")
 PIPELINE_BATCH_SIZE = 500  # resources.LOG_BATCH_SIZE: what the pipeline logs with
 
 
@@ -168,6 +175,24 @@ def push_direct(dataset: rg.Dataset, payload: str, frame, signals, batch_size: i
     return built
 
 
+def push_concurrent(dataset: rg.Dataset, payload: str, frame, signals, batch_size: int) -> float:
+    """As `direct`, with two requests in flight: the server may write them in either order."""
+    started = time.perf_counter()
+    question_ids = {question.name: str(question.id) for question in dataset.settings.questions}
+    items = ITEM_BUILDERS[payload](frame, signals, question_ids)
+    built = time.perf_counter() - started
+    http = dataset._client.api.http_client
+    url = f"/api/v1/datasets/{dataset.id}/records/bulk"
+
+    def send(start: int) -> None:
+        body = json.dumps({"items": items[start : start + batch_size]}, default=str).encode()
+        http.put(url, content=body, headers={"Content-Type": "application/json"}).raise_for_status()
+
+    with collector_paused(), ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(send, range(0, len(items), batch_size)))
+    return built
+
+
 def send_in_order(dataset: rg.Dataset, batches) -> None:
     """One bulk request at a time, in order (the queue order is insertion order); a second thread encodes the next one."""
     http = dataset._client.api.http_client
@@ -189,6 +214,7 @@ PUSHERS = {
     "records.log-gc-paused": push_with_client_gc_paused,
     "pipelined": push_pipelined,
     "direct": push_direct,
+    "concurrent": push_concurrent,
 }
 
 
@@ -209,9 +235,12 @@ def run(frame, signals, payload: str, server_name: str, client_name: str, batch_
                 started = time.perf_counter()
                 build_seconds = PUSHERS[client_name](dataset, payload, frame, signals, batch_size)
                 pushed = time.perf_counter()
-            read_seconds, read = read_back(server, str(dataset.id))
-            if read != len(frame):
-                raise RuntimeError(f"read back {read} of {len(frame)} records")
+            read_seconds, listed = read_back(server, str(dataset.id))
+            if sorted(listed) != sorted(frame["id"].astype(str)):
+                raise RuntimeError(f"read back {len(listed)} records, not the {len(frame)} pushed")
+            # The annotation queue lists records in insertion order: the pipeline pushes the flagged ones first.
+            pushed_order = review_order(frame, signals) if payload == "pipeline" else frame
+            insertion_order_kept = listed == list(pushed_order["id"].astype(str))
             queue_ms = queue_page_median_ms(server, str(dataset.id))
         finally:
             server.stop()
@@ -226,24 +255,26 @@ def run(frame, signals, payload: str, server_name: str, client_name: str, batch_
         "push_records_per_s": round(len(frame) / (pushed - started), 1),
         "read_records_per_s": round(len(frame) / read_seconds, 1),
         "queue_page_median_ms": round(queue_ms, 1),
+        "insertion_order_kept": insertion_order_kept,
         "load_average_after": os.getloadavg(),
     }
 
 
-def read_back(server, dataset_id: str) -> tuple[float, int]:
+def read_back(server, dataset_id: str) -> tuple[float, list[str]]:
+    """Seconds to read every record with responses, and their external ids in the order listed (insertion order)."""
     owner = {"X-Argilla-Api-Key": server.owner_api_key}
     started = time.perf_counter()
-    read = 0
+    external_ids: list[str] = []
     while True:
         page = httpx.get(
             f"{server.url}/api/v1/datasets/{dataset_id}/records",
             headers=owner,
-            params={"include": "responses", "offset": read, "limit": 1000},
+            params={"include": "responses", "offset": len(external_ids), "limit": 1000},
             timeout=120,
         ).json()["items"]
-        read += len(page)
+        external_ids += [record["external_id"] for record in page]
         if len(page) < 1000:
-            return time.perf_counter() - started, read
+            return time.perf_counter() - started, external_ids
 
 
 def queue_page_median_ms(server, dataset_id: str) -> float:
@@ -333,6 +364,7 @@ def summary(results: list[dict]) -> list[dict]:
                 "speedup_vs_upstream": round(rate / upstream, 2) if upstream else None,
                 "read_records_per_s": round(statistics.mean(r["read_records_per_s"] for r in grouped[(payload, server, client)]), 1),
                 "queue_page_median_ms": round(statistics.mean(r["queue_page_median_ms"] for r in grouped[(payload, server, client)]), 1),
+                "insertion_order_kept": all(r["insertion_order_kept"] for r in grouped[(payload, server, client)]),
             }
         )
     return rows
@@ -379,14 +411,14 @@ def main() -> None:
 
     print(f"\n{arguments.records} records, batch {arguments.batch_size}; load average before {about['load_average_before']}, "
           f"after {about['load_average_after']}")  # fmt: skip
-    print("| payload | server | client | push records/s (runs) | x fields-only time | vs upstream | read records/s | queue page ms |")
-    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| payload | server | client | push records/s (runs) | x fields-only time | vs upstream | order kept | read records/s | queue page ms |")
+    print("| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: |")
     for row in rows:
         runs = ", ".join(f"{rate:.0f}" for rate in row["runs_records_per_s"])
         print(
             f"| {row['payload']} | {row['server']} | {row['client']} | **{row['records_per_s']:.0f}** ({runs}) "
             f"| {row['slowdown_vs_fields_only'] or 'n/a'} | {row['speedup_vs_upstream'] or 'n/a'} "
-            f"| {row['read_records_per_s']:.0f} | {row['queue_page_median_ms']:.1f} |"
+            f"| {'yes' if row['insertion_order_kept'] else '**no**'} | {row['read_records_per_s']:.0f} | {row['queue_page_median_ms']:.1f} |"
         )
     if profile_dir:
         for raw in sorted(profile_dir.glob("*.txt")):
