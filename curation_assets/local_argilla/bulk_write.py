@@ -6,8 +6,9 @@ then writes through the ORM unit of work (one object per record and per suggesti
 back with eager loads before answering). This path does the same work per batch: settings
 parsed once per request, records looked up with one query, new records inserted with one
 executemany, changed records updated with one executemany per set of changed columns,
-suggestions upserted with one executemany, one transaction; the answer is serialized from
-what was written with the server's own response schema.
+suggestions upserted with one executemany, the overlap distribution's status recomputed for
+stored records with one query, one transaction; the answer is built from what was written
+and serialized as the server's response schema serializes it, with no ORM object on the way.
 
 What it writes is what the server writes, row for row (the differential test in
 `curation_assets_tests/local_argilla/test_bulk_write.py` compares both): record ids are new
