@@ -24,6 +24,7 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable, Optional
 
 import argilla as rg
@@ -340,6 +341,10 @@ class Names:
         return value
 
 
+def _time(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
 def _timestamp_facts(side: Side, names: "Names") -> dict:
     """Per snapshot, record, suggestion and response: what moved since the previous snapshot, and whether updated_at is inserted_at."""
     facts, previous = {}, {}
@@ -354,7 +359,7 @@ def _timestamp_facts(side: Side, names: "Names") -> dict:
                     before = previous.get(key)
                     facts[(step, key)] = {
                         "updated_at == inserted_at": item["updated_at"] == item["inserted_at"],
-                        "updated_at <= inserted_at": item["updated_at"] <= item["inserted_at"],
+                        "updated_at <= inserted_at": _time(item["updated_at"]) <= _time(item["inserted_at"]),
                         "id kept": before is None or before["id"] == item["id"],
                         "inserted_at moved": before is not None and before["inserted_at"] != item["inserted_at"],
                         "updated_at moved": before is not None and before["updated_at"] != item["updated_at"],
