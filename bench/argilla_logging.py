@@ -313,28 +313,35 @@ def sampling_profiler(pid: int, profile_dir: Path | None, name: str):
         spy.wait(timeout=60)
 
 
-def summarize_profile(raw_stacks: Path, top: int = 25) -> list[str]:
-    """Share of the busy samples per function (inclusive), SQLite's own work separated.
+# Leaf frames of a thread that waits (aiosqlite's worker on its queue, the event loop in uvloop,
+# a client thread on a socket or a queue): py-spy cannot tell them from work.
+IDLE_LEAVES = ("Connection.run (aiosqlite/core.py:107)", "Runner.run (asyncio/runners.py", "select (selectors.py",
+               "recv_into", "SyncStream.read (httpcore", "wait (threading.py", "get (queue.py", "_wait_for_tstate_lock", "sleep")  # fmt: skip
+# Frames every sample goes through (interpreter start, event loop, ASGI plumbing): they say nothing.
+PLUMBING = ("runpy", "asyncio/", "uvicorn/main", "uvicorn/server", "threading.py", "anyio/", "starlette/middleware",
+            "starlette/routing", "starlette/_exception", "starlette/applications", "fastapi/applications", "thread (",
+            "<module>", "local_argilla/cli.py", "local_argilla/server.py", "local_argilla/__main__")  # fmt: skip
 
-    Idle samples are left out: aiosqlite's worker thread waiting on its queue, the event loop
-    waiting in select/epoll, and a client thread waiting for a socket or a queue.
-    """
-    idle_leaves = ("Connection.run (aiosqlite/core.py:107)", "select (selectors.py", "_recv_into", "recv_into", "wait (threading.py",
-                   "get (queue.py", "read (", "_wait_for_tstate_lock", "sleep")  # fmt: skip
+
+def summarize_profile(raw_stacks: Path, top: int = 30) -> list[str]:
+    """Share of the busy samples per function (inclusive, plumbing left out), then the top leaves (self time)."""
     inclusive: collections.Counter = collections.Counter()
-    busy = sqlite = 0
+    leaves: collections.Counter = collections.Counter()
+    busy = 0
     for line in raw_stacks.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         frames, count = stack.split(";"), int(count_text)
-        if any(frames[-1].startswith(leaf) for leaf in idle_leaves):
+        if any(idle in frames[-1] for idle in IDLE_LEAVES):
             continue
         busy += count
-        if any("aiosqlite/core.py" in frame for frame in frames):
-            sqlite += count
-        for function in {frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0] + ")" for frame in frames}:
-            inclusive[function] += count
-    lines = [f"busy samples: {busy}; inside SQLite (aiosqlite thread): {100 * sqlite / max(busy, 1):.1f}%"]
+        functions = [frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0] + ")" for frame in frames]
+        for function in set(functions):
+            if not any(part in function for part in PLUMBING):
+                inclusive[function] += count
+        leaves[functions[-1]] += count
+    lines = [f"busy samples: {busy} ({busy / 200:.1f} s at 200 Hz)"]
     lines += [f"{100 * count / max(busy, 1):5.1f}%  {function}" for function, count in inclusive.most_common(top)]
+    lines += ["self:"] + [f"{100 * count / max(busy, 1):5.1f}%  {function}" for function, count in leaves.most_common(top // 2)]
     return lines
 
 
