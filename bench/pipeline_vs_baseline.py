@@ -25,7 +25,6 @@ from pathlib import Path
 
 import dagster as dg
 import httpx
-import numpy as np
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
@@ -138,7 +137,7 @@ def run(records: int, annotators: int, answered_share: float, refresh_share: flo
 
                 # 1. First push, both sides.
                 if with_baseline:
-                    baseline_tutorial.push(server.url, server.owner_api_key, source, team, baseline)
+                    baseline_shares = baseline_tutorial.push(server.url, server.owner_api_key, source, baseline)
                 plan = watch.time("pipeline_plan", pipeline.plan)
                 figures["first_push_counts"] = watch.time("pipeline_first_push", pipeline.push_all_shards)
 
@@ -148,8 +147,7 @@ def run(records: int, annotators: int, answered_share: float, refresh_share: flo
                     answer(server, {a: a for a in team}, spread(round(records * answered_share), team), pending, pipeline.dataset_name, seed=1)
                 )
                 if with_baseline:
-                    bounds = np.linspace(0, records, len(team) + 1).astype(int)  # the baseline's shares
-                    baseline_pending = dict(zip(team, (bounds[1:] - bounds[:-1]).tolist()))
+                    baseline_pending = dict(baseline_shares)
                     answer(
                         server,
                         {a: baseline_tutorial.BASELINE_WORKSPACE_PREFIX + a for a in team},
@@ -163,7 +161,7 @@ def run(records: int, annotators: int, answered_share: float, refresh_share: flo
                 feedback, durations = watch.time("pipeline_full_collection", pipeline.refresh)
                 figures["full_collection_steps"] = durations
                 if with_baseline:
-                    baseline_feedback = baseline_tutorial.collect(server.url, server.owner_api_key, team, work_dir / "baseline-output", baseline)
+                    baseline_feedback = baseline_tutorial.collect(server.url, server.owner_api_key, list(baseline_shares), work_dir / "baseline-output", baseline)
                     figures["baseline"] = {
                         "push_seconds": round(baseline.push_seconds, 3),
                         "collect_seconds": round(baseline.collect_seconds, 3),

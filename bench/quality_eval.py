@@ -36,6 +36,7 @@ from curation_assets.logic.quality import (
 from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 
 LABELS_PATH = Path(__file__).with_name("quality_labels_dolly_excerpt.json")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared harness in curation_assets_tests
 RESULTS_DIR = Path(__file__).with_name("results")
 DEFECT_RATE = 0.04
 OTHER_LANGUAGE_WORDS = {
@@ -193,21 +194,12 @@ def time_signals(records: pd.DataFrame, repeats: int = 3) -> float:
 
 
 def pipeline_step_seconds(records: pd.DataFrame) -> dict[str, float]:
-    """Each asset's step time (annotator_shards summed over the partitions) in one in-process run."""
+    """Each asset's step time (the partitioned pushes summed) in one in-process run of a project declaring the records."""
     import dagster as dg
 
-    from curation_assets.assets.assignments import annotation_assignments
-    from curation_assets.assets.curated import curated_dolly
-    from curation_assets.assets.feedback import collected_feedback
-    from curation_assets.assets.quality import quality_signals
-    from curation_assets.assets.shards import annotator_shards
-    from curation_assets.assets.source import raw_dolly
-    from curation_assets.assets.statistics import change_statistics
     from curation_assets.local_argilla.process import start_embedded_argilla
-    from curation_assets.resources import ArgillaResource
-    from curation_assets.storage import CurationOutputs
+    from curation_assets_tests.harness import PLAN, REFRESH, ProjectOnServer
 
-    assets = [raw_dolly, quality_signals, annotation_assignments, annotator_shards, collected_feedback, change_statistics, curated_dolly]
     seconds: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
@@ -216,17 +208,10 @@ def pipeline_step_seconds(records: pd.DataFrame) -> dict[str, float]:
         (folder / "dagster").mkdir()
         server = start_embedded_argilla(folder / "argilla", annotator_names=["ana", "bruno", "chen"])
         try:
-            resources = {
-                "argilla": ArgillaResource(api_url=server.url, api_key=server.owner_api_key),
-                "outputs": CurationOutputs(output_dir=str(folder / "output")),
-                "io_manager": dg.FilesystemIOManager(base_dir=str(folder / "storage")),
-            }
             with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
+                pipeline = ProjectOnServer(server, instance, folder, name="quality_eval", source={"file": str(source)})
 
-                def run(selection, partition_key=None, run_config=None):
-                    result = dg.materialize(assets, selection=selection, partition_key=partition_key, instance=instance,
-                                            resources=resources, run_config=run_config)  # fmt: skip
-                    assert result.success
+                def add_step_times(result: dg.ExecuteInProcessResult) -> None:
                     starts = {}
                     for entry in instance.all_logs(result.run_id):
                         if entry.dagster_event is None:
@@ -234,13 +219,13 @@ def pipeline_step_seconds(records: pd.DataFrame) -> dict[str, float]:
                         if entry.dagster_event.event_type_value == "STEP_START":
                             starts[entry.step_key] = entry.timestamp
                         elif entry.dagster_event.event_type_value == "STEP_SUCCESS":
-                            name = entry.step_key.split("[")[0]
+                            name = entry.step_key.split("[")[0].split("__")[-1]
                             seconds[name] = seconds.get(name, 0.0) + entry.timestamp - starts[entry.step_key]
 
-                run([raw_dolly, quality_signals, annotation_assignments], run_config={"ops": {"raw_dolly": {"config": {"source": str(source)}}}})
-                for annotator in sorted(instance.get_dynamic_partitions("annotators")):
-                    run([annotator_shards], partition_key=annotator)
-                run([collected_feedback, change_statistics, curated_dolly])
+                add_step_times(pipeline.materialize(PLAN))
+                for result in pipeline.push_all_shards().values():
+                    add_step_times(result)
+                add_step_times(pipeline.materialize(REFRESH))
         finally:
             server.stop()
     return seconds
@@ -253,8 +238,8 @@ def logging_with_and_without_signals(records: pd.DataFrame, signals: pd.DataFram
     machine's load affects both alike."""
     import argilla as rg
 
-    from curation_assets.annotation_settings import curation_dataset_settings
-    from curation_assets.argilla_mapping import to_argilla_records
+    from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings
+    from curation_assets.argilla_adapter.mapping import to_argilla_records
     from curation_assets.local_argilla.process import start_embedded_argilla
     from curation_assets.logic.quality import review_order
 

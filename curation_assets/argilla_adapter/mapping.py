@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
+
 import argilla as rg
 import pandas as pd
 
@@ -29,22 +32,43 @@ def quality_notes(signal: dict | None) -> str:
     return "\n".join(lines)
 
 
-def suggestions_for(row: dict, signal: dict | None) -> list[rg.Suggestion]:
-    """Per question, the rule-cleaned text where a rule changed it (agent quality-rules), else the original.
+def suggested_answers(row: dict, signal: dict | None) -> list[tuple[str, str, str, float]]:
+    """Per question (question, value, agent, score): the rule-cleaned text where a rule changed it, else the original.
 
     Either way the annotator starts from a full answer: submitting it unchanged keeps the original,
     or confirms the rule's fix.
     """
-    suggestions = []
+    answers = []
     for field, question in QUESTION_FOR_FIELD.items():
         original = row[field] or ""
         # The signals hold a cleaned text only where a rule changed it (null otherwise).
         cleaned = signal[f"clean_{field}"] if signal is not None else None
         if isinstance(cleaned, str) and cleaned and cleaned != original:
-            suggestions.append(rg.Suggestion(question, cleaned, agent=RULE_AGENT, score=RULE_SCORE))
+            answers.append((question, cleaned, RULE_AGENT, RULE_SCORE))
         elif original:  # an empty suggestion is rejected by the server; "" is the default anyway
-            suggestions.append(rg.Suggestion(question, original, agent=ORIGINAL_AGENT, score=1.0))
-    return suggestions
+            answers.append((question, original, ORIGINAL_AGENT, 1.0))
+    return answers
+
+
+def suggestions_for(row: dict, signal: dict | None) -> list[rg.Suggestion]:
+    return [rg.Suggestion(question, value, agent=agent, score=score) for question, value, agent, score in suggested_answers(row, signal)]
+
+
+@contextmanager
+def collector_paused():
+    """No cyclic garbage collection inside the block (reference counting still frees what dies).
+
+    For code that builds many objects that all stay alive, such as a push's records: the collector
+    would find nothing to free, yet each full collection walks every object built so far again,
+    which doubles the time `to_argilla_records` takes for 15,000 records.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def to_argilla_records(shard: pd.DataFrame, signals: pd.DataFrame | None = None, field_names: set[str] | None = None) -> list[rg.Record]:
@@ -57,17 +81,18 @@ def to_argilla_records(shard: pd.DataFrame, signals: pd.DataFrame | None = None,
     with_notes = (QUALITY_FIELD,) if signals is not None else ()
     shown = [name for name in (*TEXT_FIELDS, *with_notes) if field_names is None or name in field_names]
     records = []
-    for row in shard.to_dict("records"):
-        signal = signal_by_id.get(str(row["id"]))
-        values = {**{name: row[name] for name in TEXT_FIELDS}, QUALITY_FIELD: quality_notes(signal)}
-        records.append(
-            rg.Record(
-                id=str(row["id"]),
-                fields={name: values[name] for name in shown},
-                suggestions=suggestions_for(row, signal),
-                metadata=quality_metadata(signal),
+    with collector_paused():
+        for row in shard.to_dict("records"):
+            signal = signal_by_id.get(str(row["id"]))
+            values = {**{name: row[name] for name in TEXT_FIELDS}, QUALITY_FIELD: quality_notes(signal)}
+            records.append(
+                rg.Record(
+                    id=str(row["id"]),
+                    fields={name: values[name] for name in shown},
+                    suggestions=suggestions_for(row, signal),
+                    metadata=quality_metadata(signal),
+                )
             )
-        )
     return records
 
 

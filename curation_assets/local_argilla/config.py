@@ -17,6 +17,8 @@ PORT_ENV = "CURATION_ARGILLA_PORT"
 DEFAULT_PORT = int(os.environ.get(PORT_ENV, "6900"))
 DATA_DIR_ENV = "CURATION_ARGILLA_HOME"
 SEARCH_ENGINE_NAME = "database"
+# Sent with a bulk record upsert that the set-based write path (bulk_write.py) served.
+BULK_WRITE_PATH_HEADER = "X-Curation-Bulk-Write"
 
 
 def default_data_dir() -> Path:

@@ -3,7 +3,8 @@
 One small dataset (8 records) covers what the engine must know: responses by two annotators
 in every status, suggestions with agents, types and (list) scores, metadata of the three
 kinds (one terms value is a list, one record has none), two text fields and a vector field.
-Each case is a search body and the external ids expected, in order.
+Each case is a search body and the external ids expected, in order. The module runs twice:
+against the embedded default and against a server with every speedup off, which must answer alike.
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ def _argilla_record(external_id: str, user_ids: dict[str, Any]) -> rg.Record:
 
 
 @pytest.fixture(scope="module")
-def conformance(argilla_server) -> ConformanceDataset:
-    client = owner_client(argilla_server)
+def conformance(argilla_server_each_way) -> ConformanceDataset:
+    client = owner_client(argilla_server_each_way)
     workspace = rg.Workspace(name="search-conformance", client=client).create()
     user_ids = {}
     for name in ANNOTATORS:
@@ -120,8 +121,8 @@ def conformance(argilla_server) -> ConformanceDataset:
     dataset.records.log([_argilla_record(external_id, user_ids) for external_id in SECOND_BATCH])
 
     listed = httpx.get(
-        f"{argilla_server.url}/api/v1/datasets/{dataset.id}/records",
-        headers=_owner(argilla_server),
+        f"{argilla_server_each_way.url}/api/v1/datasets/{dataset.id}/records",
+        headers=_owner(argilla_server_each_way),
         params={"limit": 100},
     ).json()["items"]
     return ConformanceDataset(
@@ -283,9 +284,9 @@ CASES: list[tuple[str, Optional[str], Body, list[str]]] = [
 
 
 @pytest.mark.parametrize("case, user, body, expected", CASES, ids=[case[0] for case in CASES])
-def test_search(argilla_server, conformance, case, user, body, expected):
+def test_search(argilla_server_each_way, conformance, case, user, body, expected):
     body = body(conformance) if callable(body) else body
-    result = _search(argilla_server, conformance.id, body, user=user)
+    result = _search(argilla_server_each_way, conformance.id, body, user=user)
     assert _external_ids(result) == expected
     assert result["total"] == len(expected)
 
@@ -302,22 +303,22 @@ def test_search(argilla_server, conformance, case, user, body, expected):
         (None, nearest([1.0, 0.0, 0.0]), 1, 2, ["r2", "r4"], 3),
     ],
 )
-def test_paging_keeps_the_total(argilla_server, conformance, user, body, offset, limit, expected_page, expected_total):
+def test_paging_keeps_the_total(argilla_server_each_way, conformance, user, body, offset, limit, expected_page, expected_total):
     # A similarity search looks at offset + limit neighbours; its total counts those it found.
-    result = _search(argilla_server, conformance.id, body, user=user, offset=offset, limit=limit)
+    result = _search(argilla_server_each_way, conformance.id, body, user=user, offset=offset, limit=limit)
     assert _external_ids(result) == expected_page
     assert result["total"] == expected_total
 
 
-def test_similarity_scores_are_elasticsearch_cosine_scores(argilla_server, conformance):
-    result = _search(argilla_server, conformance.id, nearest([1.0, 0.0, 0.0]), limit=3)
+def test_similarity_scores_are_elasticsearch_cosine_scores(argilla_server_each_way, conformance):
+    result = _search(argilla_server_each_way, conformance.id, nearest([1.0, 0.0, 0.0]), limit=3)
     scores = [item["query_score"] for item in result["items"]]
     # (1 + cosine) / 2 for cosines 1, 0.9 / |(0.9, 0.1)| and 0.7 / |(0.7, 0.7)|.
     assert scores == pytest.approx([1.0, (1 + 0.9 / (0.82**0.5)) / 2, (1 + 0.5**0.5) / 2])
 
 
-def test_dataset_progress_counts_records_by_status(argilla_server, conformance):
-    progress = httpx.get(f"{argilla_server.url}/api/v1/datasets/{conformance.id}/progress", headers=_owner(argilla_server))
+def test_dataset_progress_counts_records_by_status(argilla_server_each_way, conformance):
+    progress = httpx.get(f"{argilla_server_each_way.url}/api/v1/datasets/{conformance.id}/progress", headers=_owner(argilla_server_each_way))
     assert progress.status_code == 200, progress.text
     assert {key: progress.json()[key] for key in ("total", "completed", "pending")} == {"total": 8, "completed": 3, "pending": 5}
 
@@ -329,10 +330,10 @@ def test_dataset_progress_counts_records_by_status(argilla_server, conformance):
         ("bruno", {"total": 8, "submitted": 2, "discarded": 1, "draft": 2, "pending": 3}),
     ],
 )
-def test_user_progress_counts_own_responses(argilla_server, conformance, user, expected):
+def test_user_progress_counts_own_responses(argilla_server_each_way, conformance, user, expected):
     metrics = httpx.get(
-        f"{argilla_server.url}/api/v1/me/datasets/{conformance.id}/metrics",
-        headers={"X-Argilla-Api-Key": annotator_account(argilla_server, user).api_key},
+        f"{argilla_server_each_way.url}/api/v1/me/datasets/{conformance.id}/metrics",
+        headers={"X-Argilla-Api-Key": annotator_account(argilla_server_each_way, user).api_key},
     )
     assert metrics.status_code == 200, metrics.text
     assert metrics.json()["responses"] == expected
@@ -347,10 +348,10 @@ def test_user_progress_counts_own_responses(argilla_server, conformance, user, e
         ("quality", {"type": "float", "min": 0.1, "max": 0.95}),
     ],
 )  # fmt: skip
-def test_metadata_metrics(argilla_server, conformance, name, expected):
-    owner = _owner(argilla_server)
-    properties = httpx.get(f"{argilla_server.url}/api/v1/me/datasets/{conformance.id}/metadata-properties", headers=owner)
+def test_metadata_metrics(argilla_server_each_way, conformance, name, expected):
+    owner = _owner(argilla_server_each_way)
+    properties = httpx.get(f"{argilla_server_each_way.url}/api/v1/me/datasets/{conformance.id}/metadata-properties", headers=owner)
     (property_id,) = [prop["id"] for prop in properties.json()["items"] if prop["name"] == name]
-    metrics = httpx.get(f"{argilla_server.url}/api/v1/metadata-properties/{property_id}/metrics", headers=owner)
+    metrics = httpx.get(f"{argilla_server_each_way.url}/api/v1/metadata-properties/{property_id}/metrics", headers=owner)
     assert metrics.status_code == 200, metrics.text
     assert metrics.json() == expected

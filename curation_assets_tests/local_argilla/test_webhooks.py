@@ -1,4 +1,5 @@
-"""Webhooks still fire on the embedded server: the webhook-event speedup skips work only when none is enabled."""
+"""Webhooks still fire on the embedded server: the webhook-event speedup skips work only when none is enabled,
+and the set-based bulk write hands a request to the server's own path while one is (run with the speedups on and off)."""
 
 from __future__ import annotations
 
@@ -35,25 +36,30 @@ def webhook_listener():
     server.shutdown()
 
 
-def test_enabled_webhook_receives_record_created_events(argilla_server, webhook_listener):
+def test_enabled_webhook_receives_record_created_and_updated_events(argilla_server_each_way, webhook_listener):
+    server = argilla_server_each_way
     url, received = webhook_listener
-    owner = {"X-Argilla-Api-Key": argilla_server.owner_api_key}
+    owner = {"X-Argilla-Api-Key": server.owner_api_key}
     created = httpx.post(
-        f"{argilla_server.url}/api/v1/webhooks",
+        f"{server.url}/api/v1/webhooks",
         headers=owner,
-        json={"url": url, "events": ["record.created"], "description": "test listener"},
+        json={"url": url, "events": ["record.created", "record.updated"], "description": "test listener"},
     )
     assert created.status_code == 201, created.text
     try:
-        dataset = create_curation_dataset(owner_client(argilla_server), "webhooks", "ana", "webhook_events")
+        dataset = create_curation_dataset(owner_client(server), "webhooks", "ana", "webhook_events")
         dataset.records.log(as_records(DOLLY_LIKE_ROWS[:2]))
 
         events = [received.get(timeout=30) for _ in range(2)]
         assert {event["type"] for event in events} == {"record.created"}
         assert {event["data"]["external_id"] for event in events} == {"0", "1"}
         assert all(event["data"]["dataset"]["name"] == "webhook_events" for event in events)
+
+        dataset.records.log(as_records([{**DOLLY_LIKE_ROWS[0], "instruction": "Changed?"}]))
+        event = received.get(timeout=30)
+        assert (event["type"], event["data"]["external_id"], event["data"]["fields"]["instruction"]) == ("record.updated", "0", "Changed?")
     finally:
-        httpx.delete(f"{argilla_server.url}/api/v1/webhooks/{created.json()['id']}", headers=owner).raise_for_status()
+        httpx.delete(f"{server.url}/api/v1/webhooks/{created.json()['id']}", headers=owner).raise_for_status()
 
     # Disabled again: logging more records sends nothing.
     dataset.records.log(as_records(DOLLY_LIKE_ROWS[2:3]))
