@@ -84,7 +84,7 @@ class ProjectOnServer:
             assert result.success
         return result
 
-    def run_job(self, job: str, partition_key=None, argilla=None) -> dg.ExecuteInProcessResult:
+    def run_job(self, job: str, partition_key=None, argilla=None, tags=None) -> dg.ExecuteInProcessResult:
         """A run of one of the project's jobs, as the sensor launches it (the sensor looks runs up by job name)."""
         definitions = dg.Definitions(
             assets=self.definitions.assets,
@@ -93,7 +93,7 @@ class ProjectOnServer:
             resources=self.resources(argilla),
         )
         return definitions.resolve_job_def(self.job_name(job)).execute_in_process(
-            partition_key=partition_key, instance=self.instance, raise_on_error=False
+            partition_key=partition_key, instance=self.instance, raise_on_error=False, tags=tags
         )
 
     def sensor_tick(self, cursor=None, argilla=None):
