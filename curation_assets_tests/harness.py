@@ -3,6 +3,7 @@ materialized in-process against a real Argilla server with one Dagster instance.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import dagster as dg
@@ -105,6 +106,9 @@ class ProjectOnServer:
             resources={self.project.argilla_resource_key: argilla or self.resource},
             definitions=self.definitions,
         ) as context:
+            # What the sensor logs (`context.log`), kept for the test: Dagster shows it on the tick's page.
+            self.sensor_log = []
+            context.log.addHandler(_Collect(self.sensor_log))
             return sensor.evaluate_tick(context)
 
     def plan(self) -> pd.DataFrame:
@@ -121,6 +125,15 @@ class ProjectOnServer:
     def node(self, asset: str) -> str:
         """The op name of an asset in a run's results (the key path joined by "__")."""
         return "__".join(self.key(asset).path)
+
+
+class _Collect(logging.Handler):
+    def __init__(self, messages: list[str]):
+        super().__init__()
+        self.messages = messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def metadata_of(result: dg.ExecuteInProcessResult, node: str) -> dict:

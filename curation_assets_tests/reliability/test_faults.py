@@ -597,6 +597,62 @@ def test_a_push_process_killed_mid_way_is_asked_again_and_the_rerun_ends_as_one_
     assert curated == clean_curated, "the same curated dataset"
 
 
+def test_the_sensor_asks_again_for_a_failed_push_or_refresh_at_most_3_times_in_a_row(argilla_server, tmp_path):
+    """Real failed runs on a real instance (Argilla unreachable for the run), one sensor evaluation after each."""
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        pipeline = ProjectOnServer(argilla_server, instance, tmp_path, name="retry_counting", annotation=WRITE_TEAM)
+        delete_curation_datasets(pipeline)
+        unreachable = ArgillaResource(api_url=f"http://127.0.0.1:{free_port()}", api_key="x", **FAST_RETRIES)
+        push, refresh = pipeline.job_name("push_shards"), pipeline.job_name("refresh_curation")
+
+        def requested(cursor=None) -> tuple[dict[str, str], list[str], str]:
+            """The push run keys by annotator, the refresh run keys, and the next cursor of one tick."""
+            tick = pipeline.sensor_tick(cursor=cursor)
+            pushes = {r.partition_key: r.run_key for r in tick.run_requests if r.job_name == push}
+            return pushes, [r.run_key for r in tick.run_requests if r.job_name == refresh], tick.cursor
+
+        pipeline.plan()
+        (plan_record,) = instance.fetch_materializations(pipeline.key("annotation_assignments"), limit=1).records
+        pushes, refreshes, cursor = requested()
+        assert pushes == {name: f"shard:{name}:{plan_record.storage_id}:0" for name in ("ana", "bruno", "chen")}
+        assert refreshes == [], "no answer yet, no failed refresh: nothing to refresh"
+
+        for failures in (1, 2, 3, 4):
+            assert not pipeline.run_job("push_shards", partition_key="ana", argilla=unreachable).success
+            pushes, _, cursor = requested(cursor)
+            if failures <= 3:
+                assert pushes["ana"] == f"shard:ana:{plan_record.storage_id}:{failures}", "asked again, under a new key"
+            else:
+                assert "ana" not in pushes, "after 3 automatic retries the push waits for a person"
+                assert "the push of ana's shard failed 4 times in a row: launch it by hand once fixed" in pipeline.sensor_log
+            assert pushes["bruno"].endswith(":0") and pushes["chen"].endswith(":0"), "each shard counts its own failures"
+
+        # A new plan starts the count over: the failures were against the old one.
+        pipeline.plan()
+        (new_plan,) = instance.fetch_materializations(pipeline.key("annotation_assignments"), limit=1).records
+        pushes, _, cursor = requested(cursor)
+        assert pushes["ana"] == f"shard:ana:{new_plan.storage_id}:0"
+        for partition in ("ana", "bruno", "chen"):
+            assert pipeline.run_job("push_shards", partition_key=partition).success
+        pushes, refreshes, cursor = requested(cursor)
+        assert pushes == {} and refreshes == [f"refresh:{cursor}:0"], "every shard pushed; new datasets seen: one refresh"
+        assert pipeline.run_job("refresh_curation").success
+        assert requested(cursor)[:2] == ({}, []), "nothing new"
+
+        # The refresh: asked again after each failure, even with no new answer, at most 3 times in a row.
+        for failures in (1, 2, 3, 4):
+            assert not pipeline.run_job("refresh_curation", argilla=unreachable).success
+            _, refreshes, cursor = requested(cursor)
+            assert refreshes == ([f"refresh:{cursor}:{failures}"] if failures <= 3 else [])
+        # A refresh that succeeds ends the streak; the next failure is the first in a row again.
+        assert pipeline.run_job("refresh_curation").success
+        assert requested(cursor)[1] == []
+        assert not pipeline.run_job("refresh_curation", argilla=unreachable).success
+        assert requested(cursor)[1] == [f"refresh:{cursor}:1"]
+        delete_curation_datasets(pipeline)
+
+
 def test_a_dataset_left_half_created_by_a_crash_is_created_again(planned_pipeline):
     pipeline = planned_pipeline
     argilla = pipeline.argilla
