@@ -66,7 +66,9 @@ class FakeHub:
             def _answer(self, status: int, body=None, headers: dict | None = None) -> None:
                 data = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else "application/octet-stream")
+                self.send_header(
+                    "Content-Type", "application/json" if not isinstance(body, bytes) else "application/octet-stream"
+                )
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
@@ -114,7 +116,15 @@ class FakeHub:
                 return handler._answer(200, self._info(repo))
             if action == "preupload" and method == "POST":
                 files = json.loads(body)["files"]
-                return handler._answer(200, {"files": [{"path": f["path"], "uploadMode": _upload_mode(f["path"]), "shouldIgnore": False} for f in files]})
+                return handler._answer(
+                    200,
+                    {
+                        "files": [
+                            {"path": f["path"], "uploadMode": _upload_mode(f["path"]), "shouldIgnore": False}
+                            for f in files
+                        ]
+                    },
+                )
             if action == "commit" and method == "POST":
                 return handler._answer(200, self._commit(repo, body))
             if action == "tree":
@@ -163,13 +173,21 @@ class FakeHub:
         prefix = f"{folder}/" if folder else ""
         under = sorted(name for name in repo.files if name.startswith(prefix))
         if recursive:
-            folders = sorted({"/".join(name.split("/")[: depth + 1]) for name in under for depth in range(prefix.count("/"), name.count("/"))})
-            return [{"type": "directory", "path": name, "oid": _git_sha(name.encode()), "size": 0} for name in folders] + [
-                self._entry(repo, name) for name in under
-            ]
+            folders = sorted(
+                {
+                    "/".join(name.split("/")[: depth + 1])
+                    for name in under
+                    for depth in range(prefix.count("/"), name.count("/"))
+                }
+            )
+            return [
+                {"type": "directory", "path": name, "oid": _git_sha(name.encode()), "size": 0} for name in folders
+            ] + [self._entry(repo, name) for name in under]
         children = {prefix + name[len(prefix) :].split("/")[0] for name in under}
         return [
-            self._entry(repo, name) if name in repo.files else {"type": "directory", "path": name, "oid": _git_sha(name.encode()), "size": 0}
+            self._entry(repo, name)
+            if name in repo.files
+            else {"type": "directory", "path": name, "oid": _git_sha(name.encode()), "size": 0}
             for name in sorted(children)
         ]
 
@@ -194,7 +212,11 @@ class FakeHub:
             else:
                 raise ValueError(f"a commit operation this fake does not store: {item['key']}")
         repo.commits.append(summary)
-        return {"commitUrl": f"{self.url}/datasets/{repo.repo_id}/commit/{repo.sha}", "commitOid": repo.sha, "pullRequestUrl": None}
+        return {
+            "commitUrl": f"{self.url}/datasets/{repo.repo_id}/commit/{repo.sha}",
+            "commitOid": repo.sha,
+            "pullRequestUrl": None,
+        }
 
 
 def _upload_mode(path: str) -> str:

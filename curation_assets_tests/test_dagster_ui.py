@@ -82,7 +82,11 @@ def label(asset: str) -> re.Pattern:
 
 def test_asset_graph_shows_every_asset_of_the_declared_project(tmp_path, artifacts_dir):
     # The UI only needs the definitions; Argilla is reached when something runs, not here.
-    unused = {"ARGILLA_API_URL": "http://127.0.0.1:9", "ARGILLA_API_KEY": "unused-by-the-ui", state.STATE_DIR_ENV: str(tmp_path)}
+    unused = {
+        "ARGILLA_API_URL": "http://127.0.0.1:9",
+        "ARGILLA_API_KEY": "unused-by-the-ui",
+        state.STATE_DIR_ENV: str(tmp_path),
+    }
     with dagster_webserver(tmp_path / "dagster", unused) as url, headless_page(width=1900, height=1000) as page:
         page.goto(f"{url}/asset-groups")
         page.get_by_text("Global asset lineage").wait_for(timeout=60_000)
@@ -110,7 +114,11 @@ def test_materializing_in_the_ui_plans_and_pushes_the_declared_project_to_the_em
 ):
     server = fresh_argilla_server
     # What a user's shell holds (`curation-argilla credentials --env`); the state folder is the test's own.
-    environment = {"ARGILLA_API_URL": server.url, "ARGILLA_API_KEY": server.owner_api_key, state.STATE_DIR_ENV: str(tmp_path)}
+    environment = {
+        "ARGILLA_API_URL": server.url,
+        "ARGILLA_API_KEY": server.owner_api_key,
+        state.STATE_DIR_ENV: str(tmp_path),
+    }
     home = tmp_path / "dagster"
     plan_job, push_job = f"{PROJECT}_plan_assignments", f"{PROJECT}_push_shards"
     with dagster_webserver(home, environment) as url, headless_page(width=1600, height=1000) as page:
@@ -132,8 +140,13 @@ def test_materializing_in_the_ui_plans_and_pushes_the_declared_project_to_the_em
 
     with dg.instance_for_test(temp_dir=str(home)) as instance:
         assert instance.get_run_by_id(plan_run).job_name == plan_job
-        assert instance.get_run_by_id(push_run).job_name == push_job and instance.get_run_by_id(push_run).tags["dagster/partition"] == "ana"
-        keys = {name: dg.AssetKey([PROJECT, name]) for name in ("raw_dolly", "quality_signals", "annotation_assignments")}
+        assert (
+            instance.get_run_by_id(push_run).job_name == push_job
+            and instance.get_run_by_id(push_run).tags["dagster/partition"] == "ana"
+        )
+        keys = {
+            name: dg.AssetKey([PROJECT, name]) for name in ("raw_dolly", "quality_signals", "annotation_assignments")
+        }
         for key in keys.values():
             (materialization,) = instance.fetch_materializations(key, limit=5).records
             assert materialization.run_id == plan_run
@@ -146,8 +159,16 @@ def test_materializing_in_the_ui_plans_and_pushes_the_declared_project_to_the_em
 
     # In Argilla: ana's dataset, named as the project declares it, holds her 13 records; nobody else's was pushed.
     owner = {"X-Argilla-Api-Key": server.owner_api_key}
-    workspaces = {w["id"]: w["name"] for w in httpx.get(f"{server.url}/api/v1/me/workspaces", headers=owner).json()["items"]}
-    datasets = [d for d in httpx.get(f"{server.url}/api/v1/me/datasets", headers=owner).json()["items"] if d["name"] == "curate_dolly"]
+    workspaces = {
+        w["id"]: w["name"] for w in httpx.get(f"{server.url}/api/v1/me/workspaces", headers=owner).json()["items"]
+    }
+    datasets = [
+        d
+        for d in httpx.get(f"{server.url}/api/v1/me/datasets", headers=owner).json()["items"]
+        if d["name"] == "curate_dolly"
+    ]
     assert [workspaces[d["workspace_id"]] for d in datasets] == ["ana"]
-    records = httpx.get(f"{server.url}/api/v1/datasets/{datasets[0]['id']}/records", headers=owner, params={"limit": 100}).json()
+    records = httpx.get(
+        f"{server.url}/api/v1/datasets/{datasets[0]['id']}/records", headers=owner, params={"limit": 100}
+    ).json()
     assert len(records["items"]) == 13

@@ -105,8 +105,9 @@ def test_locked_records_never_move_through_any_sequence_of_team_changes(ids, tea
 
 
 @given(ids=ids_strategy, before=team_strategy, after=team_strategy, seed=st.integers(0, 1000), answered_at=st.sets(st.integers(0, 299)))
-# The imbalance this property found (fixed): five of six records answered (ana 2, bruno 1, chen 2) when dora
-# joins; the even capacities ignored that answers pinned ana and chen, so bruno kept his untouched record, dora got none.
+# The imbalance this property found (fixed): five of six records answered (ana 2, bruno 1, chen 2) when dora joins;
+# the capacities, dealt evenly in name order (2, 2, 1, 1), ignored that answers already held chen at 2, so bruno
+# kept his untouched record while dora got none.
 @example(ids=[str(i) for i in range(6)], before=["ana", "bruno", "chen"], after=["ana", "bruno", "chen", "dora"], seed=0,
          answered_at={0, 1, 2, 3, 4})  # fmt: skip
 @settings(max_examples=200, deadline=None)

@@ -68,7 +68,12 @@ def in_a_process_reaching(hub: FakeHub, code: str, *arguments: str) -> str:
         "HF_HOME": str(hub.home),
     }
     done = subprocess.run(
-        [sys.executable, "-c", code, *arguments], env=environment, cwd=state.repository_root(), capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", code, *arguments],
+        env=environment,
+        cwd=state.repository_root(),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     return done.stdout.strip().splitlines()[-1]
@@ -119,7 +124,9 @@ def test_curated_dolly_with_a_hub_repo_pushes_its_records_and_card_to_the_hub(ar
     metadata = card_metadata(card)
     assert metadata["license"] == "cc-by-sa-3.0"
     assert metadata["size_categories"] == [size_category(len(pushed))] == ["n<1K"]
-    assert "`shipped:dolly-excerpt`" in card and "- records: 6" in card and "Databricks" in card, "source and attribution"
+    assert "`shipped:dolly-excerpt`" in card and "- records: 6" in card and "Databricks" in card, (
+        "source and attribution"
+    )
     authorized = {(r.method, r.path) for r in hub.requests if r.authorization == f"Bearer {TOKEN}"}
     assert ("POST", "/api/repos/create") in authorized and ("POST", f"/api/datasets/{REPO}/commit/main") in authorized
 
@@ -133,7 +140,9 @@ def test_the_card_pushed_with_1200_records_says_1k_to_10k(tmp_path, hub):
     curated.to_parquet(tmp_path / "curated.parquet")
     (tmp_path / "README.md").write_text(card, encoding="utf-8")
 
-    url = in_a_process_reaching(hub, PUSH_TO_HUB, str(tmp_path / "curated.parquet"), str(tmp_path / "README.md"), "curators/big")
+    url = in_a_process_reaching(
+        hub, PUSH_TO_HUB, str(tmp_path / "curated.parquet"), str(tmp_path / "README.md"), "curators/big"
+    )
 
     assert url == "https://huggingface.co/datasets/curators/big"
     repo = hub.repos["curators/big"]

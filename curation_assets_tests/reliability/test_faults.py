@@ -361,9 +361,47 @@ def planned_pipeline(argilla_server, tmp_path_factory):
         delete_curation_datasets(pipeline)
 
 
+def written_state(pipeline: ProjectOnServer) -> dict:
+    """Everything a run of the project's assets writes: Argilla's datasets (settings, records, answers),
+    Dagster's materializations and the files of its outputs and storage."""
+    datasets = pipeline.datasets()
+    return {
+        "argilla": comparable_argilla(pipeline),
+        "datasets": {shard: (d.id, d.status, d.metadata, pipeline.argilla.request("GET", f"/api/v1/datasets/{d.id}/fields")["items"])
+                     for shard, d in datasets.items()},
+        "materializations": {
+            name: len(pipeline.instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=pipeline.key(name)), limit=1000).records)
+            for name in ARGILLA_ASSETS
+        },
+        "files": {
+            str(path): (path.stat().st_size, path.stat().st_mtime_ns)
+            for folder in ("output", "storage")
+            for path in sorted((pipeline.folder / folder).rglob("*"))
+            if path.is_file()
+        },
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def collected_pipeline(argilla_server, tmp_path_factory):
+    """A project planned, pushed and collected once: there is something in Argilla, Dagster and on disk a failed run could change."""
+    folder = tmp_path_factory.mktemp("nothing_written")
+    (folder / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
+        pipeline = ProjectOnServer(argilla_server, instance, folder, name="nothing_written", annotation=WRITE_TEAM)
+        delete_curation_datasets(pipeline)
+        pipeline.plan()
+        pipeline.push_all_shards()
+        pipeline.materialize(["collected_feedback"])
+        yield pipeline
+        delete_curation_datasets(pipeline)
+
+
 @pytest.mark.parametrize("asset_name", ARGILLA_ASSETS)
-def test_each_argilla_asset_fails_with_one_clear_error_when_unreachable_or_the_key_is_wrong(planned_pipeline, asset_name):
-    pipeline = planned_pipeline
+def test_each_argilla_asset_fails_with_one_clear_error_when_unreachable_or_the_key_is_wrong(collected_pipeline, asset_name):
+    pipeline = collected_pipeline
+    before = written_state(pipeline)
+    assert before["argilla"] and before["files"] and all(before["materializations"].values())
     url = f"http://127.0.0.1:{free_port()}"
     unreachable = ArgillaResource(api_url=url, api_key="x", **FAST_RETRIES)
     wrong_key = ArgillaResource(api_url=pipeline.server.url, api_key="not-a-key", **FAST_RETRIES)
@@ -378,6 +416,8 @@ def test_each_argilla_asset_fails_with_one_clear_error_when_unreachable_or_the_k
         error = failure_text(failed)
         error_class = "ArgillaUnreachableError" if argilla is unreachable else "ArgillaUnauthorizedError"
         assert error_class in error and all(phrase in error for phrase in phrases), error
+        assert failed.get_asset_materialization_events() == []
+        assert written_state(pipeline) == before, "nothing written: not in Argilla, not in Dagster, not on disk"
 
 
 def test_sensor_skips_and_keeps_its_cursor_when_unreachable_or_the_key_is_wrong(planned_pipeline):
