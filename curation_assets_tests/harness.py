@@ -3,6 +3,7 @@ materialized in-process against a real Argilla server with one Dagster instance.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import dagster as dg
@@ -85,7 +86,7 @@ class ProjectOnServer:
             assert result.success
         return result
 
-    def run_job(self, job: str, partition_key=None, argilla=None) -> dg.ExecuteInProcessResult:
+    def run_job(self, job: str, partition_key=None, argilla=None, tags=None) -> dg.ExecuteInProcessResult:
         """A run of one of the project's jobs, as the sensor launches it (the sensor looks runs up by job name)."""
         definitions = dg.Definitions(
             assets=self.definitions.assets,
@@ -94,7 +95,7 @@ class ProjectOnServer:
             resources=self.resources(argilla),
         )
         return definitions.resolve_job_def(self.job_name(job)).execute_in_process(
-            partition_key=partition_key, instance=self.instance, raise_on_error=False
+            partition_key=partition_key, instance=self.instance, raise_on_error=False, tags=tags
         )
 
     def sensor_tick(self, cursor=None, argilla=None):
@@ -106,6 +107,9 @@ class ProjectOnServer:
             resources={self.project.argilla_resource_key: argilla or self.resource},
             definitions=self.definitions,
         ) as context:
+            # What the sensor logs (`context.log`), kept for the test: Dagster shows it on the tick's page.
+            self.sensor_log = []
+            context.log.addHandler(_Collect(self.sensor_log))
             return sensor.evaluate_tick(context)
 
     def plan(self) -> pd.DataFrame:
@@ -122,6 +126,15 @@ class ProjectOnServer:
     def node(self, asset: str) -> str:
         """The op name of an asset in a run's results (the key path joined by "__")."""
         return "__".join(self.key(asset).path)
+
+
+class _Collect(logging.Handler):
+    def __init__(self, messages: list[str]):
+        super().__init__()
+        self.messages = messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def metadata_of(result: dg.ExecuteInProcessResult, node: str) -> dict:

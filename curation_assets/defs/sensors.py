@@ -17,6 +17,8 @@ from .resources import ArgillaResource
 SENSOR_INTERVAL_SECONDS = 30
 # A run that failed (Argilla down mid-push, a crash) is requested again, but not forever.
 AUTOMATIC_RETRIES = 3
+# How a run ends without finishing its work: asked for again, within AUTOMATIC_RETRIES.
+UNFINISHED_ENDS = frozenset({dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED})
 
 
 def observe_activity(argilla: ArgillaClient, project: Project) -> ArgillaActivity:
@@ -37,10 +39,12 @@ def observe_activity(argilla: ArgillaClient, project: Project) -> ArgillaActivit
 
 
 def failures_in_a_row(instance: dg.DagsterInstance, job_name: str, partition: str | None = None, since: float | None = None) -> int:
-    """How many of the job's latest runs (for this partition, since then) failed, counting back from the newest.
+    """How many of the job's latest runs (for this partition, since then) failed or were canceled, counting back from the newest.
 
     Part of the run key: a failed run is requested again (keys are never reused), while a queued
-    or running retry resets the count to 0, whose key was used already.
+    or running retry resets the count to 0, whose key was used already. A canceled run counts as
+    failed: a run whose process was killed stays "started" (Dagster's default launcher cannot see
+    it die) until someone terminates it in the UI, which marks it canceled, and then it is asked again.
     """
     runs = instance.get_runs(
         filters=dg.RunsFilter(
@@ -52,7 +56,7 @@ def failures_in_a_row(instance: dg.DagsterInstance, job_name: str, partition: st
     )
     count = 0
     for run in runs:
-        if run.status != dg.DagsterRunStatus.FAILURE:
+        if run.status not in UNFINISHED_ENDS:
             break
         count += 1
     return count

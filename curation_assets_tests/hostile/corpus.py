@@ -34,15 +34,44 @@ MARKUP_TEXTS = [
 ]
 
 
+# Valid text that is not ASCII, each on one line (so a CSV row stays one line and its location is easy to tell):
+# scripts, astral and combining characters, invisible and direction controls, markup.
+ONE_LINE_TEXTS = [
+    "Ünïcödé ß Æ ø Ω € “curly” ‘quotes’ — and … ellipsis",
+    "CJK 漢字かなカナ, 한국어, العربية, עברית, हिन्दी",
+    "emoji 🧪👩🏽‍🔬🇪🇺, astral 𝔘𝔫𝔦𝔠𝔬𝔡𝔢, combining e\u0301 next to é",
+    "zero\u200bwidth, joiner\u200d, soft\u00adhyphen, BOM\ufeffinside, \u202eoverride\u202c \u2066isolate\u2069",
+    '<b onmouseover="alert(1)">bold</b> &amp; &lt;escaped&gt; {{ 7*7 }}',
+    "  spaces around, a \\ backslash, \"double\" and 'single' quotes, a comma, a; semicolon | pipe  ",
+]
+# Text with line breaks and control characters: valid, and must arrive as it was, in every format.
+MULTI_LINE_TEXTS = [
+    "line one\nline two\r\nCRLF\rCR\ttab\n\n\nthree blank lines",
+    "line\u2028separator\u2029paragraph\x85next-line",
+    "nul \x00 bell \x07 escape \x1b[31m red \x7f delete",
+    "trailing newline\n",
+]
+
+
 def good_row(index: int) -> dict:
     categories = ["open_qa", "closed_qa", "brainstorming", "summarization", "classification", "creative_writing"]
+    text = ONE_LINE_TEXTS[index % len(ONE_LINE_TEXTS)]
     return {
         "id": f"r{index}",
-        "instruction": f"Instruction {index}?",
-        "context": "" if index % 2 else f"Context {index}.",
-        "response": f"Response {index}.",
+        "instruction": f"Instruction {index}? {text}",
+        "context": "" if index % 2 else f"Context {index}: {text}",
+        "response": f"Response {index}. {text}",
         "category": categories[index % len(categories)],
     }
+
+
+def hostile_text_rows() -> list[dict]:
+    """Good rows whose fields hold every non-ASCII, markup, multi-line and control-character text of the corpus."""
+    texts = [*MARKUP_TEXTS, *ONE_LINE_TEXTS, *MULTI_LINE_TEXTS]
+    return [
+        {**good_row(index), "instruction": text, "context": texts[-1 - index], "response": f"{text} / {texts[-1 - index]}"}
+        for index, text in enumerate(texts)
+    ]
 
 
 def good_rows() -> list[dict]:
@@ -89,9 +118,9 @@ def write(rows: list[dict], path: Path) -> Path:
     """Rows in the format the suffix names, as a user's export would hold them."""
     file_format = path.suffix.lstrip(".")
     if file_format == "jsonl":
-        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        path.write_bytes(b"".join(_json_bytes(row) + b"\n" for row in rows))
     elif file_format == "json":
-        path.write_text(json.dumps(rows, indent=1))
+        path.write_bytes(_json_bytes(rows, indent=1))
     elif file_format == "parquet":
         pd.DataFrame(rows).to_parquet(path)
     elif file_format == "csv":
@@ -99,10 +128,18 @@ def write(rows: list[dict], path: Path) -> Path:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-        path.write_text(buffer.getvalue())
+        path.write_bytes(buffer.getvalue().encode("utf-8"))
     else:
         raise ValueError(f"no writer for {path}")
     return path
+
+
+def _json_bytes(value, indent: int | None = None) -> bytes:
+    """JSON as exports write it, UTF-8 unescaped; escaped (\\uXXXX) only when the text cannot be UTF-8 (a lone surrogate)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, indent=indent).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, indent=indent).encode("ascii")
 
 
 def location_of(row_position: int, file_format: str) -> str:

@@ -12,16 +12,23 @@ from curation_assets.defs.source_loading import load_source
 from curation_assets_tests.hostile.corpus import (
     BAD_ROW_POSITION,
     FILE_CASES,
+    FORMATS,
     GOOD_IDS,
     MARKUP_TEXTS,
     ROW_DEFECTS,
     good_rows,
+    hostile_text_rows,
     location_of,
     many_rows_with_one_bad,
     write,
 )
 
 ROW_CASES = [(defect, file_format) for defect in ROW_DEFECTS for file_format in defect.formats]
+
+
+def utf8(rows: list[dict]) -> list[dict]:
+    """Each value as the bytes a UTF-8 file holds: what "byte-identical" compares."""
+    return [{key: value.encode("utf-8") for key, value in row.items()} for row in rows]
 
 
 def load_and_validate(path, column_mapping=None):
@@ -44,7 +51,7 @@ def test_a_bad_row_is_quarantined_at_its_location_and_every_good_row_kept(tmp_pa
     valid, quarantine = load_and_validate(path)
 
     assert list(valid["id"]) == list(GOOD_IDS), "every good row kept, in order"
-    assert valid.to_dict("records") == good_rows(), "kept rows are byte-identical to the source"
+    assert utf8(valid.to_dict("records")) == utf8(good_rows()), "kept rows (non-ASCII, markup) are byte-identical"
     assert len(quarantine) == 1
     (quarantined,) = quarantine.to_dict("records")
     assert defect.reason in quarantined["reason"]
@@ -70,6 +77,14 @@ def test_file_level_hostility(tmp_path, case):
     assert set(reasons) == set(case.quarantined)
     for location, fragment in case.quarantined.items():
         assert fragment in reasons[location]
+
+
+@pytest.mark.parametrize("file_format", FORMATS)
+def test_non_ascii_markup_and_control_text_is_kept_byte_for_byte_in_every_format(tmp_path, file_format):
+    rows = hostile_text_rows()
+    valid, quarantine = load_and_validate(write(rows, tmp_path / f"hostile.{file_format}"))
+    assert quarantine.empty, quarantine[["location", "reason"]].to_dict("records")
+    assert utf8(valid.to_dict("records")) == utf8(rows)
 
 
 def test_markup_is_text_not_a_defect_and_arrives_unchanged(tmp_path):

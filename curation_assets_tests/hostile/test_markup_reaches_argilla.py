@@ -112,10 +112,13 @@ def test_markup_stays_inert_in_the_annotation_ui(argilla_server, tmp_path, artif
     assert findings == [{"ran": 0, "handlers": [], "scripts": 0, "javascript_links": 0}] * len(TEXTS)
 
 
-def test_a_dataset_made_with_plain_text_fields_is_switched_to_sanitized_display(argilla_server):
-    import argilla as rg
+def test_annotator_shards_switches_a_dataset_made_with_plain_text_fields_to_sanitized_display(argilla_server, tmp_path):
+    """A dataset an earlier version made with plain text fields (markup ran in the UI), with an answered markup
+    record in it: the next run of annotator_shards itself switches every field to sanitized display."""
+    import dagster as dg
 
-    argilla = ArgillaClient(Connection(argilla_server.url, argilla_server.owner_api_key))
+    from curation_assets_tests.harness import PLAN, ProjectOnServer
+    from curation_assets_tests.reliability.harness import submit
 
     def unsafe_settings():
         settings = curation_dataset_settings()
@@ -123,12 +126,31 @@ def test_a_dataset_made_with_plain_text_fields_is_switched_to_sanitized_display(
             field.use_markdown = False
         return settings
 
-    dataset = argilla.ensure_annotator_dataset(ANNOTATOR, f"{DATASET}_old", unsafe_settings)
-    argilla.upsert_records(dataset, [rg.Record(id="old", fields={"category": "open_qa", "instruction": "<b>i</b>", "context": "", "response": "r"})])
-    every_field = sorted(field.name for field in curation_dataset_settings().fields)
-    assert sorted(argilla.render_text_fields_sanitized(dataset)) == every_field
-    fields = argilla.request("GET", f"/api/v1/datasets/{dataset.id}/fields")["items"]
-    assert all(field["settings"]["use_markdown"] for field in fields)
-    assert argilla.render_text_fields_sanitized(dataset) == [], "nothing left to switch"
-    (record,) = argilla.iter_records(dataset.id)
-    assert record["fields"]["instruction"] == "<b>i</b>", "the text itself is untouched"
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        pipeline = ProjectOnServer(argilla_server, instance, tmp_path, name="sanitize_upgrade", annotation={"annotators": [ANNOTATOR]})
+        argilla = pipeline.argilla
+        for dataset in pipeline.datasets().values():
+            argilla.delete_dataset(dataset)
+        old = argilla.ensure_annotator_dataset(ANNOTATOR, pipeline.dataset_name, unsafe_settings)
+        excerpt = load_source("shipped:dolly-excerpt").head(2).assign(instruction=[TRACE_PAYLOAD, MARKUP_TEXTS[0]])
+        argilla.upsert_records(old, to_argilla_records(excerpt))
+        assert not any(field["settings"]["use_markdown"] for field in argilla.request("GET", f"/api/v1/datasets/{old.id}/fields")["items"])
+        submit(pipeline, ANNOTATOR, [excerpt["id"].iloc[0]], mark="(answered while the fields were plain text)")
+
+        pipeline.materialize(PLAN)
+        upgraded = pipeline.materialize(["annotator_shards"], partition_key=ANNOTATOR)
+        fields = argilla.request("GET", f"/api/v1/datasets/{old.id}/fields")["items"]
+        assert {field["name"]: field["settings"]["use_markdown"] for field in fields} == {
+            field.name: True for field in curation_dataset_settings().fields
+        }
+        warnings = [entry.user_message for entry in instance.all_logs(upgraded.run_id) if "unsanitized" in entry.user_message]
+        assert len(warnings) == 1 and "now markdown (sanitized)" in warnings[0] and "'instruction'" in warnings[0], warnings
+        stored = {record["external_id"]: record for record in argilla.iter_records(old.id)}
+        assert stored[excerpt["id"].iloc[0]]["fields"]["instruction"] == TRACE_PAYLOAD, "the text itself is untouched"
+        assert stored[excerpt["id"].iloc[0]]["responses"], "and its answer kept"
+
+        # The next push finds nothing left to switch.
+        again = pipeline.materialize(["annotator_shards"], partition_key=ANNOTATOR)
+        assert not [entry for entry in instance.all_logs(again.run_id) if "unsanitized" in entry.user_message]
+        argilla.delete_dataset(pipeline.datasets()[ANNOTATOR])

@@ -18,12 +18,12 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture
 def webhook_listener():
-    """A local HTTP endpoint that queues the JSON body of every POST it receives."""
+    """A local HTTP endpoint that queues (path, JSON body) of every POST it receives."""
     received: queue.Queue = queue.Queue()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
-            received.put(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            received.put((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
             self.send_response(200)
             self.end_headers()
 
@@ -32,36 +32,53 @@ def webhook_listener():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
+    yield f"http://127.0.0.1:{server.server_port}", received
     server.shutdown()
 
 
-def test_enabled_webhook_receives_record_created_and_updated_events(argilla_server_each_way, webhook_listener):
-    server = argilla_server_each_way
-    url, received = webhook_listener
-    owner = {"X-Argilla-Api-Key": server.owner_api_key}
+def create_webhook(server, url: str, description: str, events=("record.created", "record.updated")) -> str:
     created = httpx.post(
         f"{server.url}/api/v1/webhooks",
-        headers=owner,
-        json={"url": url, "events": ["record.created", "record.updated"], "description": "test listener"},
+        headers={"X-Argilla-Api-Key": server.owner_api_key},
+        json={"url": url, "events": list(events), "description": description},
     )
     assert created.status_code == 201, created.text
-    try:
-        dataset = create_curation_dataset(owner_client(server), "webhooks", "ana", "webhook_events")
-        dataset.records.log(as_records(DOLLY_LIKE_ROWS[:2]))
+    return created.json()["id"]
 
+
+def delete_webhook(server, webhook_id: str) -> None:
+    httpx.delete(f"{server.url}/api/v1/webhooks/{webhook_id}", headers={"X-Argilla-Api-Key": server.owner_api_key}).raise_for_status()
+
+
+def test_enabled_webhook_receives_record_events_and_a_deleted_one_nothing(argilla_server_each_way, webhook_listener):
+    server = argilla_server_each_way
+    base, received = webhook_listener
+    listening = create_webhook(server, f"{base}/hook", "test listener")
+    dataset = create_curation_dataset(owner_client(server), "webhooks", "ana", "webhook_events")
+    try:
+        dataset.records.log(as_records(DOLLY_LIKE_ROWS[:2]))
         events = [received.get(timeout=30) for _ in range(2)]
-        assert {event["type"] for event in events} == {"record.created"}
-        assert {event["data"]["external_id"] for event in events} == {"0", "1"}
-        assert all(event["data"]["dataset"]["name"] == "webhook_events" for event in events)
+        assert {path for path, _ in events} == {"/hook"}
+        assert {event["type"] for _, event in events} == {"record.created"}
+        assert {event["data"]["external_id"] for _, event in events} == {"0", "1"}
+        assert all(event["data"]["dataset"]["name"] == "webhook_events" for _, event in events)
 
         dataset.records.log(as_records([{**DOLLY_LIKE_ROWS[0], "instruction": "Changed?"}]))
-        event = received.get(timeout=30)
-        assert (event["type"], event["data"]["external_id"], event["data"]["fields"]["instruction"]) == ("record.updated", "0", "Changed?")
+        path, event = received.get(timeout=30)
+        assert (path, event["type"], event["data"]["external_id"], event["data"]["fields"]["instruction"]) == (
+            "/hook", "record.updated", "0", "Changed?"
+        )
     finally:
-        httpx.delete(f"{server.url}/api/v1/webhooks/{created.json()['id']}", headers=owner).raise_for_status()
+        delete_webhook(server, listening)
 
-    # Disabled again: logging more records sends nothing.
-    dataset.records.log(as_records(DOLLY_LIKE_ROWS[2:3]))
-    with pytest.raises(queue.Empty):
-        received.get(timeout=2)
+    # Deleted: the next records send it nothing. A control webhook, created after it, does receive them; it is
+    # notified after the deleted one would have been, so once the control has both events nothing else is coming.
+    control = create_webhook(server, f"{base}/control", "control listener", events=("record.created",))
+    try:
+        for row in DOLLY_LIKE_ROWS[2:4]:
+            dataset.records.log(as_records([row]))
+        after = [received.get(timeout=30) for _ in range(2)]
+    finally:
+        delete_webhook(server, control)
+    assert [(path, event["data"]["external_id"]) for path, event in after] == [("/control", "2"), ("/control", "3")]
+    assert received.empty(), "the deleted webhook received nothing"

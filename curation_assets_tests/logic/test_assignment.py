@@ -1,6 +1,6 @@
 """Assignment: seeded, complete, disjoint, balanced, and stable when annotators join or leave."""
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from curation_assets.logic.assignment import plan_assignments
@@ -34,13 +34,14 @@ def test_team_changes_never_move_answered_records_and_move_few_others(ids, befor
     for record_id, annotator in placed.items():
         if record_id not in answered:
             assert annotator in after, "untouched records only go to current annotators"
-    unanswered_staying = [r for r in ids if r not in answered and previous[r] in after and placed[r] == previous[r]]
-    # Balanced target per annotator; those who keep records keep at least their fair share of them.
-    fair = len([r for r in ids if placed[r] in after]) // len(after)
-    for annotator in set(before) & set(after):
-        kept = sum(1 for r in unanswered_staying if previous[r] == annotator)
-        had = sum(1 for r in ids if r not in answered and previous[r] == annotator)
-        assert kept >= min(had, fair - sum(1 for r in answered if previous[r] == annotator))
+    size = {annotator: sum(1 for holder in placed.values() if holder == annotator) for annotator in after}
+    gave = {a for a in set(before) & set(after) if any(previous[r] == a != placed[r] for r in ids if r not in answered)}
+    received = {a for a in after if any(placed[r] == a != previous[r] for r in ids)}
+    # Few moves: nobody gives up an untouched record and is handed another in its place, and records
+    # leave a staying annotator only for annotators who end up with no more than they do.
+    assert not gave & received, f"{sorted(gave & received)} gave up records and received others"
+    for giver in gave:
+        assert all(size[taker] <= size[giver] for taker in received), (giver, size, sorted(received))
 
 
 def test_same_seed_same_plan_other_seed_other_plan():
@@ -103,13 +104,18 @@ def test_locked_records_never_move_through_any_sequence_of_team_changes(ids, tea
         assert all(annotator in team for record_id, annotator in now.items() if record_id not in owner_of_answer)
 
 
-@given(ids=ids_strategy, before=team_strategy, after=team_strategy, seed=st.integers(0, 1000), data=st.data())
+@given(ids=ids_strategy, before=team_strategy, after=team_strategy, seed=st.integers(0, 1000), answered_at=st.sets(st.integers(0, 299)))
+# The imbalance this property found (fixed): five of six records answered (ana 2, bruno 1, chen 2) when dora joins;
+# the capacities, dealt evenly in name order (2, 2, 1, 1), ignored that answers already held chen at 2, so bruno
+# kept his untouched record while dora got none.
+@example(ids=[str(i) for i in range(6)], before=["ana", "bruno", "chen"], after=["ana", "bruno", "chen", "dora"], seed=0,
+         answered_at={0, 1, 2, 3, 4})  # fmt: skip
 @settings(max_examples=200, deadline=None)
-def test_balance_after_a_team_change_is_broken_only_by_answers(ids, before, after, seed, data):
+def test_balance_after_a_team_change_is_broken_only_by_answers(ids, before, after, seed, answered_at):
     """Sizes within one over the current team, except that an annotator may hold more if answers pin those records."""
     first = plan_assignments(ids, before, seed=seed)
     previous = dict(zip(first["id"], first["annotator"]))
-    answered = answered_subset(data, ids)
+    answered = {ids[index] for index in answered_at if index < len(ids)}
     plan = plan_assignments(ids, after, seed=seed, previous=previous, answered=answered)
     current = plan[plan["annotator"].isin(after)]
     sizes = current["annotator"].value_counts().reindex(sorted(set(after)), fill_value=0)

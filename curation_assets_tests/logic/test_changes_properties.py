@@ -59,9 +59,18 @@ def test_frame_level_changes_agree_with_the_row_level_rule(frame_rows):
             assert (result[f"{name}_similarity"] == 1.0) == (not changed)
 
 
-@given(chosen=st.lists(st.sampled_from([name for *_, name in COMPARED]), unique=True))
-def test_change_labels_list_fields_in_a_fixed_order(chosen):
-    ordered = [name for *_, name in COMPARED if name in chosen]
-    label = change_label(ordered)
-    assert label == ("none" if not chosen else "+".join(ordered))
-    assert label.split("+") == (ordered or ["none"])
+# The order labels list changed fields in, as the charts and the README spell them: written out, not derived.
+LABEL_ORDER = ("instruction", "input", "response")
+ANSWER_COLUMN = {"instruction": "new_instruction", "input": "new_input", "response": "new_response"}
+ORIGINAL_FIELD = {"instruction": "instruction", "input": "context", "response": "response"}
+
+
+@given(edited=st.lists(st.sampled_from(LABEL_ORDER), unique=True), original=texts.filter(str.strip))
+def test_change_labels_list_the_edited_fields_in_a_fixed_order_whatever_order_they_were_edited_in(edited, original):
+    row = {**{ORIGINAL_FIELD[name]: original for name in LABEL_ORDER}, **{ANSWER_COLUMN[name]: original for name in LABEL_ORDER}}
+    for position, name in enumerate(edited):  # edited in the drawn order, each differently
+        row[ANSWER_COLUMN[name]] = f"{original} edit {position}"
+    expected = "+".join(name for name in LABEL_ORDER if name in edited) or "none"
+    assert change_label(changed_fields(row, row)) == expected
+    (frame_label,) = annotate_changes(pd.DataFrame([row], columns=COLUMNS))["changed_fields"]
+    assert frame_label == expected

@@ -17,15 +17,39 @@ ANNOTATORS = ["ana", "bruno", "chen"]
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("pipeline")
+def server(tmp_path_factory):
+    """The module's server; each test that uses it has a project (so datasets) of its own and adds no account."""
+    server = start_embedded_argilla(tmp_path_factory.mktemp("argilla"), annotator_names=ANNOTATORS)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def instance(tmp_path):
     (tmp_path / "dagster").mkdir()
-    server = start_embedded_argilla(tmp_path / "argilla", annotator_names=ANNOTATORS)
-    try:
-        with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-            yield ProjectOnServer(server, instance, tmp_path)
-    finally:
-        server.stop()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        yield instance
+
+
+@pytest.fixture
+def pipeline(server, instance, tmp_path):
+    """The project on the module's server, with an instance of the test's own; its team declared."""
+    return ProjectOnServer(server, instance, tmp_path, annotation={"annotators": ANNOTATORS})
+
+
+@pytest.fixture
+def pushed_on_own_server(fresh_argilla_server, instance, tmp_path):
+    """The default project (team: every annotator account) planned and pushed on a server of the test's own,
+    for tests that add an account."""
+    pipeline = ProjectOnServer(fresh_argilla_server, instance, tmp_path)
+    pipeline.plan()
+    pipeline.push_all_shards()
+    return pipeline
+
+
+def answer(pipeline, annotator: str, plan: SimulationPlan) -> collections.Counter:
+    account = next(a for a in pipeline.server.credentials.annotators if a.username == annotator)
+    return simulate_annotator(pipeline.server.url, account.api_key, annotator, plan, pipeline.dataset_name)
 
 
 def shard_metadata(pipeline, result):
@@ -59,11 +83,7 @@ def test_full_run_push_collect_chart_curate(pipeline):
     restored = shard_metadata(pipeline, pipeline.materialize(["annotator_shards"], partition_key="ana"))
     assert restored["skipped_unchanged_since_last_push"] is False and restored["records_pushed"] == 1
 
-    actions = {}
-    for account in pipeline.server.credentials.annotators:
-        actions[account.username] = simulate_annotator(
-            pipeline.server.url, account.api_key, account.username, SimulationPlan(share=0.6), pipeline.dataset_name
-        )
+    actions = {annotator: answer(pipeline, annotator, SimulationPlan(share=0.6)) for annotator in ANNOTATORS}
     expected = sum((counter for counter in actions.values()), start=collections.Counter())
 
     refresh = pipeline.materialize(REFRESH)
@@ -98,37 +118,46 @@ def test_full_run_push_collect_chart_curate(pipeline):
         assert (pipeline.output_dir / "curated_dolly" / published).exists()
 
 
-def test_sensor_skips_then_refreshes_then_registers_a_newcomer(pipeline):
+def test_sensor_skips_then_refreshes_then_registers_a_newcomer(pushed_on_own_server):
+    pipeline = pushed_on_own_server
     tick = pipeline.sensor_tick
     first = tick(None)
     cursor = first.cursor
     quiet = tick(cursor)
     assert not quiet.run_requests and quiet.skip_message, "nothing new: skip"
 
-    ana = next(a for a in pipeline.server.credentials.annotators if a.username == "ana")
-    simulate_annotator(pipeline.server.url, ana.api_key, "ana", SimulationPlan(share=1.0, submit_unchanged=1.0), pipeline.dataset_name)
+    answer(pipeline, "ana", SimulationPlan(share=1.0, submit_unchanged=1.0))
     busy = tick(cursor)
     assert [request.job_name for request in busy.run_requests] == [pipeline.job_name("refresh_curation")]
     cursor = busy.cursor
 
-    owner = {"X-Argilla-Api-Key": pipeline.server.owner_api_key}
-    httpx.post(
-        f"{pipeline.server.url}/api/v1/users",
-        headers=owner,
-        json={"first_name": "Dora", "username": "dora", "password": "dora-password-1", "role": "annotator"},
-    ).raise_for_status()
+    add_dora(pipeline)
     newcomer = tick(cursor)
     assert [request.partitions_def_name for request in newcomer.dynamic_partitions_requests] == ["curation_annotators"]
     assert list(newcomer.dynamic_partitions_requests[0].partition_keys) == ["dora"]
     assert [request.job_name for request in newcomer.run_requests] == [pipeline.job_name("plan_assignments")]
 
 
-def test_newcomer_takes_only_untouched_records_and_answers_stay(pipeline):
+def add_dora(pipeline) -> None:
+    owner = {"X-Argilla-Api-Key": pipeline.server.owner_api_key}
+    httpx.post(
+        f"{pipeline.server.url}/api/v1/users",
+        headers=owner,
+        json={"first_name": "Dora", "username": "dora", "password": "dora-password-1", "role": "annotator"},
+    ).raise_for_status()
+
+
+def test_newcomer_takes_only_untouched_records_and_answers_stay(pushed_on_own_server):
+    pipeline = pushed_on_own_server
+    for annotator in ANNOTATORS:
+        answer(pipeline, annotator, SimulationPlan(share=0.6))
     before = pipeline.materialize(["collected_feedback"]).output_for_node(pipeline.node("collected_feedback"))
     answered_before = before[before["status"] != "pending"][["record_id", "shard", "status"]]
+    assert len(answered_before) > 0
+    add_dora(pipeline)
 
     plan = pipeline.materialize(["annotation_assignments"]).output_for_node(pipeline.node("annotation_assignments"))
-    assert "dora" in set(plan["annotator"])
+    assert "dora" in set(plan["annotator"]) and pipeline.partitions == [*ANNOTATORS, "dora"]
     pipeline.push_all_shards()
 
     after = pipeline.materialize(["collected_feedback"]).output_for_node(pipeline.node("collected_feedback"))

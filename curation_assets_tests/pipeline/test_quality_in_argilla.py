@@ -8,34 +8,44 @@ import dagster as dg
 import httpx
 import pytest
 
-from curation_assets.argilla_adapter.client import ArgillaClient
 from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings, quality_metadata_properties
 from curation_assets.argilla_adapter.mapping import ORIGINAL_AGENT, RULE_AGENT, to_argilla_records
-from curation_assets.argilla_adapter.rest import Connection
 from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 from curation_assets.quickstart.annotator_client import PENDING_QUEUE_FILTERS, AnnotatorSession
 from curation_assets_tests.argilla_helpers import annotator_account
 from curation_assets_tests.harness import PLAN, REFRESH, ProjectOnServer, metadata_of
+from curation_assets_tests.reliability.harness import submit
 
 pytestmark = pytest.mark.server
 ANNOTATOR = "ana"
-# The session server's other tests use other dataset names: this project's dataset is its own.
-PROJECT = dict(name="quality_in_argilla", annotation={"annotators": [ANNOTATOR]})
 
 
-@pytest.fixture(scope="module")
-def run(argilla_server, tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("quality")
+@pytest.fixture
+def instance(tmp_path):
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        pipeline = ProjectOnServer(argilla_server, instance, tmp_path, **PROJECT)
-        plan = pipeline.materialize(PLAN)
-        pipeline.materialize(["annotator_shards"], partition_key=ANNOTATOR)
-        yield pipeline, plan.output_for_node(pipeline.node("quality_signals"))
+        yield instance
 
 
-def test_flagged_records_come_first_with_metadata_and_rule_suggestions(run, argilla_server):
-    pipeline, signals = run
+def pushed(argilla_server, instance, folder, name: str, **settings):
+    """A project of its own on the session's server (its own dataset), planned and pushed to ana: (pipeline, signals)."""
+    pipeline = ProjectOnServer(argilla_server, instance, folder, name=name, annotation={"annotators": [ANNOTATOR]}, **settings)
+    for dataset in pipeline.datasets().values():
+        pipeline.argilla.delete_dataset(dataset)
+    plan = pipeline.materialize(PLAN)
+    pipeline.materialize(["annotator_shards"], partition_key=ANNOTATOR)
+    return pipeline, plan.output_for_node(pipeline.node("quality_signals"))
+
+
+def questions_of(argilla_server, dataset_id: str) -> dict[str, str]:
+    return {question["name"]: question["id"] for question in httpx.get(
+        f"{argilla_server.url}/api/v1/datasets/{dataset_id}/questions",
+        headers={"X-Argilla-Api-Key": argilla_server.owner_api_key},
+    ).json()["items"]}  # fmt: skip
+
+
+def test_flagged_records_come_first_with_metadata_and_rule_suggestions(argilla_server, instance, tmp_path):
+    pipeline, signals = pushed(argilla_server, instance, tmp_path, "quality_queue")
     priority = dict(zip(signals["id"], signals["priority"]))
     with AnnotatorSession(argilla_server.url, annotator_account(argilla_server, ANNOTATOR).api_key) as session:
         dataset_id = session.dataset_id(pipeline.dataset_name, ANNOTATOR)
@@ -49,10 +59,7 @@ def test_flagged_records_come_first_with_metadata_and_rule_suggestions(run, argi
         top = queue[0]  # record 10: the response copies the context, citation markers in both
         assert top.external_id == "10"
         assert "response_copies_context" in top.fields["quality_notes"]
-        questions = {question["name"]: question["id"] for question in httpx.get(
-            f"{argilla_server.url}/api/v1/datasets/{dataset_id}/questions",
-            headers={"X-Argilla-Api-Key": argilla_server.owner_api_key},
-        ).json()["items"]}  # fmt: skip
+        questions = questions_of(argilla_server, dataset_id)
         response_suggestion = top.suggestions[questions["new-response"]]
         assert response_suggestion["agent"] == RULE_AGENT and response_suggestion["score"] == pytest.approx(0.9)
         assert "[13]" in top.fields["response"] and "[13]" not in response_suggestion["value"]
@@ -75,17 +82,23 @@ def test_flagged_records_come_first_with_metadata_and_rule_suggestions(run, argi
         )
         assert flagged_by_metadata["total"] == int(signals["flags"].map(lambda flags: "citation_markers" in flags).sum())
 
-        # The annotator accepts the rule's suggestions on the top record and submits it.
+
+def test_flag_precision_and_opt_in_rule_pass(argilla_server, instance, tmp_path):
+    pipeline, signals = pushed(argilla_server, instance, tmp_path, "quality_precision")
+    # The annotator accepts the rule's suggestions on the top record (10: flagged, a rule cleaned it) and submits it.
+    with AnnotatorSession(argilla_server.url, annotator_account(argilla_server, ANNOTATOR).api_key) as session:
+        dataset_id = session.dataset_id(pipeline.dataset_name, ANNOTATOR)
+        queue, _ = session.queue(dataset_id, limit=1)
+        (top,) = queue
+        assert top.external_id == "10"
+        questions = questions_of(argilla_server, dataset_id)
         answers = {name: top.suggestions[questions[name]]["value"] for name in ("new-instruction", "new-input", "new-response")}
         session.respond(top, "submitted", answers)
-
-
-def test_flag_precision_and_opt_in_rule_pass(run, argilla_server):
-    pipeline, signals = run
     # The project's declaration now opts in to the rule pass, as a user would edit its defs.yaml.
     with_rule_fixes = ProjectOnServer(
-        argilla_server, pipeline.instance, pipeline.folder, **PROJECT, publish={"apply_rule_fixes_to_unannotated": True}
-    )
+        argilla_server, instance, tmp_path, name="quality_precision", annotation={"annotators": [ANNOTATOR]},
+        publish={"apply_rule_fixes_to_unannotated": True},
+    )  # fmt: skip
     result = with_rule_fixes.materialize(REFRESH)
     precision = result.output_for_node(pipeline.node("change_statistics"))["flag_precision"].set_index("flag")
     assert precision.loc["response_copies_context", "reviewed"] == 1
@@ -103,21 +116,43 @@ def test_flag_precision_and_opt_in_rule_pass(run, argilla_server):
     assert "[3]" not in curated.loc["0", "context"] and curated.loc["0", "annotator"] == ""
 
 
-def test_a_dataset_created_before_the_quality_signals_gets_them_on_the_next_push(argilla_server, run):
-    _, signals = run
-    argilla = ArgillaClient(Connection(argilla_server.url, argilla_server.owner_api_key))
+def test_annotator_shards_gives_a_dataset_made_before_the_quality_signals_their_metadata(argilla_server, instance, tmp_path):
+    """A dataset an earlier version made (no metadata properties, no quality notes, no source stamp), with an
+    answer in it, upgraded by the next run of annotator_shards itself."""
+    pipeline = ProjectOnServer(argilla_server, instance, tmp_path, name="quality_upgrade", annotation={"annotators": ["bruno"]})
+    argilla = pipeline.argilla
+    for dataset in pipeline.datasets().values():
+        argilla.delete_dataset(dataset)
 
     def settings_before_quality_signals():
         settings = curation_dataset_settings()
         return rg.Settings(guidelines=settings.guidelines, fields=[f for f in settings.fields if f.name != "quality_notes"],
                            questions=list(settings.questions))  # fmt: skip
 
-    dataset = argilla.ensure_annotator_dataset("bruno", "quality_upgrade", settings_before_quality_signals)
-    assert argilla.ensure_metadata_properties(dataset, quality_metadata_properties()) == [
-        prop.name for prop in quality_metadata_properties()
-    ]
-    assert argilla.ensure_metadata_properties(dataset, quality_metadata_properties()) == [], "idempotent"
-    rows = load_shipped_dolly_excerpt().head(3)
-    argilla.upsert_records(dataset, to_argilla_records(rows, signals, argilla.field_names(dataset)))
+    old = argilla.ensure_annotator_dataset("bruno", pipeline.dataset_name, settings_before_quality_signals)
+    argilla.upsert_records(old, to_argilla_records(load_shipped_dolly_excerpt().head(3)))
+    sent = submit(pipeline, "bruno", ["1"], mark="(answered before the upgrade)")
+    answered_before = next(record for record in argilla.iter_records(old.id) if record["external_id"] == "1")
+
+    signals = pipeline.materialize(PLAN).output_for_node(pipeline.node("quality_signals"))
+    pushed_run = pipeline.materialize(["annotator_shards"], partition_key="bruno")
+
+    properties = [prop.name for prop in quality_metadata_properties()]
+    assert metadata_of(pushed_run, pipeline.node("annotator_shards"))["metadata_properties_added"] == properties
+    declared = argilla.request("GET", f"/api/v1/me/datasets/{old.id}/metadata-properties")["items"]
+    assert sorted(prop["name"] for prop in declared) == sorted(properties)
+    (dataset,) = pipeline.datasets().values()
+    assert dataset.id == old.id, "the same dataset, upgraded in place"
     stored = {record["external_id"]: record for record in argilla.iter_records(dataset.id)}
+    assert sorted(stored) == sorted(signals["id"]), "every record of the source, once"
     assert stored["0"]["metadata"]["flags"] == ["citation_markers"] and "quality_notes" not in stored["0"]["fields"]
+    priority = dict(zip(signals["id"], signals["priority"]))
+    assert all(record["metadata"]["priority"] == priority[record_id] for record_id, record in stored.items() if record_id != "1")
+    # The answered record is left exactly as it was annotated, answer included.
+    assert stored["1"] == answered_before and not stored["1"]["metadata"]
+    (response,) = stored["1"]["responses"]
+    assert response["values"]["new-response"]["value"] == sent["1"]["new-response"]
+
+    again = pipeline.materialize(["annotator_shards"], partition_key="bruno")
+    assert metadata_of(again, pipeline.node("annotator_shards"))["metadata_properties_added"] == [], "nothing left to add"
+    argilla.delete_dataset(dataset)

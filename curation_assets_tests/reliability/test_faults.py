@@ -3,13 +3,19 @@ annotators work during a read, an annotator leaves, a run dies half-way. No subm
 or duplicated."""
 
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 import dagster as dg
 import httpx
 import pandas as pd
 import pytest
 
+from curation_assets import state
 from curation_assets.argilla_adapter.errors import ArgillaNotFoundError, ArgillaUnauthorizedError, ArgillaUnreachableError
 from curation_assets.argilla_adapter.transport import RetryPolicy, may_retry
 from curation_assets.defs.resources import ArgillaResource
@@ -21,6 +27,10 @@ from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets_tests.harness import FAST_RETRIES, ProjectOnServer
 from curation_assets_tests.reliability.harness import (
     AnswersFirstWith,
+    FaultOnNth,
+    KilledWithTheRequestInFlight,
+    answered_with,
+    applied_then_dropped,
     comparable_argilla,
     comparable_curated,
     delete_curation_datasets,
@@ -172,6 +182,168 @@ def crash_mid_push_then_rerun(pipeline: ProjectOnServer, excerpt: pd.DataFrame, 
         restarted.stop()
 
 
+# -- faults during writes: a batch upsert of a push (PUT .../records/bulk) meets a busy server, a dropped
+# connection or a server killed with the batch in flight; afterwards each record is in Argilla exactly once,
+# as a clean push leaves it, and every answer is untouched.
+
+WRITE_TEAM = {"annotators": ["ana", "bruno", "chen"]}
+
+
+def excerpt_file(folder) -> tuple[pd.DataFrame, object]:
+    source_file = folder / "records.jsonl"
+    excerpt = load_source(SHIPPED_EXCERPT)[["id", "instruction", "context", "response", "category"]]
+    excerpt.to_json(source_file, orient="records", lines=True, force_ascii=False)
+    return excerpt, source_file
+
+
+def push_a_revision(pipeline: ProjectOnServer, excerpt: pd.DataFrame, source_file, argilla: ArgillaResource | None = None):
+    """Plan and push; ana answers four records; the file is revised, so ana's other records are upserted again, two per request.
+
+    Returns the push run of the revision (through `argilla`), the plan and the responses as they were before it.
+    """
+    plan = pipeline.plan()
+    pipeline.push_all_shards()
+    ana_ids = sorted(plan.loc[plan["annotator"] == "ana", "id"])
+    submit(pipeline, "ana", ana_ids[:3], mark="(ana)")
+    submit(pipeline, "ana", ana_ids[3:4], status="draft", mark="(draft)")
+    responses_before = responses_by_record(pipeline)
+    assert len(responses_before) == 4
+    excerpt.assign(response=excerpt["response"] + " (revised)").to_json(source_file, orient="records", lines=True, force_ascii=False)
+    replanned = pipeline.plan()
+    assert replanned[["id", "annotator"]].equals(plan[["id", "annotator"]]), "the revision moves no record"
+    return pipeline.run_job("push_shards", partition_key="ana", argilla=argilla), plan, responses_before
+
+
+@pytest.fixture(scope="module")
+def clean_revision_push(argilla_server, tmp_path_factory):
+    """What Argilla holds after the same revision pushed without any fault: the reference each faulty push must reach."""
+    folder = tmp_path_factory.mktemp("clean_writes")
+    excerpt, source_file = excerpt_file(folder)
+    (folder / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
+        pipeline = ProjectOnServer(
+            argilla_server, instance, folder, name="writes_clean", source={"file": str(source_file)}, annotation=WRITE_TEAM
+        )
+        delete_curation_datasets(pipeline)
+        pushed, _, _ = push_a_revision(pipeline, excerpt, source_file, pipeline.resource.model_copy(update={"log_batch_size": 2}))
+        assert pushed.success
+        yield comparable_argilla(pipeline)
+        delete_curation_datasets(pipeline)
+
+
+def retries_logged(pipeline: ProjectOnServer, run: dg.ExecuteInProcessResult) -> list[str]:
+    """The transport's retry warnings in the run's event log, as the Dagster UI shows them."""
+    return [entry.user_message for entry in pipeline.instance.all_logs(run.run_id) if "retry" in entry.user_message]
+
+
+def assert_each_record_once_as_a_clean_push_left_it(pipeline, plan, responses_before, clean) -> None:
+    shards = records_by_shard(pipeline)
+    external_ids = [record["external_id"] for records in shards.values() for record in records]
+    assert sorted(external_ids) == sorted(plan["id"]), "each planned record in exactly one dataset, exactly once"
+    for records in shards.values():
+        for record in records:
+            questions = [suggestion["question_id"] for suggestion in record.get("suggestions") or []]
+            assert len(questions) == len(set(questions)), f"one suggestion per question on {record['external_id']}"
+    revised = [r for r in shards["ana"] if r["fields"]["response"].endswith("(revised)")]
+    assert len(revised) == len(shards["ana"]) - 4, "every untouched record of ana's carries the revision, no half-applied batch"
+    assert responses_by_record(pipeline) == responses_before, "every answer untouched"
+    assert comparable_argilla(pipeline) == clean, "fields, suggestions, metadata and answers as after a clean push"
+
+
+def write_fault_pipeline(server, folder, instance, name: str) -> tuple[ProjectOnServer, pd.DataFrame, object]:
+    excerpt, source_file = excerpt_file(folder)
+    pipeline = ProjectOnServer(server, instance, folder, name=name, source={"file": str(source_file)}, annotation=WRITE_TEAM)
+    delete_curation_datasets(pipeline)
+    return pipeline, excerpt, source_file
+
+
+@pytest.mark.parametrize(
+    "fault, retried_causes",
+    [
+        (lambda: answered_with([503, 500, 429]), ["HTTP 503", "HTTP 500", "HTTP 429"]),
+        (applied_then_dropped, ["RemoteProtocolError"]),
+    ],
+    ids=["busy_503_500_429", "applied_then_connection_dropped"],
+)
+def test_a_batch_upsert_that_meets_a_fault_is_retried_and_leaves_each_record_once(
+    argilla_server, tmp_path, clean_revision_push, fault, retried_causes
+):
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        pipeline, excerpt, source_file = write_fault_pipeline(argilla_server, tmp_path, instance, "writes_faulty")
+        strike = fault()
+        # The second of ana's bulk upserts, in the middle of the push.
+        faulty = resource_with_transport(
+            pipeline.resource,
+            lambda inner: FaultOnNth(inner, is_bulk_upsert, 2, strike),
+            log_batch_size=2,
+            **FAST_RETRIES | {"retry_attempts": 4},
+        )
+        try:
+            pushed, plan, responses_before = push_a_revision(pipeline, excerpt, source_file, faulty)
+            assert pushed.success, failure_text(pushed)
+            retries = retries_logged(pipeline, pushed)
+            assert [message.split("failed (")[1].split(")")[0] for message in retries] == retried_causes, retries
+            assert all("PUT /api/v1/datasets/" in message and "/records/bulk" in message for message in retries)
+            if hasattr(strike, "answers"):
+                assert strike.answers == [200], "the server had applied the batch whose answer was lost"
+            assert_each_record_once_as_a_clean_push_left_it(pipeline, plan, responses_before, clean_revision_push)
+        finally:
+            delete_curation_datasets(pipeline)
+
+
+def test_a_batch_upsert_refused_until_the_retries_run_out_fails_once_then_the_rerun_completes_the_push(
+    argilla_server, tmp_path, clean_revision_push
+):
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        pipeline, excerpt, source_file = write_fault_pipeline(argilla_server, tmp_path, instance, "writes_refused")
+        always_busy = resource_with_transport(
+            pipeline.resource, lambda inner: FaultOnNth(inner, is_bulk_upsert, 2, answered_with([503] * 10)), log_batch_size=2, **FAST_RETRIES
+        )
+        try:
+            failed, plan, responses_before = push_a_revision(pipeline, excerpt, source_file, always_busy)
+            assert [event.step_key for event in failed.get_step_failure_events()] == [pipeline.node("annotator_shards")]
+            error = failure_text(failed)
+            assert f"Argilla at {argilla_server.url} kept failing (503) while upserting records" in error, error
+            assert "after 3 tries; check the server's log and rerun" in error
+            ana = records_by_shard(pipeline)["ana"]
+            revised = sorted(record["external_id"] for record in ana if record["fields"]["response"].endswith("(revised)"))
+            assert len(revised) == 2, "the batch before the refused one is in; the refused one and those after it are not"
+            assert len(ana) == len(set(record["external_id"] for record in ana)) == len(plan[plan["annotator"] == "ana"])
+            assert responses_by_record(pipeline) == responses_before
+
+            rerun = pipeline.run_job("push_shards", partition_key="ana")
+            assert rerun.success
+            assert_each_record_once_as_a_clean_push_left_it(pipeline, plan, responses_before, clean_revision_push)
+        finally:
+            delete_curation_datasets(pipeline)
+
+
+def test_a_server_killed_with_a_batch_upsert_in_flight_comes_back_and_the_push_leaves_each_record_once(
+    fresh_argilla_server, tmp_path, clean_revision_push
+):
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        pipeline, excerpt, source_file = write_fault_pipeline(fresh_argilla_server, tmp_path, instance, "writes_killed")
+        killed = KilledWithTheRequestInFlight(fresh_argilla_server)
+        # Patient enough to wait for the server to come back: the push goes on where it stood.
+        patient = resource_with_transport(
+            pipeline.resource,
+            lambda inner: FaultOnNth(inner, is_bulk_upsert, 2, killed),
+            log_batch_size=2, retry_attempts=200, retry_base_delay_seconds=0.1, retry_max_delay_seconds=0.5, retry_budget_seconds=120,
+        )  # fmt: skip
+        try:
+            pushed, plan, responses_before = push_a_revision(pipeline, excerpt, source_file, patient)
+            assert killed.killed_with_bytes_unread, "the server died with the batch received and unread"
+            assert pushed.success, failure_text(pushed)
+            retries = retries_logged(pipeline, pushed)
+            assert retries and "PUT /api/v1/datasets/" in retries[0] and "ConnectError" in " ".join(retries), retries
+            assert_each_record_once_as_a_clean_push_left_it(pipeline, plan, responses_before, clean_revision_push)
+        finally:
+            killed.stop()
+
+
 ARGILLA_ASSETS = ["annotation_assignments", "annotator_shards", "collected_feedback"]
 
 
@@ -189,9 +361,47 @@ def planned_pipeline(argilla_server, tmp_path_factory):
         delete_curation_datasets(pipeline)
 
 
+def written_state(pipeline: ProjectOnServer) -> dict:
+    """Everything a run of the project's assets writes: Argilla's datasets (settings, records, answers),
+    Dagster's materializations and the files of its outputs and storage."""
+    datasets = pipeline.datasets()
+    return {
+        "argilla": comparable_argilla(pipeline),
+        "datasets": {shard: (d.id, d.status, d.metadata, pipeline.argilla.request("GET", f"/api/v1/datasets/{d.id}/fields")["items"])
+                     for shard, d in datasets.items()},
+        "materializations": {
+            name: len(pipeline.instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=pipeline.key(name)), limit=1000).records)
+            for name in ARGILLA_ASSETS
+        },
+        "files": {
+            str(path): (path.stat().st_size, path.stat().st_mtime_ns)
+            for folder in ("output", "storage")
+            for path in sorted((pipeline.folder / folder).rglob("*"))
+            if path.is_file()
+        },
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def collected_pipeline(argilla_server, tmp_path_factory):
+    """A project planned, pushed and collected once: there is something in Argilla, Dagster and on disk a failed run could change."""
+    folder = tmp_path_factory.mktemp("nothing_written")
+    (folder / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
+        pipeline = ProjectOnServer(argilla_server, instance, folder, name="nothing_written", annotation=WRITE_TEAM)
+        delete_curation_datasets(pipeline)
+        pipeline.plan()
+        pipeline.push_all_shards()
+        pipeline.materialize(["collected_feedback"])
+        yield pipeline
+        delete_curation_datasets(pipeline)
+
+
 @pytest.mark.parametrize("asset_name", ARGILLA_ASSETS)
-def test_each_argilla_asset_fails_with_one_clear_error_when_unreachable_or_the_key_is_wrong(planned_pipeline, asset_name):
-    pipeline = planned_pipeline
+def test_each_argilla_asset_fails_with_one_clear_error_when_unreachable_or_the_key_is_wrong(collected_pipeline, asset_name):
+    pipeline = collected_pipeline
+    before = written_state(pipeline)
+    assert before["argilla"] and before["files"] and all(before["materializations"].values())
     url = f"http://127.0.0.1:{free_port()}"
     unreachable = ArgillaResource(api_url=url, api_key="x", **FAST_RETRIES)
     wrong_key = ArgillaResource(api_url=pipeline.server.url, api_key="not-a-key", **FAST_RETRIES)
@@ -206,6 +416,8 @@ def test_each_argilla_asset_fails_with_one_clear_error_when_unreachable_or_the_k
         error = failure_text(failed)
         error_class = "ArgillaUnreachableError" if argilla is unreachable else "ArgillaUnauthorizedError"
         assert error_class in error and all(phrase in error for phrase in phrases), error
+        assert failed.get_asset_materialization_events() == []
+        assert written_state(pipeline) == before, "nothing written: not in Argilla, not in Dagster, not on disk"
 
 
 def test_sensor_skips_and_keeps_its_cursor_when_unreachable_or_the_key_is_wrong(planned_pipeline):
@@ -334,6 +546,151 @@ def test_a_run_killed_mid_way_then_rerun_ends_as_one_clean_run(argilla_server, t
     assert plan.equals(clean_plan)
     assert argilla_state == clean_argilla, "Argilla holds the same records, suggestions and answers"
     assert curated == clean_curated, "the same curated dataset"
+
+
+# The push the sensor launched, run in a process of its own; after the first bulk upsert is answered it
+# writes a marker and stops there, so the test kills it (SIGKILL) at the same point every time.
+PUSH_IN_A_PROCESS = """
+import sys, threading
+from pathlib import Path
+from types import SimpleNamespace
+
+import dagster as dg
+
+from curation_assets_tests.harness import ProjectOnServer
+from curation_assets_tests.reliability.harness import is_bulk_upsert, resource_with_fault
+
+url, key, folder, name, marker, run_key, sensor_name = sys.argv[1:]
+
+
+def stop_here_until_killed():
+    Path(marker).write_text("the first batch of ana's shard is in Argilla")
+    threading.Event().wait()
+
+
+with dg.instance_for_test(temp_dir=str(Path(folder) / "dagster")) as instance:
+    pipeline = ProjectOnServer(SimpleNamespace(url=url, owner_api_key=key), instance, Path(folder), name=name)
+    pushing = resource_with_fault(pipeline.resource, is_bulk_upsert, stop_here_until_killed, log_batch_size=2)
+    tags = {"dagster/run_key": run_key, "dagster/sensor_name": sensor_name}
+    pipeline.run_job("push_shards", partition_key="ana", argilla=pushing, tags=tags)
+"""
+
+
+def push_in_a_process_killed_after_its_first_batch(pipeline: ProjectOnServer, request: dg.RunRequest) -> dg.DagsterRun:
+    """The sensor's push of ana's shard, in its own process, SIGKILLed with one batch of several in Argilla."""
+    marker = pipeline.folder / "first-batch-in"
+    (sensor,) = pipeline.definitions.sensors
+    arguments = [pipeline.server.url, pipeline.server.owner_api_key, str(pipeline.folder), pipeline.name, str(marker)]
+    process = subprocess.Popen(
+        [sys.executable, "-c", PUSH_IN_A_PROCESS, *arguments, request.run_key, sensor.name],
+        cwd=state.repository_root(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert process.poll() is None, process.stdout.read().decode(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "the push never got its first batch in"
+            time.sleep(0.1)
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    (killed,) = pipeline.instance.get_runs(filters=dg.RunsFilter(job_name=pipeline.job_name("push_shards")))
+    return killed
+
+
+def test_a_push_process_killed_mid_way_is_asked_again_and_the_rerun_ends_as_one_clean_run(argilla_server, tmp_path):
+    final_states = []
+    for scenario in ("clean", "SIGKILL and rerun"):
+        folder = tmp_path / scenario.replace(" ", "_")
+        (folder / "dagster").mkdir(parents=True)
+        with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
+            pipeline = ProjectOnServer(argilla_server, instance, folder, name="sigkilled_run")
+            delete_curation_datasets(pipeline)
+            plan = pipeline.plan()
+            push = pipeline.job_name("push_shards")
+            requests = {r.partition_key: r for r in pipeline.sensor_tick().run_requests if r.job_name == push}
+            assert sorted(requests) == ["ana", "bruno", "chen"]
+            if scenario == "SIGKILL and rerun":
+                killed = push_in_a_process_killed_after_its_first_batch(pipeline, requests["ana"])
+                ana_records = records_by_shard(pipeline)["ana"]
+                assert len(ana_records) == 2 < (plan["annotator"] == "ana").sum(), "one batch of several landed"
+                # The process died without a word: Dagster still shows the run as started, and the sensor
+                # does not push the shard a second time alongside what it believes is running.
+                assert killed.status == dg.DagsterRunStatus.STARTED
+                while_started = {r.partition_key: r.run_key for r in pipeline.sensor_tick().run_requests if r.job_name == push}
+                assert while_started["ana"] == killed.tags["dagster/run_key"], "a key already used: the daemon launches nothing"
+                # Terminating the dead run in the Dagster UI marks it canceled; the sensor then asks for the push again.
+                pipeline.instance.report_run_canceled(killed)
+                requests = {r.partition_key: r for r in pipeline.sensor_tick().run_requests if r.job_name == push}
+                assert requests["ana"].run_key != killed.tags["dagster/run_key"] and requests["ana"].run_key.endswith(":1")
+                assert pipeline.plan()[["id", "annotator"]].equals(plan[["id", "annotator"]]), "the rerun's plan is the clean plan"
+            for partition, request in sorted(requests.items()):
+                assert pipeline.run_job("push_shards", partition_key=partition, tags={"dagster/run_key": request.run_key}).success
+            feedback, curated = annotate_and_refresh(pipeline, plan)
+            assert (feedback["status"] == "submitted").sum() == 6 and len(curated) == 6
+            final_states.append((plan, comparable_argilla(pipeline), comparable_curated(curated)))
+            delete_curation_datasets(pipeline)
+    (clean_plan, clean_argilla, clean_curated), (plan, argilla_state, curated) = final_states
+    assert plan.equals(clean_plan)
+    assert argilla_state == clean_argilla, "Argilla holds the same records, suggestions, metadata and answers"
+    assert curated == clean_curated, "the same curated dataset"
+
+
+def test_the_sensor_asks_again_for_a_failed_push_or_refresh_at_most_3_times_in_a_row(argilla_server, tmp_path):
+    """Real failed runs on a real instance (Argilla unreachable for the run), one sensor evaluation after each."""
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        pipeline = ProjectOnServer(argilla_server, instance, tmp_path, name="retry_counting", annotation=WRITE_TEAM)
+        delete_curation_datasets(pipeline)
+        unreachable = ArgillaResource(api_url=f"http://127.0.0.1:{free_port()}", api_key="x", **FAST_RETRIES)
+        push, refresh = pipeline.job_name("push_shards"), pipeline.job_name("refresh_curation")
+
+        def requested(cursor=None) -> tuple[dict[str, str], list[str], str]:
+            """The push run keys by annotator, the refresh run keys, and the next cursor of one tick."""
+            tick = pipeline.sensor_tick(cursor=cursor)
+            pushes = {r.partition_key: r.run_key for r in tick.run_requests if r.job_name == push}
+            return pushes, [r.run_key for r in tick.run_requests if r.job_name == refresh], tick.cursor
+
+        pipeline.plan()
+        (plan_record,) = instance.fetch_materializations(pipeline.key("annotation_assignments"), limit=1).records
+        pushes, refreshes, cursor = requested()
+        assert pushes == {name: f"annotator_shards:{name}:{plan_record.storage_id}:0" for name in ("ana", "bruno", "chen")}
+        assert refreshes == [], "no answer yet, no failed refresh: nothing to refresh"
+
+        for failures in (1, 2, 3, 4):
+            assert not pipeline.run_job("push_shards", partition_key="ana", argilla=unreachable).success
+            pushes, _, cursor = requested(cursor)
+            if failures <= 3:
+                assert pushes["ana"] == f"annotator_shards:ana:{plan_record.storage_id}:{failures}", "asked again, under a new key"
+            else:
+                assert "ana" not in pushes, "after 3 automatic retries the push waits for a person"
+                assert f"{push} for ana failed 4 times in a row: launch it by hand once fixed" in pipeline.sensor_log
+            assert pushes["bruno"].endswith(":0") and pushes["chen"].endswith(":0"), "each shard counts its own failures"
+
+        # A new plan starts the count over: the failures were against the old one.
+        pipeline.plan()
+        (new_plan,) = instance.fetch_materializations(pipeline.key("annotation_assignments"), limit=1).records
+        pushes, _, cursor = requested(cursor)
+        assert pushes["ana"] == f"annotator_shards:ana:{new_plan.storage_id}:0"
+        for partition in ("ana", "bruno", "chen"):
+            assert pipeline.run_job("push_shards", partition_key=partition).success
+        pushes, refreshes, cursor = requested(cursor)
+        assert pushes == {} and refreshes == [f"refresh:{cursor}:0"], "every shard pushed; new datasets seen: one refresh"
+        assert pipeline.run_job("refresh_curation").success
+        assert requested(cursor)[:2] == ({}, []), "nothing new"
+
+        # The refresh: asked again after each failure, even with no new answer, at most 3 times in a row.
+        for failures in (1, 2, 3, 4):
+            assert not pipeline.run_job("refresh_curation", argilla=unreachable).success
+            _, refreshes, cursor = requested(cursor)
+            assert refreshes == ([f"refresh:{cursor}:{failures}"] if failures <= 3 else [])
+        # A refresh that succeeds ends the streak; the next failure is the first in a row again.
+        assert pipeline.run_job("refresh_curation").success
+        assert requested(cursor)[1] == []
+        assert not pipeline.run_job("refresh_curation", argilla=unreachable).success
+        assert requested(cursor)[1] == [f"refresh:{cursor}:1"]
+        delete_curation_datasets(pipeline)
 
 
 def test_a_dataset_left_half_created_by_a_crash_is_created_again(planned_pipeline):
