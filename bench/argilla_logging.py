@@ -72,12 +72,12 @@ from curation_assets.argilla_adapter.mapping import (  # noqa: E402
     suggested_answers,
     to_argilla_records,
 )
-from curation_assets.logic.shard_sync import quality_metadata  # noqa: E402
-from curation_assets.logic.vocabulary import TEXT_FIELDS  # noqa: E402
-from curation_assets.quickstart.annotator_client import PENDING_QUEUE_FILTERS  # noqa: E402
 from curation_assets.local_argilla.process import start_embedded_argilla  # noqa: E402
 from curation_assets.local_argilla.runtime import DISABLE_SPEEDUPS_ENV, SPEEDUPS  # noqa: E402
 from curation_assets.logic.quality import compute_quality_signals, review_order  # noqa: E402
+from curation_assets.logic.shard_sync import quality_metadata  # noqa: E402
+from curation_assets.logic.vocabulary import TEXT_FIELDS  # noqa: E402
+from curation_assets.quickstart.annotator_client import PENDING_QUEUE_FILTERS  # noqa: E402
 
 # Server variant -> the speedups it runs without.
 SERVERS = {
@@ -94,7 +94,10 @@ PIPELINE_BATCH_SIZE = 500  # resources.LOG_BATCH_SIZE: what the pipeline logs wi
 
 
 def build_fields_only(frame, _signals) -> list[rg.Record]:
-    return [rg.Record(id=str(row["id"]), fields={name: row[name] for name in TEXT_FIELDS}) for row in frame.to_dict("records")]
+    return [
+        rg.Record(id=str(row["id"]), fields={name: row[name] for name in TEXT_FIELDS})
+        for row in frame.to_dict("records")
+    ]
 
 
 def build_pipeline(frame, signals) -> list[rg.Record]:
@@ -106,7 +109,10 @@ BUILDERS = {"fields only": build_fields_only, "pipeline": build_pipeline}
 
 def fields_only_items(frame, _signals, _question_ids) -> list[dict]:
     # The client sends an empty metadata object, which is stored as such (left out, it would be null).
-    return [{"external_id": str(row["id"]), "fields": {name: row[name] for name in TEXT_FIELDS}, "metadata": {}} for row in frame.to_dict("records")]
+    return [
+        {"external_id": str(row["id"]), "fields": {name: row[name] for name in TEXT_FIELDS}, "metadata": {}}
+        for row in frame.to_dict("records")
+    ]
 
 
 def pipeline_items(frame, signals, question_ids: dict[str, str]) -> list[dict]:
@@ -218,7 +224,9 @@ PUSHERS = {
 }
 
 
-def run(frame, signals, payload: str, server_name: str, client_name: str, batch_size: int, profile_dir: Path | None) -> dict:
+def run(
+    frame, signals, payload: str, server_name: str, client_name: str, batch_size: int, profile_dir: Path | None
+) -> dict:
     with tempfile.TemporaryDirectory() as data_dir:
         os.environ[DISABLE_SPEEDUPS_ENV] = SERVERS[server_name]
         try:
@@ -229,9 +237,14 @@ def run(frame, signals, payload: str, server_name: str, client_name: str, batch_
             client = rg.Argilla(api_url=server.url, api_key=server.owner_api_key)
             workspace = rg.Workspace(name="ana", client=client).create()
             workspace.add_user(client.users(username="ana"))
-            dataset = rg.Dataset(name="bench", workspace=workspace, settings=curation_dataset_settings(), client=client).create()
+            dataset = rg.Dataset(
+                name="bench", workspace=workspace, settings=curation_dataset_settings(), client=client
+            ).create()
             label = f"{payload}-{server_name}-{client_name}".replace(" ", "-")
-            with sampling_profiler(server.pid, profile_dir, f"{label}-server"), sampling_profiler(os.getpid(), profile_dir, f"{label}-client"):
+            with (
+                sampling_profiler(server.pid, profile_dir, f"{label}-server"),
+                sampling_profiler(os.getpid(), profile_dir, f"{label}-client"),
+            ):
                 started = time.perf_counter()
                 build_seconds = PUSHERS[client_name](dataset, payload, frame, signals, batch_size)
                 pushed = time.perf_counter()
@@ -341,7 +354,9 @@ def summarize_profile(raw_stacks: Path, top: int = 30) -> list[str]:
         leaves[functions[-1]] += count
     lines = [f"busy samples: {busy} ({busy / 200:.1f} s at 200 Hz)"]
     lines += [f"{100 * count / max(busy, 1):5.1f}%  {function}" for function, count in inclusive.most_common(top)]
-    lines += ["self:"] + [f"{100 * count / max(busy, 1):5.1f}%  {function}" for function, count in leaves.most_common(top // 2)]
+    lines += ["self:"] + [
+        f"{100 * count / max(busy, 1):5.1f}%  {function}" for function, count in leaves.most_common(top // 2)
+    ]
     return lines
 
 
@@ -355,7 +370,9 @@ def summary(results: list[dict]) -> list[dict]:
     grouped: dict = collections.defaultdict(list)
     for result in results:
         grouped[(result["payload"], result["server"], result["client"])].append(result)
-    rates = {key: sum(r["records"] for r in runs) / sum(r["push_seconds"] for r in runs) for key, runs in grouped.items()}
+    rates = {
+        key: sum(r["records"] for r in runs) / sum(r["push_seconds"] for r in runs) for key, runs in grouped.items()
+    }
     rows = []
     for (payload, server, client), rate in rates.items():
         fields_only = rates.get(("fields only", server, client))
@@ -369,8 +386,12 @@ def summary(results: list[dict]) -> list[dict]:
                 "records_per_s": round(rate, 1),
                 "slowdown_vs_fields_only": round(fields_only / rate, 2) if fields_only else None,
                 "speedup_vs_upstream": round(rate / upstream, 2) if upstream else None,
-                "read_records_per_s": round(statistics.mean(r["read_records_per_s"] for r in grouped[(payload, server, client)]), 1),
-                "queue_page_median_ms": round(statistics.mean(r["queue_page_median_ms"] for r in grouped[(payload, server, client)]), 1),
+                "read_records_per_s": round(
+                    statistics.mean(r["read_records_per_s"] for r in grouped[(payload, server, client)]), 1
+                ),
+                "queue_page_median_ms": round(
+                    statistics.mean(r["queue_page_median_ms"] for r in grouped[(payload, server, client)]), 1
+                ),
                 "insertion_order_kept": all(r["insertion_order_kept"] for r in grouped[(payload, server, client)]),
             }
         )
@@ -389,17 +410,24 @@ def main() -> None:
     parser.add_argument("--servers", nargs="+", choices=list(SERVERS), default=["upstream", "fast"])
     parser.add_argument("--payloads", nargs="+", choices=PAYLOADS, default=list(PAYLOADS))
     parser.add_argument("--client", nargs="+", choices=CLIENTS, default=["records.log"], dest="clients")
-    parser.add_argument("--profile", action="store_true", help="sample the server and this process with py-spy while they push")
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the server and this process with py-spy while they push"
+    )
     parser.add_argument("--out", type=Path, help="raw JSON (default bench/results/argilla-logging-<timestamp>.json)")
     arguments = parser.parse_args()
 
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = arguments.out or RESULTS_DIR / f"argilla-logging-{stamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     profile_dir = out.with_suffix("") if arguments.profile else None
     if profile_dir:
         profile_dir.mkdir(parents=True, exist_ok=True)
-    about = {"machine": machine(), "started": stamp, "command": " ".join(sys.argv), "load_average_before": os.getloadavg()}
+    about = {
+        "machine": machine(),
+        "started": stamp,
+        "command": " ".join(sys.argv),
+        "load_average_before": os.getloadavg(),
+    }
     print(f"machine: {about['machine']}; load average {about['load_average_before']}", flush=True)
 
     frame = dolly_shaped_frame(arguments.records)
@@ -418,7 +446,9 @@ def main() -> None:
 
     print(f"\n{arguments.records} records, batch {arguments.batch_size}; load average before {about['load_average_before']}, "
           f"after {about['load_average_after']}")  # fmt: skip
-    print("| payload | server | client | push records/s (runs) | x fields-only time | vs upstream | order kept | read records/s | queue page ms |")
+    print(
+        "| payload | server | client | push records/s (runs) | x fields-only time | vs upstream | order kept | read records/s | queue page ms |"
+    )
     print("| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: |")
     for row in rows:
         runs = ", ".join(f"{rate:.0f}" for rate in row["runs_records_per_s"])

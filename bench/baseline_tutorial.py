@@ -33,10 +33,10 @@ import argilla as rg
 import pandas as pd
 
 from curation_assets.argilla_adapter.mapping import feedback_frame
-from curation_assets.logic.vocabulary import FEEDBACK_COLUMNS
 from curation_assets.defs.publishing import write_curated
 from curation_assets.logic.curation import curate
 from curation_assets.logic.statistics import compute_statistics, plotly_figures
+from curation_assets.logic.vocabulary import FEEDBACK_COLUMNS
 
 BASELINE_DATASET = "curate_dolly"
 BASELINE_WORKSPACE_PREFIX = "tutorial-"
@@ -116,7 +116,12 @@ def push(api_url: str, api_key: str, source: Path, timings: BaselineTimings) -> 
     # format the data as Argilla records
     records = [
         rg.Record(
-            fields={"category": record["category"], "instruction": record["instruction"], "response": record["response"], "context": record["context"]},
+            fields={
+                "category": record["category"],
+                "instruction": record["instruction"],
+                "response": record["response"],
+                "context": record["context"],
+            },
             id=record["id"],
         )
         for record in data
@@ -145,7 +150,9 @@ def push(api_url: str, api_key: str, source: Path, timings: BaselineTimings) -> 
             workspace.add_user(client.users(username=username))
 
         # create a dataset for each annotator and push it to their personal workspace
-        dataset = rg.Dataset(name=BASELINE_DATASET, workspace=workspace, settings=tutorial_settings(), client=client).create()
+        dataset = rg.Dataset(
+            name=BASELINE_DATASET, workspace=workspace, settings=tutorial_settings(), client=client
+        ).create()
         dataset.records.log(records)
     timings.push_seconds = time.perf_counter() - started
     shares = {username: len(records) for username, records in assignments.items()}
@@ -164,7 +171,9 @@ def originals_of(record: rg.Record, annotator: str) -> dict:
     }
 
 
-def collect(api_url: str, api_key: str, annotators: list[str], output_dir: Path, timings: BaselineTimings) -> pd.DataFrame:
+def collect(
+    api_url: str, api_key: str, annotators: list[str], output_dir: Path, timings: BaselineTimings
+) -> pd.DataFrame:
     """Read every dataset back with responses, one after the other, then the pandas post-processing."""
     started = time.perf_counter()
     client = rg.Argilla(api_url=api_url, api_key=api_key)
@@ -180,7 +189,9 @@ def collect(api_url: str, api_key: str, annotators: list[str], output_dir: Path,
             originals = originals_of(record, annotator)
             answers = {}
             for response in record.responses:
-                answers.setdefault(response.user_id, {"status": response.status})[response.question_name] = response.value
+                answers.setdefault(response.user_id, {"status": response.status})[response.question_name] = (
+                    response.value
+                )
             if not answers:
                 rows.append({**originals, "annotator": annotator, "status": "pending"})
             for user_id, values in answers.items():

@@ -45,7 +45,9 @@ def dolly_shaped_frame(count: int, seed: int = 0) -> pd.DataFrame:
     sample = load_shipped_dolly_excerpt()
     randomness = np.random.default_rng(seed)
     # Expected characters of the rows: the real lengths times the log-normal factor's mean, exp(sigma^2 / 2).
-    expected = count * sample[["instruction", "context", "response"]].apply(lambda column: column.str.len()).sum(axis=1).mean()
+    expected = (
+        count * sample[["instruction", "context", "response"]].apply(lambda column: column.str.len()).sum(axis=1).mean()
+    )
     expected *= np.exp(LENGTH_SPREAD**2 / 2)
     stream = _word_stream(sample, randomness, max(CORPUS_CHARACTERS, int(expected / STREAM_COVERAGE)))
     models = randomness.integers(0, len(sample), size=count)
@@ -55,7 +57,10 @@ def dolly_shaped_frame(count: int, seed: int = 0) -> pd.DataFrame:
         lengths = np.maximum(minimum, (real_lengths * randomness.lognormal(0.0, LENGTH_SPREAD, size=count)).astype(int))
         lengths = np.where(real_lengths == 0, 0, np.minimum(lengths, LONGEST_TEXT))
         starts = randomness.integers(0, len(stream) - lengths.max() - 1, size=count)
-        return [(stream[start : start + length].strip() or "text") if length else "" for start, length in zip(starts, lengths)]
+        return [
+            (stream[start : start + length].strip() or "text") if length else ""
+            for start, length in zip(starts, lengths)
+        ]
 
     return pd.DataFrame(
         {

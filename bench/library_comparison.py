@@ -42,8 +42,8 @@ import pandas as pd
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from curation_assets.logic import quality  # noqa: E402
 from curation_assets.defs.source_loading import load_shipped_dolly_excerpt  # noqa: E402
+from curation_assets.logic import quality  # noqa: E402
 
 RESULTS_DIR = BENCH_DIR / "results"
 LABELS_PATH = BENCH_DIR / "quality_labels_dolly_excerpt.json"
@@ -110,19 +110,41 @@ def language_cases(seed: int = 0) -> pd.DataFrame:
         script = "non-Latin" if language in NON_LATIN else "Latin"
         for _ in range(25):
             instruction, *response = randomness.sample(sentences, k=3)
-            rows.append({"instruction": instruction, "response": " ".join(response), "language": language, "kind": f"long, {script} script"})
+            rows.append(
+                {
+                    "instruction": instruction,
+                    "response": " ".join(response),
+                    "language": language,
+                    "kind": f"long, {script} script",
+                }
+            )
             sentence = randomness.choice(sentences)
             words = sentence.split()
             # Scripts without spaces between words: a short text is a few characters, not a few words.
-            cut = " ".join(words[: randomness.randint(2, min(7, len(words)))]) if len(words) > 3 else sentence[: randomness.randint(4, 12)]
+            cut = (
+                " ".join(words[: randomness.randint(2, min(7, len(words)))])
+                if len(words) > 3
+                else sentence[: randomness.randint(4, 12)]
+            )
             rows.append({"instruction": cut, "response": "", "language": language, "kind": f"short, {script} script"})
     for row in load_shipped_dolly_excerpt().to_dict("records"):
-        rows.append({"instruction": row["instruction"], "response": row["response"], "language": "en", "kind": "long, English"})
+        rows.append(
+            {"instruction": row["instruction"], "response": row["response"], "language": "en", "kind": "long, English"}
+        )
         for text in (row["instruction"], row["response"]):
             words = text.split()
-            rows.append({"instruction": " ".join(words[: randomness.randint(2, 7)]), "response": "", "language": "en", "kind": "short, English"})
+            rows.append(
+                {
+                    "instruction": " ".join(words[: randomness.randint(2, 7)]),
+                    "response": "",
+                    "language": "en",
+                    "kind": "short, English",
+                }
+            )
     for names in ENGLISH_NAMES:
-        rows.append({"instruction": "Name a few of them.", "response": names, "language": "en", "kind": "short, English"})
+        rows.append(
+            {"instruction": "Name a few of them.", "response": names, "language": "en", "kind": "short, English"}
+        )
     return pd.DataFrame(rows)
 
 
@@ -151,7 +173,9 @@ class Lingua:
 def hybrid_flags(instructions: list[str], responses: list[str], lingua: Lingua) -> np.ndarray:
     """Ours where it is sure; lingua where it is not (under 8 words, or under 10% English function words)."""
     ours = ours_flags_language(instructions, responses)
-    unsure = np.flatnonzero([_unsure(f"{instruction} {response}") for instruction, response in zip(instructions, responses)])
+    unsure = np.flatnonzero(
+        [_unsure(f"{instruction} {response}") for instruction, response in zip(instructions, responses)]
+    )
     if len(unsure):
         ours[unsure] = lingua.flags([instructions[index] for index in unsure], [responses[index] for index in unsure])
     return ours
@@ -178,10 +202,14 @@ def language_quality() -> dict:
     labelled = set(json.loads(LABELS_PATH.read_text())["labels"].get("other_language", []))
     excerpt_expected = excerpt["id"].isin(labelled).to_numpy()
     excerpt_flags = {
-        "ours (function words, Latin share)": ours_flags_language(excerpt["instruction"].tolist(), excerpt["response"].tolist()),
+        "ours (function words, Latin share)": ours_flags_language(
+            excerpt["instruction"].tolist(), excerpt["response"].tolist()
+        ),
         "lingua, high accuracy": lingua_high.flags(excerpt["instruction"].tolist(), excerpt["response"].tolist()),
         "lingua, low accuracy": lingua_low.flags(excerpt["instruction"].tolist(), excerpt["response"].tolist()),
-        "ours, lingua (low) where unsure": hybrid_flags(excerpt["instruction"].tolist(), excerpt["response"].tolist(), lingua_low),
+        "ours, lingua (low) where unsure": hybrid_flags(
+            excerpt["instruction"].tolist(), excerpt["response"].tolist(), lingua_low
+        ),
     }
     results = {}
     for name, flagged in methods.items():
@@ -192,7 +220,10 @@ def language_quality() -> dict:
         results[name] = {
             **precision_recall(flagged, expected),
             "by_kind": by_kind,
-            "excerpt": {**precision_recall(excerpt_flags[name], excerpt_expected), "false_alarms": int((excerpt_flags[name] & ~excerpt_expected).sum())},
+            "excerpt": {
+                **precision_recall(excerpt_flags[name], excerpt_expected),
+                "false_alarms": int((excerpt_flags[name] & ~excerpt_expected).sum()),
+            },
         }
     return results
 
@@ -214,7 +245,12 @@ def precision_recall(flagged: np.ndarray, expected: np.ndarray) -> dict:
 def mojibake_cases(seed: int = 0) -> pd.DataFrame:
     """Texts with the clean original each should repair to: damaged once, twice, with U+FFFD, and correct ones."""
     randomness = random.Random(seed)
-    words = [word for text in load_shipped_dolly_excerpt()["response"] for word in quality.clean_text(text).split() if word.isascii()]
+    words = [
+        word
+        for text in load_shipped_dolly_excerpt()["response"]
+        for word in quality.clean_text(text).split()
+        if word.isascii()
+    ]
     rows = []
     for index in range(600):
         chosen = randomness.sample(ACCENTED, k=randomness.randint(1, 3))
@@ -223,7 +259,12 @@ def mojibake_cases(seed: int = 0) -> pd.DataFrame:
         if kind == "read as Windows-1252 once":
             damaged = sentence.encode("utf-8").decode("cp1252", errors="replace")
         elif kind == "read as Windows-1252 twice":
-            damaged = sentence.encode("utf-8").decode("cp1252", errors="replace").encode("utf-8").decode("cp1252", errors="replace")
+            damaged = (
+                sentence.encode("utf-8")
+                .decode("cp1252", errors="replace")
+                .encode("utf-8")
+                .decode("cp1252", errors="replace")
+            )
         elif kind == "U+FFFD (lost)":
             damaged = sentence.replace(chosen[0], "\ufffd", 1)
         else:
@@ -241,10 +282,17 @@ def mojibake_quality() -> dict:
     expected = cases["damaged"].to_numpy()
     methods = {
         # The repair the pipeline proposes: clean_text, which repeats the repair until nothing changes.
-        "ours (cp1252 round trip of runs, U+FFFD)": (lambda text: bool(quality.mojibake_runs(text)), quality.clean_text),
+        "ours (cp1252 round trip of runs, U+FFFD)": (
+            lambda text: bool(quality.mojibake_runs(text)),
+            quality.clean_text,
+        ),
         "ftfy.fix_encoding": (lambda text: ftfy.fix_encoding(text) != text or "\ufffd" in text, ftfy.fix_encoding),
     }
-    excerpt = [text for row in load_shipped_dolly_excerpt().to_dict("records") for text in (row["instruction"], row["context"], row["response"])]
+    excerpt = [
+        text
+        for row in load_shipped_dolly_excerpt().to_dict("records")
+        for text in (row["instruction"], row["context"], row["response"])
+    ]
     results = {}
     for name, (detect, repair) in methods.items():
         flagged = np.array([detect(text) for text in cases["text"]])
@@ -346,7 +394,11 @@ def near_duplicate_quality() -> dict:
     originals = len(texts) // 2
     similarity = {copy: exact_jaccard(texts[copy - originals], texts[copy]) for copy in rates}
     ours_groups, keys = ours_near_duplicates(texts, ids)
-    ours_found = {copy for copy in rates if ours_groups["duplicate_group"].iat[copy] == ours_groups["duplicate_group"].iat[copy - originals] != ""}
+    ours_found = {
+        copy
+        for copy in rates
+        if ours_groups["duplicate_group"].iat[copy] == ours_groups["duplicate_group"].iat[copy - originals] != ""
+    }
     ours_candidates = {copy for copy in rates if (keys[copy] == keys[copy - originals]).any()}
     sketch = Datasketch()
     sketch_roots = sketch.groups(texts)
@@ -379,8 +431,12 @@ def near_duplicate_quality() -> dict:
             "datasketch_grouped": round(sum(copy in sketch_found for copy in copies) / len(copies), 3),
         })  # fmt: skip
     false_groups = {
-        "ours": int(sum(ours_groups["duplicate_group"].iat[index] != "" for index in range(originals)) - len(ours_found)),
-        "datasketch": int(sum(sketch_roots.count(sketch_roots[index]) > 1 for index in range(originals)) - len(sketch_found)),
+        "ours": int(
+            sum(ours_groups["duplicate_group"].iat[index] != "" for index in range(originals)) - len(ours_found)
+        ),
+        "datasketch": int(
+            sum(sketch_roots.count(sketch_roots[index]) > 1 for index in range(originals)) - len(sketch_found)
+        ),
     }
     return {"by_edit_rate": by_rate, "s_curve": curve, "originals_grouped_without_their_copy": false_groups,
             "ours_bands_rows": [quality.LSH_BANDS, quality.ROWS_PER_BAND], "datasketch_bands_rows": [sketch.bands, sketch.rows]}  # fmt: skip
@@ -404,7 +460,6 @@ def timed(work, records: int, full: int, budget: float) -> dict:
 
 def time_methods(size: int, budget: float) -> dict:
     import ftfy
-
     from dolly_generator import dolly_shaped_frame
 
     frame = dolly_shaped_frame(size)
@@ -455,10 +510,15 @@ def time_methods(size: int, budget: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="*", default=[150_000, 1_000_000])
-    parser.add_argument("--budget", type=float, default=240, help="seconds a method may take at a size before it is scaled up from a sample")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=240,
+        help="seconds a method may take at a size before it is scaled up from a sample",
+    )
     parser.add_argument("--out", type=Path)
     arguments = parser.parse_args()
-    timestamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    timestamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = arguments.out or RESULTS_DIR / f"library-{timestamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     from importlib.metadata import version
@@ -466,7 +526,11 @@ def main() -> None:
     report = {
         "timestamp": timestamp,
         "command": " ".join(["python bench/library_comparison.py", *sys.argv[1:]]),
-        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0], "load_average": [round(value, 2) for value in os.getloadavg()]},
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "load_average": [round(value, 2) for value in os.getloadavg()],
+        },
         "versions": {name: version(name) for name in ("lingua-language-detector", "ftfy", "datasketch")},
         "language": language_quality(),
         "mojibake": mojibake_quality(),
@@ -476,7 +540,9 @@ def main() -> None:
     out.write_text(json.dumps(report, indent=1))
     print_quality(report)
     for size in arguments.sizes:
-        report["time"].append({**time_methods(size, arguments.budget), "load_average": [round(value, 2) for value in os.getloadavg()]})
+        report["time"].append(
+            {**time_methods(size, arguments.budget), "load_average": [round(value, 2) for value in os.getloadavg()]}
+        )
         out.write_text(json.dumps(report, indent=1))
         print(json.dumps(report["time"][-1]), flush=True)
     print(f"written: {out}")
@@ -484,18 +550,31 @@ def main() -> None:
 
 def print_quality(report: dict) -> None:
     print("\n## Language (other_language: instruction + response not English)\n")
-    print("| method | precision | recall | " + " | ".join(next(iter(report["language"].values()))["by_kind"]) + " | excerpt false alarms |")
+    print(
+        "| method | precision | recall | "
+        + " | ".join(next(iter(report["language"].values()))["by_kind"])
+        + " | excerpt false alarms |"
+    )
     print("| --- | ---: | ---: |" + " ---: |" * (len(next(iter(report["language"].values()))["by_kind"]) + 1))
     for name, figures in report["language"].items():
         kinds = " | ".join(f"{value['flagged']}/{value['records']}" for value in figures["by_kind"].values())
-        print(f"| {name} | {figures['precision']} | {figures['recall']} | {kinds} | {figures['excerpt']['false_alarms']} |")
+        print(
+            f"| {name} | {figures['precision']} | {figures['recall']} | {kinds} | {figures['excerpt']['false_alarms']} |"
+        )
     print("\n## Mojibake\n")
     for name, figures in report["mojibake"].items():
-        kinds = "; ".join(f"{kind}: flagged {value['flagged']}/{value['records']}, repaired {value['repaired_exactly']}" for kind, value in figures["by_kind"].items())
-        print(f"- {name}: precision {figures['precision']}, recall {figures['recall']}; {kinds}; excerpt false alarms {figures['excerpt_false_alarms']}")
+        kinds = "; ".join(
+            f"{kind}: flagged {value['flagged']}/{value['records']}, repaired {value['repaired_exactly']}"
+            for kind, value in figures["by_kind"].items()
+        )
+        print(
+            f"- {name}: precision {figures['precision']}, recall {figures['recall']}; {kinds}; excerpt false alarms {figures['excerpt_false_alarms']}"
+        )
     print("\n## Near duplicates: share of copies grouped with their original, by share of words replaced\n")
     for rate, figures in report["near_duplicates"]["by_edit_rate"].items():
-        print(f"- {rate} (mean Jaccard {figures['mean_jaccard']}): ours {figures['ours']}, datasketch {figures['datasketch']}")
+        print(
+            f"- {rate} (mean Jaccard {figures['mean_jaccard']}): ours {figures['ours']}, datasketch {figures['datasketch']}"
+        )
     print("\nS-curve:", json.dumps(report["near_duplicates"]["s_curve"], indent=1))
 
 

@@ -57,7 +57,9 @@ class PipelineRunner:
 
     def __init__(self, server, instance: dg.DagsterInstance, work_dir: Path, source: Path):
         self.instance = instance
-        self.project = ProjectOnServer(server, instance, work_dir / "pipeline", name=PROJECT_NAME, source={"file": str(source)})
+        self.project = ProjectOnServer(
+            server, instance, work_dir / "pipeline", name=PROJECT_NAME, source={"file": str(source)}
+        )
         self.dataset_name = self.project.dataset_name
 
     def plan(self):
@@ -71,13 +73,16 @@ class PipelineRunner:
             metadata = metadata_of(result, self.project.node("annotator_shards"))
             for key in ("records_pushed", "records_unchanged", "records_removed_unanswered"):
                 pushed[key] += metadata[key]
-            step_seconds += sum(event.event_specific_data.duration_ms for event in result.get_step_success_events()) / 1000
+            step_seconds += (
+                sum(event.event_specific_data.duration_ms for event in result.get_step_success_events()) / 1000
+            )
         return {**pushed, "step_seconds": round(step_seconds, 3)}
 
     def refresh(self):
         result = self.project.materialize(REFRESH)
         durations = {
-            event.step_key: round(event.event_specific_data.duration_ms / 1000, 3) for event in result.get_step_success_events()
+            event.step_key: round(event.event_specific_data.duration_ms / 1000, 3)
+            for event in result.get_step_success_events()
         }
         return result.output_for_node(self.project.node("collected_feedback")), durations
 
@@ -87,7 +92,14 @@ class PipelineRunner:
         return result, time.perf_counter() - started
 
 
-def answer(server, workspaces_by_annotator: dict[str, str], counts: dict[str, int], pending: dict[str, int], dataset_name: str, seed: int) -> Counter:
+def answer(
+    server,
+    workspaces_by_annotator: dict[str, str],
+    counts: dict[str, int],
+    pending: dict[str, int],
+    dataset_name: str,
+    seed: int,
+) -> Counter:
     """Simulated annotators, all at once (they work at the same time), each answering `counts[annotator]` records."""
     keys = {account.username: account.api_key for account in server.credentials.annotators}
 
@@ -95,7 +107,9 @@ def answer(server, workspaces_by_annotator: dict[str, str], counts: dict[str, in
         if counts[annotator] <= 0 or pending[annotator] <= 0:
             return Counter()
         plan = SimulationPlan(share=min(1.0, counts[annotator] / pending[annotator]), seed=seed)
-        return simulate_annotator(server.url, keys[annotator], workspaces_by_annotator[annotator], plan, dataset_name=dataset_name)
+        return simulate_annotator(
+            server.url, keys[annotator], workspaces_by_annotator[annotator], plan, dataset_name=dataset_name
+        )
 
     with ThreadPoolExecutor(max_workers=len(counts)) as pool:
         done = list(pool.map(one, sorted(counts)))
@@ -121,9 +135,22 @@ def add_annotators(server, names: list[str]) -> None:
         ).raise_for_status()
 
 
-def run(records: int, annotators: int, answered_share: float, refresh_share: float, with_baseline: bool, extra_annotators: int, ticks: int) -> dict:
+def run(
+    records: int,
+    annotators: int,
+    answered_share: float,
+    refresh_share: float,
+    with_baseline: bool,
+    extra_annotators: int,
+    ticks: int,
+) -> dict:
     team = ANNOTATOR_NAMES[:annotators]
-    figures: dict = {"records": records, "annotators": annotators, "answered_share": answered_share, "refresh_share": refresh_share}
+    figures: dict = {
+        "records": records,
+        "annotators": annotators,
+        "answered_share": answered_share,
+        "refresh_share": refresh_share,
+    }
     watch = Stopwatch()
     with tempfile.TemporaryDirectory() as directory:
         work_dir = Path(directory)
@@ -144,7 +171,14 @@ def run(records: int, annotators: int, answered_share: float, refresh_share: flo
                 # Simulated annotators answer the same share on both sides.
                 pending = plan["annotator"].value_counts().to_dict()
                 figures["answered"] = dict(
-                    answer(server, {a: a for a in team}, spread(round(records * answered_share), team), pending, pipeline.dataset_name, seed=1)
+                    answer(
+                        server,
+                        {a: a for a in team},
+                        spread(round(records * answered_share), team),
+                        pending,
+                        pipeline.dataset_name,
+                        seed=1,
+                    )
                 )
                 if with_baseline:
                     baseline_pending = dict(baseline_shares)
@@ -161,7 +195,9 @@ def run(records: int, annotators: int, answered_share: float, refresh_share: flo
                 feedback, durations = watch.time("pipeline_full_collection", pipeline.refresh)
                 figures["full_collection_steps"] = durations
                 if with_baseline:
-                    baseline_feedback = baseline_tutorial.collect(server.url, server.owner_api_key, list(baseline_shares), work_dir / "baseline-output", baseline)
+                    baseline_feedback = baseline_tutorial.collect(
+                        server.url, server.owner_api_key, list(baseline_shares), work_dir / "baseline-output", baseline
+                    )
                     figures["baseline"] = {
                         "push_seconds": round(baseline.push_seconds, 3),
                         "collect_seconds": round(baseline.collect_seconds, 3),
@@ -177,7 +213,14 @@ def run(records: int, annotators: int, answered_share: float, refresh_share: flo
                 first_tick, _ = pipeline.sensor_tick(None)
                 cursor = first_tick.cursor
                 figures["refresh_answered"] = dict(
-                    answer(server, {a: a for a in team}, spread(round(records * refresh_share), team), pending, pipeline.dataset_name, seed=2)
+                    answer(
+                        server,
+                        {a: a for a in team},
+                        spread(round(records * refresh_share), team),
+                        pending,
+                        pipeline.dataset_name,
+                        seed=2,
+                    )
                 )
                 tick, tick_seconds = pipeline.sensor_tick(cursor)
                 figures["refresh_requested_by_sensor"] = [request.job_name for request in tick.run_requests]
@@ -212,10 +255,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=15_000)
     parser.add_argument("--annotators", type=int, default=4)
-    parser.add_argument("--answered-share", type=float, default=0.3, help="share of records answered before the full collection")
-    parser.add_argument("--refresh-share", type=float, default=0.01, help="share of records newly answered before the refresh")
+    parser.add_argument(
+        "--answered-share", type=float, default=0.3, help="share of records answered before the full collection"
+    )
+    parser.add_argument(
+        "--refresh-share", type=float, default=0.01, help="share of records newly answered before the refresh"
+    )
     parser.add_argument("--no-baseline", action="store_true", help="pipeline only (for the large refresh measurement)")
-    parser.add_argument("--extra-annotators", type=int, default=0, help="annotators who join before the sensor ticks are timed")
+    parser.add_argument(
+        "--extra-annotators", type=int, default=0, help="annotators who join before the sensor ticks are timed"
+    )
     parser.add_argument("--ticks", type=int, default=5)
     arguments = parser.parse_args()
     figures = run(

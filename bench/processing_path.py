@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import pickle
@@ -56,7 +57,14 @@ ANSWERED_SHARE = 0.3
 ACTION_WEIGHTS = {"submit_unchanged": 0.4, "submit_edited": 0.35, "discard": 0.15, "draft": 0.10}  # as SimulationPlan
 EXACT_COPIES = 5_000  # of one record, in the duplicate corpus
 NEAR_COPIES = 2_000  # of the same record, one word replaced in each
-STEPS = ("raw_dolly", "quality_signals", "annotation_assignments", "collected_feedback", "change_statistics", "curated_dolly")
+STEPS = (
+    "raw_dolly",
+    "quality_signals",
+    "annotation_assignments",
+    "collected_feedback",
+    "change_statistics",
+    "curated_dolly",
+)
 SIMULATED = "collected_feedback"
 
 
@@ -73,7 +81,13 @@ def simulated_feedback(valid: pd.DataFrame, plan: pd.DataFrame, seed: int = 7) -
         "pending",
     )
     status = pd.Series(actions).map(
-        {"submit_unchanged": "submitted", "submit_edited": "submitted", "discard": "discarded", "draft": "draft", "pending": "pending"}
+        {
+            "submit_unchanged": "submitted",
+            "submit_edited": "submitted",
+            "discard": "discarded",
+            "draft": "draft",
+            "pending": "pending",
+        }
     )
     edited = actions == "submit_edited"
     answered = (actions == "submit_unchanged") | edited | (actions == "draft")
@@ -136,9 +150,9 @@ class Step:
             pickle.dump(value, file, protocol=pickle.HIGHEST_PROTOCOL)
         self.io_seconds += time.perf_counter() - started
 
-    def timed(self, part: str, work):
+    def timed(self, part: str, work, *arguments):
         started = time.perf_counter()
-        result = work()
+        result = work(*arguments)
         self.seconds[part] = round(time.perf_counter() - started, 2)
         return result
 
@@ -154,14 +168,14 @@ def raw_dolly(step: Step, source: Path) -> None:
 
     loaded = step.timed("load", lambda: load_source(str(source)))
 
-    def validate():
-        valid, quarantine = validate_records(loaded)
+    def validate(records):
+        valid, quarantine = validate_records(records)
         quarantine.to_json(step.folder("quarantine") / "raw_dolly_quarantine.jsonl", orient="records", lines=True,
                            force_ascii=False, default_handler=str)  # fmt: skip
         defect_counts(quarantine), valid["category"].value_counts().to_dict()
         return valid, len(quarantine)
 
-    valid, step.facts["quarantined"] = step.timed("validate", validate)
+    valid, step.facts["quarantined"] = step.timed("validate", validate, loaded)
     step.facts.update(records=len(loaded), valid=len(valid))
     del loaded
     step.save("raw_dolly", valid)
@@ -172,16 +186,18 @@ def quality_signals(step: Step) -> None:
     from curation_assets.logic.quality import compute_quality_signals, flag_counts
 
     valid = step.load("raw_dolly")
-    signals = step.timed("compute", lambda: compute_quality_signals(valid, language="en"))
+    signals = step.timed("compute", functools.partial(compute_quality_signals, language="en"), valid)
     del valid
-    step.timed("file", lambda: write_jsonl(signals, step.folder("quality") / "quality_signals.jsonl", force_ascii=False))
+    step.timed(
+        "file", lambda: write_jsonl(signals, step.folder("quality") / "quality_signals.jsonl", force_ascii=False)
+    )
 
-    def metadata():
+    def metadata(signals):
         flagged = signals[signals["priority"] > 0].sort_values("priority", ascending=False, kind="stable")
         step.facts.update(flagged=len(flagged), flag_counts=flag_counts(signals), fixable=int(signals["fixable"].sum()),
                           duplicate_groups=int(signals.loc[signals["duplicate_group"] != "", "duplicate_group"].nunique()))  # fmt: skip
 
-    step.timed("metadata", metadata)
+    step.timed("metadata", metadata, signals)
     step.save("quality_signals", signals)
 
 
@@ -189,7 +205,9 @@ def annotation_assignments(step: Step) -> None:
     from curation_assets.logic.assignment import plan_assignments
 
     valid = step.load("raw_dolly")
-    plan = step.timed("plan", lambda: plan_assignments(list(valid["id"]), ANNOTATORS, seed=42, previous={}, answered=set()))
+    plan = step.timed(
+        "plan", lambda: plan_assignments(list(valid["id"]), ANNOTATORS, seed=42, previous={}, answered=set())
+    )
     step.save("annotation_assignments", plan)
 
 
@@ -197,7 +215,12 @@ def collected_feedback(step: Step) -> None:
     from curation_assets.logic.departed import finished_answers
 
     feedback = simulated_feedback(step.load("raw_dolly"), step.load("annotation_assignments"))
-    step.timed("kept_answers", lambda: finished_answers(feedback).to_parquet(step.folder("feedback") / "finished_answers.parquet", index=False))
+    step.timed(
+        "kept_answers",
+        lambda: finished_answers(feedback).to_parquet(
+            step.folder("feedback") / "finished_answers.parquet", index=False
+        ),
+    )
     step.save("collected_feedback", feedback)
 
 
@@ -228,12 +251,23 @@ def curated_dolly(step: Step) -> None:
     from curation_assets.logic.curation import curate_with_rule_fixes, dataset_card
     from curation_assets.logic.statistics import markdown_report
 
-    feedback, signals, tables = step.load("collected_feedback"), step.load("quality_signals"), step.load("change_statistics")
-    curated = step.timed("curate", lambda: curate_with_rule_fixes(feedback, signals, apply_rule_fixes=False))  # the config's default
+    feedback, signals, tables = (
+        step.load("collected_feedback"),
+        step.load("quality_signals"),
+        step.load("change_statistics"),
+    )
+    curated = step.timed(
+        "curate", lambda: curate_with_rule_fixes(feedback, signals, apply_rule_fixes=False)
+    )  # the config's default
 
     def publish():
         card = dataset_card(
-            curated, markdown_report(tables, png=None), project="bench", source="file:bench.parquet", license="cc-by-sa-3.0", attribution=""
+            curated,
+            markdown_report(tables, png=None),
+            project="bench",
+            source="file:bench.parquet",
+            license="cc-by-sa-3.0",
+            attribution="",
         )
         write_curated(curated, card, step.folder("curated_dolly"))
         curated["provenance"].value_counts().to_dict()
@@ -358,7 +392,8 @@ def duplicate_corpus(frame: pd.DataFrame) -> pd.DataFrame:
     near = np.arange(1 + EXACT_COPIES, 1 + EXACT_COPIES + NEAR_COPIES)
     corpus.loc[near, fields] = first[fields].to_numpy()
     corpus.loc[near, "response"] = [
-        " ".join(words[: index % len(words)] + [f"replaced{index}"] + words[index % len(words) + 1 :]) for index in range(len(near))
+        " ".join(words[: index % len(words)] + [f"replaced{index}"] + words[index % len(words) + 1 :])
+        for index in range(len(near))
     ]
     return corpus
 
@@ -370,7 +405,12 @@ def run_duplicate_corpus(source: Path) -> dict:
     frame = pd.read_parquet(source)
     corpus = duplicate_corpus(frame)
     timings, copies_grouped, group_size = {}, False, 0
-    for name, records in (("ordinary", frame), ("with_copies", corpus), ("ordinary_again", frame), ("with_copies_again", corpus)):
+    for name, records in (
+        ("ordinary", frame),
+        ("with_copies", corpus),
+        ("ordinary_again", frame),
+        ("with_copies_again", corpus),
+    ):
         started = time.perf_counter()
         signals = compute_quality_signals(records)
         timings[name] = round(time.perf_counter() - started, 2)
@@ -412,22 +452,32 @@ def measure_signals(mode: str, records: int, work_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--duplicate-corpus", type=int, metavar="N", help="time the signals on N records with thousands of copies")
-    parser.add_argument("--compare-workers", type=int, metavar="N", help="time the signals on N records, one process vs workers")
+    parser.add_argument(
+        "--duplicate-corpus", type=int, metavar="N", help="time the signals on N records with thousands of copies"
+    )
+    parser.add_argument(
+        "--compare-workers", type=int, metavar="N", help="time the signals on N records, one process vs workers"
+    )
     parser.add_argument("--profile", action="store_true", help="write a pyinstrument HTML profile per size and step")
-    parser.add_argument("--out", type=Path, help="the results file (default: bench/results/processing-<timestamp>.json)")
+    parser.add_argument(
+        "--out", type=Path, help="the results file (default: bench/results/processing-<timestamp>.json)"
+    )
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.child:
         mode, *rest = arguments.child
         if mode == "step":
             name, handoff, output_dir, source, *profile = rest
-            result = run_step(name, Path(handoff), Path(output_dir), Path(source), Path(profile[0]) if profile else None)
+            result = run_step(
+                name, Path(handoff), Path(output_dir), Path(source), Path(profile[0]) if profile else None
+            )
         else:
-            result = {"duplicate_corpus": run_duplicate_corpus, "compare_workers": run_compare_workers}[mode](Path(rest[0]))
+            result = {"duplicate_corpus": run_duplicate_corpus, "compare_workers": run_compare_workers}[mode](
+                Path(rest[0])
+            )
         print(json.dumps(result))
         return
-    timestamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    timestamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = arguments.out or RESULTS_DIR / f"processing-{timestamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -449,7 +499,9 @@ def main() -> None:
             else:
                 result = measure_signals(mode, records, Path(work_dir))
             report["runs"].append(result)
-            out.write_text(json.dumps(report, indent=1))  # after every run, so a run stopped halfway keeps what it measured
+            out.write_text(
+                json.dumps(report, indent=1)
+            )  # after every run, so a run stopped halfway keeps what it measured
             print(json.dumps(result), flush=True)
     print(f"written: {out}")
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 from curation_assets.logic.quality import (
     CATEGORIES_NEEDING_CONTEXT,
     CATEGORIES_WITHOUT_CONTEXT,
@@ -33,7 +34,6 @@ from curation_assets.logic.quality import (
     clean_text,
     compute_quality_signals,
 )
-from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 
 LABELS_PATH = Path(__file__).with_name("quality_labels_dolly_excerpt.json")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the shared harness in curation_assets_tests
@@ -50,7 +50,9 @@ MOJIBAKE_WORDS = ["café", "naïve", "it’s", "“quoted”", "résumé", "São
 
 
 def precision_recall(signals: pd.DataFrame, truth: dict[str, set[str]]) -> pd.DataFrame:
-    flagged_by = {flag: set(signals.loc[signals["flags"].map(lambda flags, f=flag: f in flags), "id"]) for flag in FLAGS}
+    flagged_by = {
+        flag: set(signals.loc[signals["flags"].map(lambda flags, f=flag: f in flags), "id"]) for flag in FLAGS
+    }
     rows = []
     for flag in FLAGS:
         expected, found = truth.get(flag, set()), flagged_by[flag]
@@ -148,7 +150,9 @@ def generated_records(count: int, seed: int = 0) -> tuple[pd.DataFrame, dict[str
             mark("short_response", index)
     for index in chosen["short_response"]:
         minimum = MIN_RESPONSE_WORDS[rows[index]["category"]]
-        rows[index]["response"] = "" if minimum == 1 or randomness.random() < 0.3 else text(randomness.randint(1, minimum - 1))
+        rows[index]["response"] = (
+            "" if minimum == 1 or randomness.random() < 0.3 else text(randomness.randint(1, minimum - 1))
+        )
         mark("short_response", index)
     for index in chosen["missing_context"]:
         rows[index]["category"] = randomness.choice(sorted(CATEGORIES_NEEDING_CONTEXT))
@@ -249,12 +253,16 @@ def logging_with_and_without_signals(records: pd.DataFrame, signals: pd.DataFram
         try:
             client = rg.Argilla(api_url=server.url, api_key=server.owner_api_key)
             workspace = rg.Workspace(name="ana", client=client).create()
-            for position, variant in enumerate(["without signals", "with signals", "with signals", "without signals"] * 2):
+            for position, variant in enumerate(
+                ["without signals", "with signals", "with signals", "without signals"] * 2
+            ):
                 settings = curation_dataset_settings()
                 if variant == "without signals":
                     settings = rg.Settings(guidelines=settings.guidelines, fields=[f for f in settings.fields if f.name != "quality_notes"],
                                            questions=list(settings.questions))  # fmt: skip
-                dataset = rg.Dataset(name=f"run_{position}", workspace=workspace, settings=settings, client=client).create()
+                dataset = rg.Dataset(
+                    name=f"run_{position}", workspace=workspace, settings=settings, client=client
+                ).create()
                 started = time.perf_counter()
                 if variant == "without signals":
                     argilla_records = to_argilla_records(records)
@@ -270,14 +278,16 @@ def logging_with_and_without_signals(records: pd.DataFrame, signals: pd.DataFram
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=15_000)
-    parser.add_argument("--skip-pipeline", action="store_true", help="time the signals only, not the rest of the pipeline")
+    parser.add_argument(
+        "--skip-pipeline", action="store_true", help="time the signals only, not the rest of the pipeline"
+    )
     parser.add_argument("--logging-records", type=int, default=2000,
                         help="log this many records with and without the signals' metadata and suggestions (0: skip)")  # fmt: skip
     arguments = parser.parse_args()
     memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     print(f"machine: {os.cpu_count()} cores, {memory_gib:.0f} GiB")
 
-    timestamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    timestamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS_DIR / f"quality-eval-{timestamp}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {"timestamp": timestamp, "command": " ".join(["python bench/quality_eval.py", *sys.argv[1:]]),
@@ -295,8 +305,10 @@ def main() -> None:
     report["generated"] = precision_recall(signals, truth)
     print(report["generated"].to_markdown(index=False))
     duplicate_ids = set(signals.loc[signals["flags"].map(lambda flags: "duplicate" in flags), "id"])
-    by_rate = pd.Series(edit_rates).groupby(lambda record_id: edit_rates[record_id]).apply(
-        lambda group: sum(record_id in duplicate_ids for record_id in group.index) / len(group)
+    by_rate = (
+        pd.Series(edit_rates)
+        .groupby(lambda record_id: edit_rates[record_id])
+        .apply(lambda group: sum(record_id in duplicate_ids for record_id in group.index) / len(group))
     )
     print("\nDuplicate recall by share of response words changed: "
           + ", ".join(f"{rate:.0%}: {recall:.2f}" for rate, recall in by_rate.items()))  # fmt: skip
@@ -312,8 +324,11 @@ def main() -> None:
     if arguments.logging_records:
         subset = records.head(arguments.logging_records)
         logged = logging_with_and_without_signals(subset, compute_quality_signals(subset))
-        print(f"\nlogging {len(subset):,} records to Argilla, median of 4 runs each: " + ", ".join(f"{variant} {value:.1f} s" for variant, value in logged.items())
-              + f" ({logged['with signals'] / logged['without signals'] - 1:+.1%} with signals)")  # fmt: skip
+        timings = ", ".join(f"{variant} {value:.1f} s" for variant, value in logged.items())
+        change = logged["with signals"] / logged["without signals"] - 1
+        print(
+            f"\nlogging {len(subset):,} records to Argilla, median of 4 runs each: {timings} ({change:+.1%} with signals)"
+        )
     if arguments.skip_pipeline:
         return
     steps = pipeline_step_seconds(records)

@@ -45,7 +45,7 @@ def machine() -> dict:
 
 def last_json_line(command: list[str]) -> list[dict]:
     print("$", " ".join(command), flush=True)
-    completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stderr[-4000:]}")
     return [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
@@ -70,7 +70,11 @@ def verdict(passed: bool) -> str:
 
 def table(main: dict, large: dict, processing: list[dict]) -> list[list[str]]:
     rows = []
-    pipeline_full = main["seconds"]["pipeline_plan"] + main["seconds"]["pipeline_first_push"] + main["seconds"]["pipeline_full_collection"]
+    pipeline_full = (
+        main["seconds"]["pipeline_plan"]
+        + main["seconds"]["pipeline_first_push"]
+        + main["seconds"]["pipeline_full_collection"]
+    )
     baseline_full = main["baseline"]["push_seconds"] + main["baseline"]["collect_seconds"]
     ratio = baseline_full / pipeline_full
     rows.append([
@@ -91,7 +95,9 @@ def table(main: dict, large: dict, processing: list[dict]) -> list[list[str]]:
         ])  # fmt: skip
     for figures in (main, large):
         refresh, full = figures["seconds"]["pipeline_refresh"], figures["seconds"]["pipeline_full_collection"]
-        feedback_share = figures["refresh_steps"]["collected_feedback"] / figures["full_collection_steps"]["collected_feedback"]
+        feedback_share = (
+            figures["refresh_steps"]["collected_feedback"] / figures["full_collection_steps"]["collected_feedback"]
+        )
         rows.append([
             f"3. refresh after {100 * figures['refresh_share']:.0f}% new responses, {figures['records']:,} records",
             f"{refresh:.1f} s vs full collection {full:.1f} s: **{100 * refresh / full:.0f}%** "
@@ -151,7 +157,9 @@ def plot(path: Path, main: dict, large: dict, processing: list[dict], about: dic
     sizes = [figures["records"] for figures in processing]
     seconds = [figures["total_seconds"] for figures in processing]
     time_axis.loglog(sizes, seconds, "o-", label="measured")
-    time_axis.loglog(sizes, [seconds[0] * size / sizes[0] for size in sizes], "--", color="grey", label="linear from smallest")
+    time_axis.loglog(
+        sizes, [seconds[0] * size / sizes[0] for size in sizes], "--", color="grey", label="linear from smallest"
+    )
     time_axis.set(title="Processing path without Argilla", xlabel="records", ylabel="seconds")
     time_axis.legend()
     memory_axis.loglog(sizes, [figures["peak_rss_mib"] for figures in processing], "o-", color="#dd8452")
@@ -169,7 +177,9 @@ def plot(path: Path, main: dict, large: dict, processing: list[dict], about: dic
     refresh_axis.set_xticks(list(positions), labels)
     refresh_axis.set(title="Feedback -> statistics -> curated", xlabel="records", ylabel="seconds")
     refresh_axis.legend()
-    figure.suptitle(f"{about['timestamp']} on {about['machine']['cores']} cores, {about['machine']['memory_gib']} GiB ({about['mode']})")
+    figure.suptitle(
+        f"{about['timestamp']} on {about['machine']['cores']} cores, {about['machine']['memory_gib']} GiB ({about['mode']})"
+    )
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
@@ -179,8 +189,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
     parser.add_argument("--render", type=Path, help="only rebuild the table, markdown and plot from a results .json")
-    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which parts to measure (default: all)")
-    parser.add_argument("--reuse", type=Path, help="an earlier run's .json: the parts not measured now are taken from it")
+    parser.add_argument(
+        "--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which parts to measure (default: all)"
+    )
+    parser.add_argument(
+        "--reuse", type=Path, help="an earlier run's .json: the parts not measured now are taken from it"
+    )
     arguments = parser.parse_args()
     if set(arguments.parts) != set(PARTS) and not arguments.reuse:
         parser.error("--parts without every part needs --reuse with an earlier run's .json for the others")
@@ -188,7 +202,7 @@ def main() -> None:
         render(arguments.render)
         return
     sizes = QUICK if arguments.quick else FULL
-    timestamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    timestamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     about = {
         "timestamp": timestamp,
         "machine": machine(),

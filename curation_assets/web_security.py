@@ -8,7 +8,7 @@ resolving to this machine) and state-changing requests from another origin (CSRF
 from __future__ import annotations
 
 import json
-from typing import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
 Scope = dict
@@ -40,7 +40,8 @@ def host_name(netloc: str | None) -> str | None:
 
 
 def host_is_allowed(scope: Scope, allowed_names: Iterable[str], bound_host: str) -> bool:
-    """The Host header names this server: one of `allowed_names`, or, when bound to every interface, the address the connection arrived on."""
+    """The Host header names this server: one of `allowed_names`, or, when bound to every interface, the address the
+    connection arrived on."""
     name = host_name(header(scope, "host"))
     if name is None:
         return False
@@ -76,7 +77,10 @@ def with_response_headers(send: Send, extra: dict[str, str]) -> Send:
     async def send_with_headers(message: dict) -> None:
         if message["type"] == "http.response.start":
             present = {name.lower() for name, _ in message.get("headers", [])}
-            message = {**message, "headers": [*message.get("headers", []), *(h for h in encoded if h[0] not in present)]}
+            message = {
+                **message,
+                "headers": [*message.get("headers", []), *(h for h in encoded if h[0] not in present)],
+            }
         await send(message)
 
     return send_with_headers

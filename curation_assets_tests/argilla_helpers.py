@@ -8,7 +8,13 @@ from curation_assets.argilla_adapter.dataset_settings import curation_dataset_se
 from curation_assets.local_argilla.bootstrap import Account
 
 DOLLY_LIKE_ROWS = [
-    {"id": str(index), "category": category, "instruction": f"Instruction {index}?", "context": context, "response": f"Response {index}."}
+    {
+        "id": str(index),
+        "category": category,
+        "instruction": f"Instruction {index}?",
+        "context": context,
+        "response": f"Response {index}.",
+    }
     for index, (category, context) in enumerate(
         [
             ("open_qa", ""),

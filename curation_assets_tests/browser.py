@@ -21,7 +21,9 @@ CHROMIUM_ARGS = [
 def chromium_path() -> str:
     path = os.environ.get("CURATION_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if not path:
-        raise RuntimeError("Chromium is required for the browser tests: apt-get install chromium (scripts/test.sh does it)")
+        raise RuntimeError(
+            "Chromium is required for the browser tests: apt-get install chromium (scripts/test.sh does it)"
+        )
     return path
 
 

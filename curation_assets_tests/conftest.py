@@ -43,7 +43,9 @@ def argilla_server_without_speedups(tmp_path_factory) -> ArgillaServerProcess:
     """A second server for the session that runs argilla-server's own code everywhere (every runtime.SPEEDUPS off)."""
     with pytest.MonkeyPatch.context() as environment:
         environment.setenv(DISABLE_SPEEDUPS_ENV, "all")
-        server = start_embedded_argilla(tmp_path_factory.mktemp("argilla-without-speedups"), annotator_names=TEST_ANNOTATORS)
+        server = start_embedded_argilla(
+            tmp_path_factory.mktemp("argilla-without-speedups"), annotator_names=TEST_ANNOTATORS
+        )
     yield server
     server.stop()
 
@@ -51,7 +53,9 @@ def argilla_server_without_speedups(tmp_path_factory) -> ArgillaServerProcess:
 @pytest.fixture(scope="module", params=["speedups on", "speedups off"])
 def argilla_server_each_way(request) -> ArgillaServerProcess:
     """The session's server, then the one without speedups: a module using it runs once against each."""
-    return request.getfixturevalue("argilla_server" if request.param == "speedups on" else "argilla_server_without_speedups")
+    return request.getfixturevalue(
+        "argilla_server" if request.param == "speedups on" else "argilla_server_without_speedups"
+    )
 
 
 @pytest.fixture

@@ -19,7 +19,9 @@ PLAN = ("raw_dolly", "quality_signals", "annotation_assignments")
 REFRESH = REFRESHED
 SHIPPED_SOURCE = {"shipped": "dolly-excerpt"}
 # Retries short enough for a test to give up in about a second.
-FAST_RETRIES = dict(retry_attempts=3, retry_base_delay_seconds=0.05, retry_max_delay_seconds=0.2, retry_budget_seconds=5.0)
+FAST_RETRIES = dict(
+    retry_attempts=3, retry_base_delay_seconds=0.05, retry_max_delay_seconds=0.2, retry_budget_seconds=5.0
+)
 
 
 class ProjectOnServer:
@@ -72,7 +74,9 @@ class ProjectOnServer:
             "io_manager": dg.FilesystemIOManager(base_dir=str(self.folder / "storage")),
         }
 
-    def materialize(self, assets, partition_key=None, argilla=None, raise_on_error=True, checks=True) -> dg.ExecuteInProcessResult:
+    def materialize(
+        self, assets, partition_key=None, argilla=None, raise_on_error=True, checks=True
+    ) -> dg.ExecuteInProcessResult:
         """Materialize these assets (by name) of the project, with their checks unless told otherwise."""
         result = dg.materialize(
             [*self.definitions.assets, *(self.definitions.asset_checks if checks else [])],
@@ -99,14 +103,18 @@ class ProjectOnServer:
         )
 
     def sensor_tick(self, cursor=None, argilla=None):
-        """One evaluation of the project's sensor, checked against its jobs and the instance's partitions as the daemon does."""
+        """One evaluation of the project's sensor, checked against its jobs and the instance's partitions as the daemon
+        does."""
         (sensor,) = self.definitions.sensors
-        with dg.partition_loading_context(dynamic_partitions_store=self.instance), dg.build_sensor_context(
-            instance=self.instance,
-            cursor=cursor,
-            resources={self.project.argilla_resource_key: argilla or self.resource},
-            definitions=self.definitions,
-        ) as context:
+        with (
+            dg.partition_loading_context(dynamic_partitions_store=self.instance),
+            dg.build_sensor_context(
+                instance=self.instance,
+                cursor=cursor,
+                resources={self.project.argilla_resource_key: argilla or self.resource},
+                definitions=self.definitions,
+            ) as context,
+        ):
             # What the sensor logs (`context.log`), kept for the test: Dagster shows it on the tick's page.
             self.sensor_log = []
             context.log.addHandler(_Collect(self.sensor_log))
@@ -121,7 +129,9 @@ class ProjectOnServer:
     def refresh(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         result = self.materialize(REFRESH)
         self.last_checks = {check.check_name: check.passed for check in result.get_asset_check_evaluations()}
-        return result.output_for_node(self.node("collected_feedback")), result.output_for_node(self.node("curated_dolly"))
+        return result.output_for_node(self.node("collected_feedback")), result.output_for_node(
+            self.node("curated_dolly")
+        )
 
     def node(self, asset: str) -> str:
         """The op name of an asset in a run's results (the key path joined by "__")."""

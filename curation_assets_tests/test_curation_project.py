@@ -10,9 +10,9 @@ import yaml
 
 from curation_assets.defs.build import ASSET_NAMES, build_project_definitions
 from curation_assets.defs.project import CurationProject, Project
+from curation_assets.defs.source_loading import load_source
 from curation_assets.local_argilla.process import start_embedded_argilla
 from curation_assets.logic.source import content_ids
-from curation_assets.defs.source_loading import load_source
 from curation_assets.quickstart.simulation import SimulationPlan, simulate_annotator
 from curation_assets_tests.harness import PLAN, ProjectOnServer, metadata_of
 
@@ -54,7 +54,9 @@ def answer_everything(pipeline: ProjectOnServer) -> None:
 
 def test_every_run_of_a_file_project_curates_only_that_file(server, instance, tmp_path):
     source = write_jsonl(tmp_path / "mine.jsonl", USER_ROWS)
-    mine = ProjectOnServer(server, instance, tmp_path, name="mine", source={"file": str(source), "column_mapping": USER_MAPPING})
+    mine = ProjectOnServer(
+        server, instance, tmp_path, name="mine", source={"file": str(source), "column_mapping": USER_MAPPING}
+    )
     user_ids = set(content_ids(load_source(str(source), column_mapping=USER_MAPPING)))
 
     first = mine.materialize(PLAN)
@@ -69,7 +71,9 @@ def test_every_run_of_a_file_project_curates_only_that_file(server, instance, tm
     # by job name, with no run config, exactly as a Materialize click in the UI does.
     server_owner = mine.argilla
     server_owner.request(
-        "POST", "/api/v1/users", json={"first_name": "Dora", "username": "dora", "password": "dora-password-1", "role": "annotator"}
+        "POST",
+        "/api/v1/users",
+        json={"first_name": "Dora", "username": "dora", "password": "dora-password-1", "role": "annotator"},
     )
     tick = mine.sensor_tick()
     assert mine.job_name("plan_assignments") in [request.job_name for request in tick.run_requests]
@@ -101,8 +105,12 @@ def test_a_source_switch_is_refused_and_an_explicit_replace_keeps_every_answer(s
     source = write_jsonl(tmp_path / "other.jsonl", USER_ROWS)
     switched = {"file": str(source), "column_mapping": USER_MAPPING}
     refused = ProjectOnServer(server, instance, tmp_path, name="switch", source=switched)
+
     def held_records():
-        return {shard: sorted(r["external_id"] for r in refused.argilla.iter_records(d.id)) for shard, d in refused.datasets().items()}
+        return {
+            shard: sorted(r["external_id"] for r in refused.argilla.iter_records(d.id))
+            for shard, d in refused.datasets().items()
+        }
 
     before = held_records()
     result = refused.materialize(PLAN, raise_on_error=False)
@@ -116,7 +124,9 @@ def test_a_source_switch_is_refused_and_an_explicit_replace_keeps_every_answer(s
     assert not pushing_anyway.success, "a push launched on its own is refused too"
 
     # The explicit replace: every answer kept, no record of the old source left pending, only the new source curated.
-    replaced = ProjectOnServer(server, instance, tmp_path, name="switch", source={**switched, "replaces": "shipped:dolly-excerpt"})
+    replaced = ProjectOnServer(
+        server, instance, tmp_path, name="switch", source={**switched, "replaces": "shipped:dolly-excerpt"}
+    )
     replaced.plan()
     replaced.push_all_shards()
     feedback, curated = replaced.refresh()
@@ -124,7 +134,9 @@ def test_a_source_switch_is_refused_and_an_explicit_replace_keeps_every_answer(s
     old_rows = feedback[~feedback["record_id"].isin(new_ids)]
     assert (old_rows["status"] != "pending").all(), "no record of the old source stays pending"
     kept = answered.merge(feedback, on="record_id", suffixes=("_before", "_after"))
-    assert len(kept) == len(answered) and (kept["new_response_before"] == kept["new_response_after"]).all(), "every answer kept"
+    assert len(kept) == len(answered) and (kept["new_response_before"] == kept["new_response_after"]).all(), (
+        "every answer kept"
+    )
     assert set(curated["id"]) <= new_ids
     stamps = {shard: dataset.metadata.get("curation_source") for shard, dataset in replaced.datasets().items()}
     assert set(stamps.values()) == {f"file:{source}"}, "the datasets now remember the new source"
@@ -133,9 +145,16 @@ def test_a_source_switch_is_refused_and_an_explicit_replace_keeps_every_answer(s
 def test_two_projects_side_by_side_share_only_the_server(server, instance, tmp_path):
     source = write_jsonl(tmp_path / "mine.jsonl", USER_ROWS)
     team = {"annotators": ANNOTATORS}  # declared: accounts other tests add to the shared server stay out
-    dolly = ProjectOnServer(server, instance, tmp_path / "dolly", name="side_dolly", source={"shipped": "dolly-excerpt"}, annotation=team)
+    dolly = ProjectOnServer(
+        server, instance, tmp_path / "dolly", name="side_dolly", source={"shipped": "dolly-excerpt"}, annotation=team
+    )
     mine = ProjectOnServer(
-        server, instance, tmp_path / "mine", name="side_mine", source={"file": str(source), "column_mapping": USER_MAPPING}, annotation=team
+        server,
+        instance,
+        tmp_path / "mine",
+        name="side_mine",
+        source={"file": str(source), "column_mapping": USER_MAPPING},
+        annotation=team,
     )
     both = dg.Definitions.merge(dolly.definitions, mine.definitions)
     keys = {key.to_user_string() for key in both.resolve_asset_graph().get_all_asset_keys()}
@@ -156,17 +175,23 @@ def test_two_projects_side_by_side_share_only_the_server(server, instance, tmp_p
         dolly_ids = {r["external_id"] for r in dolly.argilla.iter_records(dolly.datasets()[annotator].id)}
         mine_ids = {r["external_id"] for r in mine.argilla.iter_records(mine.datasets()[annotator].id)}
         assert dolly_ids and mine_ids and not dolly_ids & mine_ids, f"{annotator} has one dataset per project"
-    assert (tmp_path / "dolly" / "output" / "curated_dolly").is_dir() and (tmp_path / "mine" / "output" / "curated_dolly").is_dir()
+    assert (tmp_path / "dolly" / "output" / "curated_dolly").is_dir() and (
+        tmp_path / "mine" / "output" / "curated_dolly"
+    ).is_dir()
 
 
 def test_the_repository_declares_the_demo_project_as_a_dagster_component():
     from curation_assets.definitions import defs
 
-    definition = Path(__file__).resolve().parents[1] / "curation_assets" / "defs" / "projects" / "dolly_excerpt" / "defs.yaml"
+    definition = (
+        Path(__file__).resolve().parents[1] / "curation_assets" / "defs" / "projects" / "dolly_excerpt" / "defs.yaml"
+    )
     declared = yaml.safe_load(definition.read_text())
     assert declared["type"] == "curation_assets.defs.project.CurationProject"
     graph = defs.resolve_asset_graph()
-    assert {key.to_user_string() for key in graph.get_all_asset_keys()} >= {f"dolly_excerpt/{name}" for name in ASSET_NAMES}
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} >= {
+        f"dolly_excerpt/{name}" for name in ASSET_NAMES
+    }
     project = Project.declared(CurationProject(**declared["attributes"]), definition.parent, definition.parents[4])
     assert project.dataset_name == "curate_dolly" and project.source.identity == "shipped:dolly-excerpt"
 

@@ -14,13 +14,15 @@ import pytest
 import yaml
 
 from curation_assets.defs.build import ASSET_NAMES
+from curation_assets.defs.source_loading import load_source
 from curation_assets.local_argilla.interpreter import SERVER_PYTHON_ENV, server_python
 from curation_assets.local_argilla.process import free_port
 from curation_assets.logic.source import content_ids
-from curation_assets.defs.source_loading import load_source
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-README_EXAMPLE = re.compile(r"<!-- README example \(CI runs it\): (?P<name>[\w-]+) -->\n```bash\n(?P<code>.*?)```", re.DOTALL)
+README_EXAMPLE = re.compile(
+    r"<!-- README example \(CI runs it\): (?P<name>[\w-]+) -->\n```bash\n(?P<code>.*?)```", re.DOTALL
+)
 FAQ_MAPPING = {"question": "instruction", "details": "context", "answer": "response", "kind": "category"}
 
 
@@ -42,11 +44,22 @@ def test_definitions_load_with_lineage_in_pipeline_order():
         key("collected_feedback"): {key("annotator_shards")},
         key("change_statistics"): {key("collected_feedback"), key("quality_signals")},
         key("annotator_agreement"): {key("collected_feedback"), key("quality_signals")},
-        key("annotator_pace"): {key(name) for name in ("collected_feedback", "quality_signals", "change_statistics", "annotator_agreement")},
+        key("annotator_pace"): {
+            key(name) for name in ("collected_feedback", "quality_signals", "change_statistics", "annotator_agreement")
+        },
         key("review_queue"): {key("collected_feedback"), key("quality_signals")},
         key("review_shards"): {key("review_queue"), key("collected_feedback")},
         key("collected_reviews"): {key("review_shards")},
-        key("curated_dolly"): {key(name) for name in ("collected_feedback", "quality_signals", "change_statistics", "review_queue", "collected_reviews")},
+        key("curated_dolly"): {
+            key(name)
+            for name in (
+                "collected_feedback",
+                "quality_signals",
+                "change_statistics",
+                "review_queue",
+                "collected_reviews",
+            )
+        },
     }
     assert defs.get_sensor_def("dolly_excerpt_annotator_activity").default_status == dg.DefaultSensorStatus.RUNNING
     for job in ("plan_assignments", "push_shards", "refresh_curation", "push_reviews"):
@@ -57,12 +70,15 @@ def test_definitions_load_with_lineage_in_pipeline_order():
 
 
 class Clone:
-    """A copy of the clone's files (what `git clone` gives, uncommitted files included), run with the project's virtualenvs."""
+    """A copy of the clone's files (what `git clone` gives, uncommitted files included), run with the project's
+    virtualenvs."""
 
     def __init__(self, root: Path):
         self.root = root
         self.environment = {
-            key: value for key, value in os.environ.items() if not key.startswith(("ARGILLA_", "DAGSTER_HOME", "CURATION_"))
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("ARGILLA_", "DAGSTER_HOME", "CURATION_"))
         }
         self.environment.update(
             # The copy's code shadows the editable install's; the commands are the virtualenv's.
@@ -88,7 +104,11 @@ class Clone:
 @pytest.fixture
 def clone(tmp_path) -> Clone:
     listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPOSITORY, capture_output=True, text=True, check=True
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.splitlines()
     root = tmp_path / "clone"
     for name in listed:
@@ -122,7 +142,9 @@ def test_the_quickstart_prints_a_line_per_step_and_passwords_only_when_accounts_
     assert second.count("nothing changed since the last push") == 3
     assert len(clone.curated("dolly_excerpt")) > 0
     assert sorted(path.name for path in (clone.root / ".local").iterdir()) == ["argilla", "dagster", "output"]
-    assert (clone.root / ".local" / "dagster" / "dagster.yaml").exists() and list((clone.root / ".local" / "dagster").rglob("runs.db"))
+    assert (clone.root / ".local" / "dagster" / "dagster.yaml").exists() and list(
+        (clone.root / ".local" / "dagster").rglob("runs.db")
+    )
 
 
 @pytest.mark.server
@@ -141,7 +163,10 @@ def test_the_readme_examples_run_as_written(clone):
     assert len(curated) > 0 and set(curated["id"]) <= faq_ids, "only the user's records are curated"
 
     rerun = succeeded(clone.run(examples["rerun"]))
-    assert rerun.count("nothing changed since the last push") == 3 and "raw_dolly                          8 records" in rerun
+    assert (
+        rerun.count("nothing changed since the last push") == 3
+        and "raw_dolly                          8 records" in rerun
+    )
     assert set(clone.curated("faq")["id"]) <= faq_ids
 
     joined = succeeded(clone.run(examples["add-annotator"]))
@@ -168,7 +193,9 @@ def test_the_readme_quality_control_example_runs_as_written(clone):
     assert re.search(r"annotator_agreement\s+\d+ records answered by several annotators", shown)
     assert re.search(r"review_shards\[chen\]\s+[1-9]\d* pushed", shown) and "simulated reviewer chen" in shown
     curated = clone.curated("dolly_team")
-    assert (curated["provenance"] == "adjudicated").sum() > 0 and set(curated.loc[curated["provenance"] == "adjudicated", "annotator"]) == {"chen"}
+    assert (curated["provenance"] == "adjudicated").sum() > 0 and set(
+        curated.loc[curated["provenance"] == "adjudicated", "annotator"]
+    ) == {"chen"}
     tables = clone.output("dolly_team")
     agreement = pd.read_csv(tables / "agreement" / "agreement_by_annotator.csv")
     pace = pd.read_csv(tables / "pace" / "pace.csv")
@@ -177,7 +204,9 @@ def test_the_readme_quality_control_example_runs_as_written(clone):
 
 @pytest.mark.server
 def test_a_bad_source_is_one_message_and_a_source_switch_is_refused(clone):
-    (clone.root / "broken.jsonl").write_text('{"instruction": "a", "response": "b", "category": "open_qa"}\n{"instruction": "cut')
+    (clone.root / "broken.jsonl").write_text(
+        '{"instruction": "a", "response": "b", "category": "open_qa"}\n{"instruction": "cut'
+    )
     broken = clone.run("curation-quickstart --once --project broken --source broken.jsonl")
     shown = broken.stdout + broken.stderr
     assert broken.returncode == 1 and "Traceback" not in shown and " - ERROR - " not in shown, shown[-3000:]

@@ -18,4 +18,7 @@ fi
 export CURATION_CHROMIUM="$CHROMIUM"
 
 cd "$PROJECT_DIR"
+# The style rules (pyproject's [tool.ruff]) hold before any test runs: a lint finding fails CI like a test.
+"$PYTHON" -m ruff check --quiet .
+"$PYTHON" -m ruff format --check --quiet .
 exec "$PYTHON" -m pytest "$@"

@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime
 import email.utils
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import argilla as rg
 from argilla._exceptions import ArgillaAPIError
@@ -39,7 +39,7 @@ class ArgillaDataset:
     metadata: dict = field(default_factory=dict)
 
     @classmethod
-    def from_api(cls, item: dict, workspace: str) -> "ArgillaDataset":
+    def from_api(cls, item: dict, workspace: str) -> ArgillaDataset:
         return cls(str(item["id"]), item["name"], workspace, item["status"], dict(item.get("metadata") or {}))
 
 
@@ -118,7 +118,11 @@ class ArgillaClient(RestSession):
         self._sdk_datasets.pop(dataset.id, None)
 
     def ensure_annotator_dataset(
-        self, annotator: str, dataset_name: str, settings_factory: Callable[[], rg.Settings], metadata: dict | None = None
+        self,
+        annotator: str,
+        dataset_name: str,
+        settings_factory: Callable[[], rg.Settings],
+        metadata: dict | None = None,
     ) -> ArgillaDataset:
         """The annotator's own workspace (named after them) with the dataset in it, created if missing (with `metadata`).
 
@@ -147,7 +151,9 @@ class ArgillaClient(RestSession):
         if annotator not in {member.username for member in workspace.users}:
             workspace.add_user(user)
         if dataset is None:
-            dataset = rg.Dataset(name=dataset_name, workspace=workspace, settings=settings_factory(), client=client).create()
+            dataset = rg.Dataset(
+                name=dataset_name, workspace=workspace, settings=settings_factory(), client=client
+            ).create()
             if metadata:
                 self.stamp_dataset(self._described(dataset, annotator), metadata)
         return self._described(dataset, annotator)
@@ -194,7 +200,9 @@ class ArgillaClient(RestSession):
         if records:
             try:
                 # No larger than the push: the client warns when it has to shrink a batch itself.
-                self._sdk_dataset(dataset).records.log(records, batch_size=min(self.connection.log_batch_size, len(records)))
+                self._sdk_dataset(dataset).records.log(
+                    records, batch_size=min(self.connection.log_batch_size, len(records))
+                )
             except ArgillaAPIError as error:
                 if not is_transient_status(error.status_code):
                     raise
@@ -229,12 +237,16 @@ class ArgillaClient(RestSession):
         response.raise_for_status()
         if not (response.json().get("search_engine") or {}).get(UPDATED_AT_TRACKS_RESPONSES):
             return None
-        now = email.utils.parsedate_to_datetime(response.headers["date"]).astimezone(datetime.timezone.utc)
+        now = email.utils.parsedate_to_datetime(response.headers["date"]).astimezone(datetime.UTC)
         return (now.replace(tzinfo=None) - datetime.timedelta(seconds=2)).isoformat()
 
     def iter_records_updated_since(self, dataset_id: str, since: str) -> Iterator[dict]:
         """Raw record models (with responses) whose updated_at is at or after `since` (the server's naive UTC)."""
-        body = {"filters": {"and": [{"type": "range", "scope": {"entity": "record", "property": "updated_at"}, "ge": since}]}}
+        body = {
+            "filters": {
+                "and": [{"type": "range", "scope": {"entity": "record", "property": "updated_at"}, "ge": since}]
+            }
+        }
         offset = 0
         while True:
             page = self.request(
@@ -261,8 +273,7 @@ class ArgillaClient(RestSession):
         users = self.request("GET", f"/api/v1/datasets/{dataset_id}/users/progress")["users"]
         return {
             user["username"]: {
-                status: user["completed"].get(status, 0) + user["pending"].get(status, 0)
-                for status in ANSWER_STATUSES
+                status: user["completed"].get(status, 0) + user["pending"].get(status, 0) for status in ANSWER_STATUSES
             }
             for user in users
         }
@@ -274,9 +285,13 @@ class ArgillaClient(RestSession):
         a record would run in the annotator's session. Datasets made before this rule get fixed here.
         """
         switched = []
-        for field in self.request("GET", f"/api/v1/datasets/{dataset.id}/fields")["items"]:
-            settings = field["settings"]
+        for dataset_field in self.request("GET", f"/api/v1/datasets/{dataset.id}/fields")["items"]:
+            settings = dataset_field["settings"]
             if settings.get("type") == "text" and not settings.get("use_markdown"):
-                self.request("PATCH", f"/api/v1/fields/{field['id']}", json={"settings": {"type": "text", "use_markdown": True}})
-                switched.append(field["name"])
+                self.request(
+                    "PATCH",
+                    f"/api/v1/fields/{dataset_field['id']}",
+                    json={"settings": {"type": "text", "use_markdown": True}},
+                )
+                switched.append(dataset_field["name"])
         return switched

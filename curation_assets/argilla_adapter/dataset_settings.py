@@ -26,11 +26,18 @@ def load_guidelines(path: Path = GUIDELINES_PATH) -> str:
 
 
 def quality_metadata_properties() -> list:
-    """The quality signals as metadata: filterable and sortable in the UI (sort by priority, descending, to start with the worst)."""
+    """The quality signals as metadata: filterable and sortable in the UI (sort by priority, descending, to start with the
+    worst)."""
     return [
-        rg.TermsMetadataProperty("flags", options=[*FLAGS, NO_FLAG], title="Quality flags", visible_for_annotators=True),
-        rg.IntegerMetadataProperty("priority", min=0, title="Review priority (higher first)", visible_for_annotators=True),
-        rg.IntegerMetadataProperty("duplicate_group_size", min=0, title="Duplicate group size", visible_for_annotators=True),
+        rg.TermsMetadataProperty(
+            "flags", options=[*FLAGS, NO_FLAG], title="Quality flags", visible_for_annotators=True
+        ),
+        rg.IntegerMetadataProperty(
+            "priority", min=0, title="Review priority (higher first)", visible_for_annotators=True
+        ),
+        rg.IntegerMetadataProperty(
+            "duplicate_group_size", min=0, title="Duplicate group size", visible_for_annotators=True
+        ),
         rg.TermsMetadataProperty("duplicate_group", title="Duplicate group", visible_for_annotators=True),
         rg.IntegerMetadataProperty("citation_markers", min=0, title="Citation markers", visible_for_annotators=True),
         rg.IntegerMetadataProperty("instruction_words", min=0, title="Instruction words", visible_for_annotators=True),

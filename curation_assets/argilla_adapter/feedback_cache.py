@@ -30,10 +30,14 @@ def merge_changed(previous: pd.DataFrame, changed: pd.DataFrame) -> pd.DataFrame
 
 def agrees_with_server(rows: pd.DataFrame, record_total: int, progress: dict[str, dict]) -> bool:
     """Same number of records, and the same number of submitted, discarded and draft responses, as the server counts."""
-    if rows["record_id"].nunique() != record_total or len(rows.drop_duplicates(["record_id", "annotator"])) != len(rows):
+    if rows["record_id"].nunique() != record_total or len(rows.drop_duplicates(["record_id", "annotator"])) != len(
+        rows
+    ):
         return False
     counts = rows["status"].value_counts()
-    return all(int(counts.get(status, 0)) == sum(user[status] for user in progress.values()) for status in ANSWER_STATUSES)
+    return all(
+        int(counts.get(status, 0)) == sum(user[status] for user in progress.values()) for status in ANSWER_STATUSES
+    )
 
 
 class FeedbackCache:

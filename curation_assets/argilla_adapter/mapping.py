@@ -11,7 +11,13 @@ import pandas as pd
 from ..logic.markdown import inert_block
 from ..logic.review import ACCEPT, DISCARD
 from ..logic.shard_sync import quality_metadata
-from ..logic.vocabulary import ANSWER_COLUMN_FOR_QUESTION, FEEDBACK_COLUMNS, QUESTION_FOR_FIELD, TEXT_FIELDS, ResponseStatus
+from ..logic.vocabulary import (
+    ANSWER_COLUMN_FOR_QUESTION,
+    FEEDBACK_COLUMNS,
+    QUESTION_FOR_FIELD,
+    TEXT_FIELDS,
+    ResponseStatus,
+)
 from .dataset_settings import QUALITY_FIELD, REVIEW_VERDICT
 
 ORIGINAL_AGENT = "original-text"
@@ -28,7 +34,9 @@ def quality_notes(signal: dict | None) -> str:
         return "_no automatic flag_"
     lines = [f"- **{reason.split(': ', 1)[0]}**: {reason.split(': ', 1)[1]}" for reason in signal["reasons"]]
     if signal["fixable"]:
-        lines.append(f"\nThe suggested answers are the original with the safe rule fixes applied (agent `{RULE_AGENT}`): check and submit.")
+        lines.append(
+            f"\nThe suggested answers are the original with the safe rule fixes applied (agent `{RULE_AGENT}`): check and submit."
+        )
     return "\n".join(lines)
 
 
@@ -51,7 +59,10 @@ def suggested_answers(row: dict, signal: dict | None) -> list[tuple[str, str, st
 
 
 def suggestions_for(row: dict, signal: dict | None) -> list[rg.Suggestion]:
-    return [rg.Suggestion(question, value, agent=agent, score=score) for question, value, agent, score in suggested_answers(row, signal)]
+    return [
+        rg.Suggestion(question, value, agent=agent, score=score)
+        for question, value, agent, score in suggested_answers(row, signal)
+    ]
 
 
 @contextmanager
@@ -71,7 +82,9 @@ def collector_paused():
             gc.enable()
 
 
-def to_argilla_records(shard: pd.DataFrame, signals: pd.DataFrame | None = None, field_names: set[str] | None = None) -> list[rg.Record]:
+def to_argilla_records(
+    shard: pd.DataFrame, signals: pd.DataFrame | None = None, field_names: set[str] | None = None
+) -> list[rg.Record]:
     """One Argilla record per row, in the frame's order, with suggestions and the quality signals as metadata.
 
     `field_names` are the dataset's fields: a dataset created before the quality notes existed
@@ -117,7 +130,15 @@ def feedback_rows(raw_records: list[dict], shard: str, usernames_by_id: dict[str
         }
         responses = record.get("responses") or []
         if not responses:
-            rows.append({**originals, "annotator": shard, "status": ResponseStatus.PENDING.value, "inserted_at": None, "updated_at": None})
+            rows.append(
+                {
+                    **originals,
+                    "annotator": shard,
+                    "status": ResponseStatus.PENDING.value,
+                    "inserted_at": None,
+                    "updated_at": None,
+                }
+            )
             continue
         for response in responses:
             values = response.get("values") or {}
@@ -146,7 +167,16 @@ def feedback_frame(rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
-REVIEW_COLUMNS = ["record_id", "reviewer", "status", "verdict", "new_instruction", "new_input", "new_response", "updated_at"]
+REVIEW_COLUMNS = [
+    "record_id",
+    "reviewer",
+    "status",
+    "verdict",
+    "new_instruction",
+    "new_input",
+    "new_response",
+    "updated_at",
+]
 
 
 def to_review_records(queue: pd.DataFrame, originals: pd.DataFrame) -> list[rg.Record]:
@@ -167,8 +197,13 @@ def to_review_records(queue: pd.DataFrame, originals: pd.DataFrame) -> list[rg.R
                 id=str(row["record_id"]),
                 fields={
                     "category": inert_block(original["category"]),
-                    "original": _texts_block({"instruction": original["instruction"], "input": original["context"],
-                                              "response": original["response"]}),  # fmt: skip
+                    "original": _texts_block(
+                        {
+                            "instruction": original["instruction"],
+                            "input": original["context"],
+                            "response": original["response"],
+                        }
+                    ),  # fmt: skip
                     "versions": "\n\n".join(_version_block(version, row["closest"]) for version in row["versions"]),
                     "reason": inert_block(row["reason"]),
                 },

@@ -7,8 +7,9 @@ server is retried the same way wherever the call comes from.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -37,7 +38,7 @@ class Connection:
     record_page_size: int = RECORD_PAGE_SIZE
     log_batch_size: int = LOG_BATCH_SIZE
 
-    def for_polling(self) -> "Connection":
+    def for_polling(self) -> Connection:
         """Short retries: a sensor tick must end within Dagster's 60 s, and the next tick retries anyway."""
         return replace(
             self,
@@ -102,7 +103,9 @@ class RestSession:
         if response.status_code == 401:
             raise ArgillaUnauthorizedError(f"Argilla at {self.api_url} rejected the API key (401): {self.key_advice}")
         if response.status_code == 403:
-            raise ArgillaUnauthorizedError(f"Argilla at {self.api_url} refused {method} {path} (403): {self.key_advice}")
+            raise ArgillaUnauthorizedError(
+                f"Argilla at {self.api_url} refused {method} {path} (403): {self.key_advice}"
+            )
         if is_transient_status(response.status_code):
             tries = self.connection.retry.max_attempts if may_retry(method, status_code=response.status_code) else 1
             raise ArgillaUnreachableError(
@@ -111,7 +114,9 @@ class RestSession:
                 "(for the embedded server: server.log in its data dir) and rerun"
             )
         if response.status_code == 404:
-            raise ArgillaNotFoundError(f"Argilla at {self.api_url}: {method} {path} answered 404: {response.text[:300]}")
+            raise ArgillaNotFoundError(
+                f"Argilla at {self.api_url}: {method} {path} answered 404: {response.text[:300]}"
+            )
         if response.is_error:
             raise ArgillaRequestError(
                 f"Argilla at {self.api_url}: {method} {path} answered {response.status_code}: {response.text[:300]}",

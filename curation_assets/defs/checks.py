@@ -13,8 +13,11 @@ def build_checks(project: Project) -> list[dg.AssetChecksDefinition]:
         asset=project.asset_key("annotation_assignments"),
         additional_ins={"raw_dolly": dg.AssetIn(project.asset_key("raw_dolly"))},
     )
-    def every_record_assigned_as_planned(annotation_assignments: pd.DataFrame, raw_dolly: pd.DataFrame) -> dg.AssetCheckResult:
-        """Every valid record goes to one annotator (or to k different ones, for the overlap share), and the plan names no unknown record."""
+    def every_record_assigned_as_planned(
+        annotation_assignments: pd.DataFrame, raw_dolly: pd.DataFrame
+    ) -> dg.AssetCheckResult:
+        """Every valid record goes to one annotator (or to k different ones, for the overlap share), and the plan names no
+        unknown record."""
         plan = annotation_assignments
         same_annotator_twice = sorted(plan.loc[plan.duplicated(["id", "annotator"]), "id"].unique())
         wanted = plan.groupby("id")["overlap"].first().map({True: overlap.annotators_per_record, False: 1})
@@ -40,11 +43,16 @@ def build_checks(project: Project) -> list[dg.AssetChecksDefinition]:
         asset=project.asset_key("collected_feedback"),
         additional_ins={"annotation_assignments": dg.AssetIn(project.asset_key("annotation_assignments"))},
     )
-    def argilla_matches_plan(collected_feedback: pd.DataFrame, annotation_assignments: pd.DataFrame) -> dg.AssetCheckResult:
-        """Each planned record sits in each of its annotators' datasets once; no dataset holds a record the plan does not give it."""
+    def argilla_matches_plan(
+        collected_feedback: pd.DataFrame, annotation_assignments: pd.DataFrame
+    ) -> dg.AssetCheckResult:
+        """Each planned record sits in each of its annotators' datasets once; no dataset holds a record the plan does not
+        give it."""
         placed = set(zip(collected_feedback["record_id"], collected_feedback["shard"]))
         planned = set(zip(annotation_assignments["id"], annotation_assignments["annotator"]))
-        twice = collected_feedback.drop_duplicates(["record_id", "shard", "annotator"]).duplicated(["record_id", "shard", "annotator"])
+        twice = collected_feedback.drop_duplicates(["record_id", "shard", "annotator"]).duplicated(
+            ["record_id", "shard", "annotator"]
+        )
         missing = sorted(planned - placed)
         # Answered records outside the plan (a replaced source's) stay where their answers are: not a mismatch.
         planned_ids = set(annotation_assignments["id"])
@@ -55,7 +63,9 @@ def build_checks(project: Project) -> list[dg.AssetChecksDefinition]:
             metadata={
                 "planned_but_not_in_argilla": len(missing),
                 "in_argilla_but_not_planned": len(unplanned),
-                "examples": dg.MetadataValue.json([f"{record} in {shard}" for record, shard in (missing + unplanned)[:20]]),
+                "examples": dg.MetadataValue.json(
+                    [f"{record} in {shard}" for record, shard in (missing + unplanned)[:20]]
+                ),
             },
         )
 

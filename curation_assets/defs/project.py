@@ -28,12 +28,19 @@ DEFINITION_FILE = "defs.yaml"
 class SourceSettings(dg.Model):
     """Where the records come from: exactly one of `file`, `hub` or `shipped`."""
 
-    file: str | None = Field(default=None, description="A local .jsonl/.json/.parquet/.csv file; relative paths start at the repository root")
-    hub: str | None = Field(default=None, description="A Hugging Face dataset id, e.g. argilla/databricks-dolly-15k-curated-multilingual")
+    file: str | None = Field(
+        default=None, description="A local .jsonl/.json/.parquet/.csv file; relative paths start at the repository root"
+    )
+    hub: str | None = Field(
+        default=None, description="A Hugging Face dataset id, e.g. argilla/databricks-dolly-15k-curated-multilingual"
+    )
     split: str = Field(default="train", description="Split of a Hub dataset")
-    shipped: Literal["dolly-excerpt"] | None = Field(default=None, description="The 37 real Dolly records shipped with the package")
+    shipped: Literal["dolly-excerpt"] | None = Field(
+        default=None, description="The 37 real Dolly records shipped with the package"
+    )
     column_mapping: dict[str, str] = Field(
-        default_factory=dict, description="Your column → ours (instruction, context, response, category), e.g. {prompt: instruction}"
+        default_factory=dict,
+        description="Your column → ours (instruction, context, response, category), e.g. {prompt: instruction}",
     )
     categories: Literal["dolly", "any"] | list[str] = Field(
         default="dolly",
@@ -55,7 +62,7 @@ class SourceSettings(dg.Model):
     )
 
     @model_validator(mode="after")
-    def _exactly_one_origin(self) -> "SourceSettings":
+    def _exactly_one_origin(self) -> SourceSettings:
         given = [name for name in ("file", "hub", "shipped") if getattr(self, name)]
         if len(given) != 1:
             raise ValueError(f"a source needs exactly one of file, hub or shipped; got {given or 'none'}")
@@ -72,7 +79,7 @@ class SourceSettings(dg.Model):
 
     @property
     def kind(self) -> str:
-        """"shipped", "file" or "hub": how the source is read."""
+        """ "shipped", "file" or "hub": how the source is read."""
         return "shipped" if self.shipped else "hub" if self.hub else "file"
 
     @property
@@ -97,17 +104,22 @@ class ArgillaSettings(dg.Model):
 
     url_env: str = Field(default="ARGILLA_API_URL", description="Environment variable holding the server's URL")
     api_key_env: str = Field(default="ARGILLA_API_KEY", description="Environment variable holding an owner's API key")
-    dataset: str | None = Field(default=None, description="Name of each annotator's dataset (default: the project's name)")
+    dataset: str | None = Field(
+        default=None, description="Name of each annotator's dataset (default: the project's name)"
+    )
 
 
 class OverlapSettings(dg.Model):
-    """A share of the records dealt to several annotators, to measure how much they agree (off by default, as in the tutorial)."""
+    """A share of the records dealt to several annotators, to measure how much they agree (off by default, as in the
+    tutorial)."""
 
     share: float = Field(default=0.0, description="Share of the records that several annotators get, 0 to 1 (0: none)")
-    annotators_per_record: int = Field(default=2, description="How many annotators get each of those records (2 or more)")
+    annotators_per_record: int = Field(
+        default=2, description="How many annotators get each of those records (2 or more)"
+    )
 
     @model_validator(mode="after")
-    def _sensible(self) -> "OverlapSettings":
+    def _sensible(self) -> OverlapSettings:
         if not 0.0 <= self.share <= 1.0:
             raise ValueError(f"overlap share {self.share}: give a share from 0 to 1 (e.g. 0.1 for 10% of the records)")
         if self.annotators_per_record < 2:
@@ -129,7 +141,9 @@ class AnnotationSettings(dg.Model):
 class ReviewSettings(dg.Model):
     """Who settles records on which annotators disagree, and what the curated dataset takes until they have."""
 
-    reviewers: list[str] = Field(default_factory=list, description="Usernames who adjudicate disagreements (none: no review)")
+    reviewers: list[str] = Field(
+        default_factory=list, description="Usernames who adjudicate disagreements (none: no review)"
+    )
     similarity_threshold: float = Field(
         default=0.8, description="Two submitted versions under this word-level similarity (0 to 1) in a field disagree"
     )
@@ -139,13 +153,19 @@ class ReviewSettings(dg.Model):
 
 
 class QualitySettings(dg.Model):
-    language: str = Field(default="en", description="The dataset's language, for the other-language flag (another code turns it off)")
+    language: str = Field(
+        default="en", description="The dataset's language, for the other-language flag (another code turns it off)"
+    )
 
 
 class PublishSettings(dg.Model):
-    hub_repo_id: str = Field(default="", description="Hub dataset repo to push the curated dataset to (needs HF_TOKEN); empty: files only")
+    hub_repo_id: str = Field(
+        default="", description="Hub dataset repo to push the curated dataset to (needs HF_TOKEN); empty: files only"
+    )
     private: bool = Field(default=True, description="Create the Hub repo as private")
-    license: str = Field(default="other", description="The curated dataset's licence, as a Hub licence id (e.g. cc-by-sa-3.0)")
+    license: str = Field(
+        default="other", description="The curated dataset's licence, as a Hub licence id (e.g. cc-by-sa-3.0)"
+    )
     attribution: str = Field(default="", description="Attribution text for the dataset card (markdown)")
     apply_rule_fixes_to_unannotated: bool = Field(
         default=False,
@@ -159,7 +179,9 @@ class PublishSettings(dg.Model):
 class CurationProject(dg.Component, dg.Model, dg.Resolvable):
     """A curation project: a source curated by a team in Argilla, then published (one `defs.yaml` each)."""
 
-    name: str | None = Field(default=None, description="Prefix of its asset keys, jobs and sensor (default: the folder's name)")
+    name: str | None = Field(
+        default=None, description="Prefix of its asset keys, jobs and sensor (default: the folder's name)"
+    )
     description: str = Field(default="", description="What is curated and why, shown in the Dagster UI")
     source: SourceSettings
     annotation: AnnotationSettings = Field(default_factory=AnnotationSettings)
@@ -193,7 +215,7 @@ class Project:
     definition_file: Path | None = None
 
     @classmethod
-    def declared(cls, settings: CurationProject, folder: Path, root: Path) -> "Project":
+    def declared(cls, settings: CurationProject, folder: Path, root: Path) -> Project:
         name = settings.name or folder.name
         if not PROJECT_NAME.match(name):
             raise ValueError(
@@ -203,7 +225,7 @@ class Project:
         return cls(name=name, settings=settings, root=root, definition_file=folder / DEFINITION_FILE)
 
     @classmethod
-    def in_code(cls, name: str, root: Path | None = None, **settings) -> "Project":
+    def in_code(cls, name: str, root: Path | None = None, **settings) -> Project:
         """A project built in Python (tests, benchmarks): the same settings a defs.yaml holds."""
         return cls(name=name, settings=CurationProject(name=name, **settings), root=root or state.repository_root())
 

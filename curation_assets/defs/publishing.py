@@ -33,7 +33,8 @@ def write_curated(curated: pd.DataFrame, card: str, output_dir: Path) -> dict[st
 
 
 def push_to_hub(curated: pd.DataFrame, card: str, repo_id: str, private: bool = True, token: str | None = None) -> str:
-    """Publish the records and the card to a Hub dataset repo; without a token, a clear error instead of an anonymous attempt."""
+    """Publish the records and the card to a Hub dataset repo; without a token, a clear error instead of an anonymous
+    attempt."""
     token = token or os.environ.get(HUB_TOKEN_ENV)
     if not token:
         raise PermissionError(

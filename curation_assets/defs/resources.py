@@ -18,13 +18,23 @@ class ArgillaResource(dg.ConfigurableResource):
     api_key: str = Field(description="API key of a user with the owner role")
     timeout_seconds: float = Field(default=120.0, description="Per-request timeout")
     retry_attempts: int = Field(
-        default=6, ge=1, description="Tries per request on transient faults (connection lost, timeout, 5xx, 429); 1 = no retry"
+        default=6,
+        ge=1,
+        description="Tries per request on transient faults (connection lost, timeout, 5xx, 429); 1 = no retry",
     )
-    retry_base_delay_seconds: float = Field(default=0.5, ge=0, description="First wait between tries; doubles each time, with jitter")
+    retry_base_delay_seconds: float = Field(
+        default=0.5, ge=0, description="First wait between tries; doubles each time, with jitter"
+    )
     retry_max_delay_seconds: float = Field(default=8.0, ge=0, description="Longest single wait between tries")
-    retry_budget_seconds: float = Field(default=60.0, ge=0, description="Give up retrying a request after this long in all")
-    record_page_size: int = Field(default=RECORD_PAGE_SIZE, ge=1, le=RECORD_PAGE_SIZE, description="Records per page when reading")
-    log_batch_size: int = Field(default=LOG_BATCH_SIZE, ge=1, le=LOG_BATCH_SIZE, description="Records per bulk upsert request")
+    retry_budget_seconds: float = Field(
+        default=60.0, ge=0, description="Give up retrying a request after this long in all"
+    )
+    record_page_size: int = Field(
+        default=RECORD_PAGE_SIZE, ge=1, le=RECORD_PAGE_SIZE, description="Records per page when reading"
+    )
+    log_batch_size: int = Field(
+        default=LOG_BATCH_SIZE, ge=1, le=LOG_BATCH_SIZE, description="Records per bulk upsert request"
+    )
 
     _client: ArgillaClient | None = PrivateAttr(default=None)
 
@@ -51,12 +61,16 @@ class ArgillaResource(dg.ConfigurableResource):
     @property
     def client(self) -> ArgillaClient:
         if self._client is None:
-            self._client = ArgillaClient(self.connection(), self.network(), log=dg.get_dagster_logger("argilla").warning)
+            self._client = ArgillaClient(
+                self.connection(), self.network(), log=dg.get_dagster_logger("argilla").warning
+            )
         return self._client
 
     def polling_client(self) -> ArgillaClient:
         """A client with short retries for a sensor tick; the caller closes it (`with`)."""
-        return ArgillaClient(self.connection().for_polling(), self.network(), log=dg.get_dagster_logger("argilla").warning)
+        return ArgillaClient(
+            self.connection().for_polling(), self.network(), log=dg.get_dagster_logger("argilla").warning
+        )
 
     def teardown_after_execution(self, context) -> None:
         if self._client is not None:

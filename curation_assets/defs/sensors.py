@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -29,7 +29,9 @@ def observe_activity(argilla: ArgillaClient, project: Project) -> ArgillaActivit
     team = project.settings.annotation.annotators
     activity = ArgillaActivity(annotators=argilla.annotator_usernames() if team == "all" else list(team))
     watched = {shard: dataset for shard, dataset in argilla.datasets_named(project.dataset_name).items()}
-    watched |= {f"review:{name}": dataset for name, dataset in argilla.datasets_named(project.review_dataset_name).items()}
+    watched |= {
+        f"review:{name}": dataset for name, dataset in argilla.datasets_named(project.review_dataset_name).items()
+    }
     for shard, dataset in watched.items():
         progress = argilla.users_progress(dataset.id)
         activity.finished_by_dataset[shard] = {
@@ -38,8 +40,11 @@ def observe_activity(argilla: ArgillaClient, project: Project) -> ArgillaActivit
     return activity
 
 
-def failures_in_a_row(instance: dg.DagsterInstance, job_name: str, partition: str | None = None, since: float | None = None) -> int:
-    """How many of the job's latest runs (for this partition, since then) failed or were canceled, counting back from the newest.
+def failures_in_a_row(
+    instance: dg.DagsterInstance, job_name: str, partition: str | None = None, since: float | None = None
+) -> int:
+    """How many of the job's latest runs (for this partition, since then) failed or were canceled, counting back from the
+    newest.
 
     Part of the run key: a failed run is requested again (keys are never reused), while a queued
     or running retry resets the count to 0, whose key was used already. A canceled run counts as
@@ -50,7 +55,7 @@ def failures_in_a_row(instance: dg.DagsterInstance, job_name: str, partition: st
         filters=dg.RunsFilter(
             job_name=job_name,
             tags={"dagster/partition": partition} if partition else {},
-            created_after=datetime.fromtimestamp(since, tz=timezone.utc) if since else None,
+            created_after=datetime.fromtimestamp(since, tz=UTC) if since else None,
         ),
         limit=AUTOMATIC_RETRIES + 2,
     )
@@ -65,14 +70,17 @@ def failures_in_a_row(instance: dg.DagsterInstance, job_name: str, partition: st
 def stale_partitions(
     instance: dg.DagsterInstance, plan_key: dg.AssetKey, pushed_key: dg.AssetKey, partitions: list[str]
 ) -> tuple[dg.EventLogRecord | None, list[str]]:
-    """The latest plan's materialization (assignments, or the review queue), and the partitions pushed before it (or never)."""
+    """The latest plan's materialization (assignments, or the review queue), and the partitions pushed before it (or
+    never)."""
     plans = instance.fetch_materializations(plan_key, limit=1).records
     if not plans:
         return None, []
     plan = plans[0]
     stale = []
     for partition in partitions:
-        pushes = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=pushed_key, asset_partitions=[partition]), limit=1).records
+        pushes = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=pushed_key, asset_partitions=[partition]), limit=1
+        ).records
         if not pushes or pushes[0].storage_id < plan.storage_id:
             stale.append(partition)
     return plan, stale
@@ -89,7 +97,8 @@ def build_activity_sensor(project: Project, jobs: ProjectJobs) -> dg.SensorDefin
         required_resource_keys={project.argilla_resource_key},
     )
     def annotator_activity(context: dg.SensorEvaluationContext):
-        """Registers new annotators, re-plans and re-pushes shards, and refreshes feedback → statistics → curated on new work."""
+        """Registers new annotators, re-plans and re-pushes shards, and refreshes feedback → statistics → curated on new
+        work."""
         resource: ArgillaResource = getattr(context.resources, project.argilla_resource_key)
         try:
             with resource.polling_client() as argilla:
@@ -116,22 +125,32 @@ def build_activity_sensor(project: Project, jobs: ProjectJobs) -> dg.SensorDefin
                 # One push per plan, partition and failure, however many ticks pass before the run finishes.
                 failed = failures_in_a_row(context.instance, job.name, partition, since=plan.timestamp)
                 if failed > AUTOMATIC_RETRIES:
-                    context.log.warning(f"{job.name} for {partition} failed {failed} times in a row: launch it by hand once fixed")
+                    context.log.warning(
+                        f"{job.name} for {partition} failed {failed} times in a row: launch it by hand once fixed"
+                    )
                     continue
                 run_requests.append(
-                    dg.RunRequest(run_key=f"{pushed_asset}:{partition}:{plan.storage_id}:{failed}", job_name=job.name, partition_key=partition)
+                    dg.RunRequest(
+                        run_key=f"{pushed_asset}:{partition}:{plan.storage_id}:{failed}",
+                        job_name=job.name,
+                        partition_key=partition,
+                    )
                 )
         failed_refreshes = failures_in_a_row(context.instance, jobs.refresh.name)
         if decision.refresh or 0 < failed_refreshes <= AUTOMATIC_RETRIES:
             # The cursor moved on when the failed refresh was requested: without this it would wait for new work.
-            run_requests.append(dg.RunRequest(run_key=f"refresh:{decision.cursor}:{failed_refreshes}", job_name=jobs.refresh.name))
+            run_requests.append(
+                dg.RunRequest(run_key=f"refresh:{decision.cursor}:{failed_refreshes}", job_name=jobs.refresh.name)
+            )
 
         if not run_requests and not decision.new_annotators:
             return dg.SensorResult(skip_reason=decision.reason, cursor=decision.cursor)
         context.log.info(decision.reason)
         return dg.SensorResult(
             run_requests=run_requests,
-            dynamic_partitions_requests=[partitions.build_add_request(decision.new_annotators)] if decision.new_annotators else [],
+            dynamic_partitions_requests=[partitions.build_add_request(decision.new_annotators)]
+            if decision.new_annotators
+            else [],
             cursor=decision.cursor,
         )
 

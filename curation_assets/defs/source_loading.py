@@ -81,7 +81,9 @@ def read_data_file(path: Path) -> bytes:
     if not stat.S_ISREG(mode):
         raise SourceError(f"{path} is not a regular file (a device, pipe or socket): {where}")
     if target.stat().st_size == 0:
-        raise SourceError(f"source file {path} is empty (0 bytes): export the dataset again, or point `source` at another file")
+        raise SourceError(
+            f"source file {path} is empty (0 bytes): export the dataset again, or point `source` at another file"
+        )
     return target.read_bytes()
 
 

@@ -69,7 +69,7 @@ class Credentials:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "Credentials":
+    def from_json(cls, text: str) -> Credentials:
         data = json.loads(text)
         return cls(
             owner=Account(**data["owner"]),
@@ -126,7 +126,9 @@ def plan_credentials(
     deleted = previous.deleted if previous else []
     not_deleted = sorted(set(restore) - set(deleted))
     if not_deleted:
-        raise AccountsError(f"cannot restore {', '.join(not_deleted)}: only accounts deleted in Argilla can be restored")
+        raise AccountsError(
+            f"cannot restore {', '.join(not_deleted)}: only accounts deleted in Argilla can be restored"
+        )
     still_deleted = [name for name in deleted if name not in restore]
     if OWNER_USERNAME in still_deleted:
         raise _owner_deleted_error()
@@ -252,7 +254,9 @@ async def reconcile_with_argilla(credentials: Credentials) -> BootstrapResult:
             await db.commit()
     # The pooled connections belong to this short-lived event loop, not to the server's.
     await async_engine.dispose()
-    credentials.annotators = [account for account in credentials.annotators if account.username not in result.deleted_usernames]
+    credentials.annotators = [
+        account for account in credentials.annotators if account.username not in result.deleted_usernames
+    ]
     credentials.deleted = list(dict.fromkeys([*credentials.deleted, *result.deleted_usernames]))
     return result
 
@@ -275,7 +279,9 @@ def _apply_owner_secrets_from_env(credentials: Credentials, user, accounts) -> l
     return applied
 
 
-def bootstrap(config: LocalArgillaConfig, annotator_names: list[str] | None, restore: Sequence[str] = ()) -> BootstrapResult:
+def bootstrap(
+    config: LocalArgillaConfig, annotator_names: list[str] | None, restore: Sequence[str] = ()
+) -> BootstrapResult:
     """Migrate, create the accounts that are missing, and record in credentials.json what Argilla holds."""
     import asyncio
 
@@ -286,7 +292,9 @@ def bootstrap(config: LocalArgillaConfig, annotator_names: list[str] | None, res
     write_private_file(config.credentials_path, credentials.to_json())
     result = asyncio.run(reconcile_with_argilla(credentials))
     write_private_file(config.credentials_path, credentials.to_json())
-    configured_but_deleted = [name for name in new_annotator_names(previous, annotator_names) if name in credentials.deleted]
+    configured_but_deleted = [
+        name for name in new_annotator_names(previous, annotator_names) if name in credentials.deleted
+    ]
     result.deleted_usernames = list(dict.fromkeys([*result.deleted_usernames, *configured_but_deleted]))
     if OWNER_USERNAME in result.deleted_usernames:
         raise _owner_deleted_error()
@@ -294,12 +302,15 @@ def bootstrap(config: LocalArgillaConfig, annotator_names: list[str] | None, res
 
 
 def describe_bootstrap(result: BootstrapResult, url: str, show_passwords: bool = True) -> str:
-    """What this start changed: the logins just generated (without passwords when output goes to a log), and what Argilla changed."""
+    """What this start changed: the logins just generated (without passwords when output goes to a log), and what Argilla
+    changed."""
     lines = []
     new_accounts = [account for account in result.credentials.accounts if account.username in result.created_usernames]
     if new_accounts and show_passwords:
         lines.append(f"New Argilla accounts at {url} (shown once; later: `curation-argilla credentials`):")
-        lines += [f"  {account.role:<9} {account.username:<12} password: {account.password}" for account in new_accounts]
+        lines += [
+            f"  {account.role:<9} {account.username:<12} password: {account.password}" for account in new_accounts
+        ]
     elif new_accounts:
         lines.append(f"New Argilla accounts at {url} (passwords: `curation-argilla credentials`):")
         lines += [f"  {account.role:<9} {account.username}" for account in new_accounts]

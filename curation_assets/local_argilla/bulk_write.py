@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any
 from uuid import UUID, uuid4
 
 from argilla_server.api.handlers.v1.datasets import records_bulk as records_bulk_handlers
@@ -81,7 +81,9 @@ class SetBasedUpsertRecordsBulk(UpsertRecordsBulk):
         async with _WRITE_LOCK:
             answer = await _BatchUpsert(self._db, dataset).run(bulk_upsert.items)
         # A Response is sent as it is: FastAPI skips its response-model round trip for it.
-        return HttpResponse(content=answer, media_type="application/json", headers={BULK_WRITE_PATH_HEADER: "set-based"})
+        return HttpResponse(
+            content=answer, media_type="application/json", headers={BULK_WRITE_PATH_HEADER: "set-based"}
+        )
 
     async def _needs_servers_own_path(self, dataset: Dataset, items: list[RecordUpsert]) -> bool:
         if self._db.bind.dialect.name != "sqlite" or not isinstance(self._search_engine, DatabaseSearchEngine):
@@ -98,12 +100,12 @@ class _Row:
     """A record of the batch as it will be stored, and what the answer needs of it."""
 
     id: UUID
-    external_id: Optional[str]
+    external_id: str | None
     fields: dict
-    metadata: Optional[dict]
+    metadata: dict | None
     status: RecordStatus
-    inserted_at: Optional[datetime] = None
-    updated_at: Optional[datetime] = None
+    inserted_at: datetime | None = None
+    updated_at: datetime | None = None
     is_new: bool = True
     changes: dict = field(default_factory=dict)
     suggestions: list[dict] = field(default_factory=list)
@@ -149,7 +151,9 @@ class _BatchUpsert:
 
     async def run(self, items: list[RecordUpsert]) -> bytes:
         existing = await self._existing_records(items)
-        rows = [self._validated_row(position, item, existing.get(item.external_id)) for position, item in enumerate(items)]
+        rows = [
+            self._validated_row(position, item, existing.get(item.external_id)) for position, item in enumerate(items)
+        ]
         await self._update_statuses([row for row in rows if not row.is_new])
         await self._write(rows, items)
         await self._db.commit()
@@ -157,7 +161,7 @@ class _BatchUpsert:
 
     # -- validation, in the server's order and with its messages -------------------------------
 
-    def _validated_row(self, position: int, item: RecordUpsert, stored: Optional[dict]) -> _Row:
+    def _validated_row(self, position: int, item: RecordUpsert, stored: dict | None) -> _Row:
         try:
             if stored is None:
                 RecordValidatorBase._validate_fields(item.fields, self._fields)
@@ -185,7 +189,7 @@ class _BatchUpsert:
             row.updated_at = row.changes["updated_at"] = datetime.utcnow()
         return row
 
-    def _validate_metadata(self, metadata: Optional[dict]) -> None:
+    def _validate_metadata(self, metadata: dict | None) -> None:
         """RecordValidatorBase._validate_metadata with each property's settings parsed once per request."""
         for name, value in (metadata or {}).items():
             metadata_property = self._metadata_properties.get(name)
@@ -241,7 +245,10 @@ class _BatchUpsert:
             (
                 await self._db.execute(
                     select(RESPONSES.c.record_id, func.count())
-                    .where(RESPONSES.c.record_id.in_([row.id for row in rows]), RESPONSES.c.status == ResponseStatus.submitted)
+                    .where(
+                        RESPONSES.c.record_id.in_([row.id for row in rows]),
+                        RESPONSES.c.status == ResponseStatus.submitted,
+                    )
                     .group_by(RESPONSES.c.record_id)
                 )
             ).all()
@@ -263,8 +270,16 @@ class _BatchUpsert:
             await self._db.execute(
                 insert(RECORDS),
                 [
-                    {"id": row.id, "external_id": row.external_id, "dataset_id": self._dataset.id, "fields": row.fields,
-                     "metadata": row.metadata, "status": row.status, "inserted_at": row.inserted_at, "updated_at": row.updated_at}
+                    {
+                        "id": row.id,
+                        "external_id": row.external_id,
+                        "dataset_id": self._dataset.id,
+                        "fields": row.fields,
+                        "metadata": row.metadata,
+                        "status": row.status,
+                        "inserted_at": row.inserted_at,
+                        "updated_at": row.updated_at,
+                    }
                     for row in new
                 ],  # fmt: skip
             )
@@ -282,7 +297,11 @@ class _BatchUpsert:
                 .values({column: bindparam(f"new_{column}") for column in columns})
             )
             await self._db.execute(
-                statement, [{"record_id": row.id, **{f"new_{column}": row.changes[column] for column in columns}} for row in group]
+                statement,
+                [
+                    {"record_id": row.id, **{f"new_{column}": row.changes[column] for column in columns}}
+                    for row in group
+                ],
             )
 
     async def _upsert_suggestions(self, rows: list[_Row], items: list[RecordUpsert]) -> None:
@@ -292,7 +311,12 @@ class _BatchUpsert:
         values = []
         for row, item in zip(rows, items):
             for suggestion in item.suggestions or []:
-                value = {**_as_written(suggestion), "id": uuid4(), "record_id": row.id, "inserted_at": datetime.utcnow()}
+                value = {
+                    **_as_written(suggestion),
+                    "id": uuid4(),
+                    "record_id": row.id,
+                    "inserted_at": datetime.utcnow(),
+                }
                 row.suggestions.append(value)
                 values.append(value)
         if not values:
@@ -382,7 +406,7 @@ def _as_written(suggestion) -> dict:
     return suggestion.model_dump()
 
 
-def _as_stored(fields: Optional[dict]) -> Any:
+def _as_stored(fields: dict | None) -> Any:
     """The server stores `jsonable_encoder(fields)`; text fields (the common case) are already that."""
     if isinstance(fields, dict) and all(value is None or type(value) is str for value in fields.values()):
         return dict(fields)

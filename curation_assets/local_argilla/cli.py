@@ -36,7 +36,9 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="curation-argilla",
         description="The embedded Argilla 2.8 server: SQLite, no Elasticsearch, no Redis, no Docker.",
     )
-    parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="database, credentials (default: %(default)s)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=default_data_dir(), help="database, credentials (default: %(default)s)"
+    )
     parser.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="(default: %(default)s)")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -46,7 +48,9 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-remote", action="store_true", help="allow demo accounts on a non-loopback address")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
-        "--hide-passwords", action="store_true", help="do not print generated passwords (when the output goes to a log file)"
+        "--hide-passwords",
+        action="store_true",
+        help="do not print generated passwords (when the output goes to a log file)",
     )
     serve.set_defaults(command=_serve)
 
@@ -115,11 +119,15 @@ def _rotate(config: LocalArgillaConfig, arguments: argparse.Namespace) -> int:
     which = tuple(secret for secret, asked in zip(SECRETS, (arguments.password, arguments.api_key)) if asked) or SECRETS
     rotate_secrets(config, arguments.username, which)
     changed = " and ".join(secret.replace("_", " ") for secret in which)
-    print(f"New {changed} for {arguments.username} in Argilla and in {config.credentials_path}: `curation-argilla credentials` shows it.")
+    print(
+        f"New {changed} for {arguments.username} in Argilla and in {config.credentials_path}: `curation-argilla credentials` shows it."
+    )
     if "password" in which:
         print("Sessions signed in with the old password have ended.")
     if "api_key" in which:
-        print("The old API key no longer works: update whatever used it (`curation-argilla credentials --env` for the pipeline).")
+        print(
+            "The old API key no longer works: update whatever used it (`curation-argilla credentials --env` for the pipeline)."
+        )
     return 0
 
 

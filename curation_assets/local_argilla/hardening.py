@@ -269,7 +269,9 @@ class SignInThrottle:
 def _replay(chunks: list[bytes], disconnected: bool = False) -> Receive:
     """A `receive` that hands the app a body read earlier, then whatever the client does next."""
     messages = [{"type": "http.request", "body": chunk, "more_body": True} for chunk in chunks]
-    messages.append({"type": "http.disconnect"} if disconnected else {"type": "http.request", "body": b"", "more_body": False})
+    messages.append(
+        {"type": "http.disconnect"} if disconnected else {"type": "http.request", "body": b"", "more_body": False}
+    )
 
     async def receive() -> dict:
         if messages:
@@ -360,9 +362,13 @@ def _end_sessions_when_the_password_changes(auth_secret: str) -> None:
             return None
         claims = JWT.decode(credentials.credentials)
         user = await accounts.get_user_by_username(request.state.db, claims.get("username"))
-        if user is None or not hmac.compare_digest(str(claims.get(PASSWORD_CLAIM, "")), fingerprint(user.password_hash)):
+        if user is None or not hmac.compare_digest(
+            str(claims.get(PASSWORD_CLAIM, "")), fingerprint(user.password_hash)
+        ):
             return None
-        return AuthCredentials(), UserInfo(username=user.username, name=user.first_name, role=user.role, identity=str(user.id))
+        return AuthCredentials(), UserInfo(
+            username=user.username, name=user.first_name, role=user.role, identity=str(user.id)
+        )
 
     accounts.generate_user_token = generate_user_token
     BearerTokenAuthenticationBackend.authenticate = authenticate

@@ -59,18 +59,24 @@ def server_is_embedded_argilla_of(url: str, data_dir: Path, timeout: float = 5.0
         f"port {port}: stop it, or serve this data dir on another port (--port). No API key was sent to it."
     )
     if not secret_path.exists():
-        raise ServerIdentityError(refusal.format(why=f"{secret_path} does not exist, so this data dir was never served"))
+        raise ServerIdentityError(
+            refusal.format(why=f"{secret_path} does not exist, so this data dir was never served")
+        )
     try:
         proof = response.json().get("proof") if response.status_code == 200 else None
     except (ValueError, AttributeError):
         proof = None
     if not isinstance(proof, str):
         raise ServerIdentityError(
-            refusal.format(why=f"it does not answer the identity challenge (GET {IDENTITY_PATH} answered {response.status_code})")
+            refusal.format(
+                why=f"it does not answer the identity challenge (GET {IDENTITY_PATH} answered {response.status_code})"
+            )
         )
     expected = identity_proof(secret_path.read_text().strip(), port, nonce)
     if not hmac.compare_digest(proof.encode(), expected.encode()):
-        raise ServerIdentityError(refusal.format(why=f"its answer to the identity challenge does not match {secret_path}"))
+        raise ServerIdentityError(
+            refusal.format(why=f"its answer to the identity challenge does not match {secret_path}")
+        )
     return True
 
 

@@ -56,7 +56,7 @@ class ArgillaServerProcess:
             raise RuntimeError(f"the server at {self.url} has written no credentials to {self.config.data_dir}")
         return credentials
 
-    def start(self) -> "ArgillaServerProcess":
+    def start(self) -> ArgillaServerProcess:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         environment = dict(os.environ)
         if self.annotator_names is not None:
@@ -144,7 +144,7 @@ class ArgillaServerProcess:
         except subprocess.TimeoutExpired:
             self.kill()
 
-    def __enter__(self) -> "ArgillaServerProcess":
+    def __enter__(self) -> ArgillaServerProcess:
         return self.start()
 
     def __exit__(self, *_exc) -> None:

@@ -24,9 +24,13 @@ def rotate_secrets(config: LocalArgillaConfig, username: str, which: tuple[str, 
     """Give `username` a new generated password and/or API key in Argilla, then in credentials.json."""
     credentials = read_credentials(config)
     if credentials is None:
-        raise ValueError(f"no credentials in {config.data_dir} yet: run `curation-argilla serve` (or `bootstrap`) first")
+        raise ValueError(
+            f"no credentials in {config.data_dir} yet: run `curation-argilla serve` (or `bootstrap`) first"
+        )
     if username in credentials.deleted:
-        raise ValueError(f"{username!r} was deleted in Argilla: `curation-argilla bootstrap --restore {username}` creates it again")
+        raise ValueError(
+            f"{username!r} was deleted in Argilla: `curation-argilla bootstrap --restore {username}` creates it again"
+        )
     account = credentials.account(username)
     if account is None:
         raise ValueError(
@@ -35,7 +39,9 @@ def rotate_secrets(config: LocalArgillaConfig, username: str, which: tuple[str, 
     # An owner secret given in the environment is the one everything else uses: it changes there (`serve` applies it).
     from_env = [OWNER_SECRET_ENVS[secret] for secret in which if os.environ.get(OWNER_SECRET_ENVS[secret])]
     if username == OWNER_USERNAME and from_env:
-        raise ValueError(f"the owner's {' and '.join(from_env)} come from the environment: set a new value there and restart `serve`")
+        raise ValueError(
+            f"the owner's {' and '.join(from_env)} come from the environment: set a new value there and restart `serve`"
+        )
     password = new_password() if "password" in which else None
     api_key = new_api_key(account.role) if "api_key" in which else None
     _update_user(config, username, password, api_key)
@@ -49,7 +55,7 @@ def rotate_secrets(config: LocalArgillaConfig, username: str, which: tuple[str, 
 def _update_user(config: LocalArgillaConfig, username: str, password: str | None, api_key: str | None) -> None:
     if not config.database_path.exists():
         raise ValueError(f"no Argilla database at {config.database_path}: run `curation-argilla serve` first")
-    changes = {"updated_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")}
+    changes = {"updated_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")}
     if password is not None:
         changes["password_hash"] = bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
     if api_key is not None:

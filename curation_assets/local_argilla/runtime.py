@@ -13,8 +13,9 @@ import os
 import shutil
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any
 
 from .config import SEARCH_ENGINE_NAME, LocalArgillaConfig, persistent_auth_secret
 
@@ -180,9 +181,8 @@ def _validate_settings_with_one_adapter_each() -> None:
     time while logging 15,000 records as shipped, 57% once webhook events are skipped
     (`bench/argilla_logging.py --profile`). Same adapter type, same validation, same result.
     """
-    from pydantic import TypeAdapter
-
     from argilla_server.models import database
+    from pydantic import TypeAdapter
 
     question_settings = TypeAdapter(database.QuestionSettings)
     metadata_settings = TypeAdapter(database.MetadataPropertySettings)
@@ -205,6 +205,7 @@ def _skip_record_events_without_webhooks() -> None:
     from argilla_server.webhooks.v1 import records as record_webhooks
 
     build_and_notify = record_webhooks.notify_record_event
+
     # One lookup per request, not per record: a bulk request notifies up to 500 records with
     # the same session, and a webhook enabled while it runs is seen by the next request.
     async def notify_record_event_if_anyone_listens(db, record_event, record):

@@ -35,9 +35,10 @@ Works on SQLite (the embedded default) and PostgreSQL, the two databases argilla
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
-from typing import Any, Callable, Iterable, List, Optional, Union
+from datetime import UTC, date, datetime, time
+from typing import Any
 from uuid import UUID
 
 import numpy as np
@@ -92,7 +93,7 @@ class DatabaseSearchEngine(SearchEngine):
     """Stateless: every call opens its own short session on the server's database."""
 
     @classmethod
-    async def new_instance(cls) -> "DatabaseSearchEngine":
+    async def new_instance(cls) -> DatabaseSearchEngine:
         return cls()
 
     async def close(self):
@@ -191,12 +192,12 @@ class DatabaseSearchEngine(SearchEngine):
     async def search(
         self,
         dataset: Dataset,
-        query: Optional[Union[TextQuery, str]] = None,
-        filter: Optional[Filter] = None,
-        sort: Optional[List[Order]] = None,
+        query: TextQuery | str | None = None,
+        filter: Filter | None = None,
+        sort: list[Order] | None = None,
         offset: int = 0,
         limit: int = 100,
-        user_id: Optional[UUID] = None,
+        user_id: UUID | None = None,
     ) -> SearchResponses:
         """One page of matching record ids and the total.
 
@@ -208,11 +209,7 @@ class DatabaseSearchEngine(SearchEngine):
             conditions = await records.conditions(query, filter)
             total = (await db.execute(select(func.count()).select_from(Record).where(*conditions))).scalar_one()
             page = (
-                select(Record.id)
-                .where(*conditions)
-                .order_by(*records.order_by(sort or []))
-                .offset(offset)
-                .limit(limit)
+                select(Record.id).where(*conditions).order_by(*records.order_by(sort or [])).offset(offset).limit(limit)
             )
             record_ids = (await db.execute(page)).scalars().all()
         return SearchResponses(items=[SearchResponseItem(record_id=record_id) for record_id in record_ids], total=total)
@@ -221,13 +218,13 @@ class DatabaseSearchEngine(SearchEngine):
         self,
         dataset: Dataset,
         vector_settings: VectorSettings,
-        value: Optional[List[float]] = None,
-        record: Optional[Record] = None,
-        query: Optional[Union[TextQuery, str]] = None,
-        filter: Optional[Filter] = None,
+        value: list[float] | None = None,
+        record: Record | None = None,
+        query: TextQuery | str | None = None,
+        filter: Filter | None = None,
         max_results: int = 100,
         order: SimilarityOrder = SimilarityOrder.most_similar,
-        threshold: Optional[float] = None,
+        threshold: float | None = None,
     ) -> SearchResponses:
         """Brute-force cosine similarity over the dataset's vectors that pass the query and filter."""
         if bool(value) == bool(record):
@@ -261,7 +258,7 @@ async def _touch_record(record_id: UUID) -> None:
         await db.commit()
 
 
-async def _vector_of(db: AsyncSession, record_id: UUID, vector_settings_id: UUID) -> Optional[List[float]]:
+async def _vector_of(db: AsyncSession, record_id: UUID, vector_settings_id: UUID) -> list[float] | None:
     # Read from the table: the caller's record may not have its vectors loaded in this session.
     statement = select(Vector.value).where(
         Vector.record_id == record_id, Vector.vector_settings_id == vector_settings_id
@@ -270,8 +267,8 @@ async def _vector_of(db: AsyncSession, record_id: UUID, vector_settings_id: UUID
 
 
 def _rank_by_cosine(
-    value: List[float], candidates: list, order: SimilarityOrder, threshold: Optional[float]
-) -> List[SearchResponseItem]:
+    value: list[float], candidates: list, order: SimilarityOrder, threshold: float | None
+) -> list[SearchResponseItem]:
     """Elasticsearch's cosine score, best first; least_similar ranks against the inverted vector, as it does."""
     if not candidates:
         return []
@@ -291,8 +288,9 @@ def _rank_by_cosine(
     ]
 
 
-async def _terms_metrics(db: AsyncSession, items: "_JsonItems", in_dataset: ColumnElement) -> TermsMetrics:
+async def _terms_metrics(db: AsyncSession, items: _JsonItems, in_dataset: ColumnElement) -> TermsMetrics:
     """As Elasticsearch: total counts values (each list item), a term counts the records holding it."""
+
     def over_the_values(*columns):
         statement = select(*columns).select_from(Record).join(items.source, true())
         return statement.where(in_dataset, items.text.is_not(None))
@@ -320,9 +318,7 @@ class _RecordQuery:
         self._db = db
         self._dataset_id = dataset_id
 
-    async def conditions(
-        self, query: Optional[Union[TextQuery, str]], filter: Optional[Filter]
-    ) -> List[ColumnElement]:
+    async def conditions(self, query: TextQuery | str | None, filter: Filter | None) -> list[ColumnElement]:
         conditions = [Record.dataset_id == self._dataset_id]
         if query is not None:
             conditions.append(await self._text_condition(query))
@@ -330,7 +326,7 @@ class _RecordQuery:
             conditions.append(self._filter_condition(filter))
         return conditions
 
-    def order_by(self, sort: List[Order]) -> list:
+    def order_by(self, sort: list[Order]) -> list:
         """The requested keys, then insertion order, which is also the order when none is requested."""
         keys = []
         for order in sort:
@@ -342,7 +338,7 @@ class _RecordQuery:
 
     # -- text ------------------------------------------------------------------------------------
 
-    async def _text_condition(self, query: Union[TextQuery, str]) -> ColumnElement:
+    async def _text_condition(self, query: TextQuery | str) -> ColumnElement:
         """Every whitespace-separated term occurs, ignoring case, in the field (or in some text field)."""
         if isinstance(query, str):
             query = TextQuery(q=query)
@@ -357,7 +353,7 @@ class _RecordQuery:
             ),
         )
 
-    async def _searchable_fields(self, only: Optional[str]) -> List[str]:
+    async def _searchable_fields(self, only: str | None) -> list[str]:
         # Image fields hold URLs or data, not text: Elasticsearch does not index them either.
         statement = select(Field.name, Field.settings).where(Field.dataset_id == self._dataset_id)
         if only:
@@ -420,7 +416,7 @@ class _RecordQuery:
 
     # -- sorts -----------------------------------------------------------------------------------
 
-    def _sort_keys(self, scope: FilterScope, descending: bool) -> List[ColumnElement]:
+    def _sort_keys(self, scope: FilterScope, descending: bool) -> list[ColumnElement]:
         """Sort keys for one scope; JSON values give a numeric key, then a text key for non-numbers."""
         if isinstance(scope, RecordFilterScope):
             return [_as_text_if_enum(_record_column(scope.property))]
@@ -432,11 +428,11 @@ class _RecordQuery:
             return self._response_sort_keys(scope, descending)
         raise ValueError(f"Cannot process request for search scope {scope}")
 
-    def _json_sort_keys(self, json_value: ColumnElement, descending: bool) -> List[ColumnElement]:
+    def _json_sort_keys(self, json_value: ColumnElement, descending: bool) -> list[ColumnElement]:
         items = _json_items(self._db, json_value)
         return [select(key).select_from(items.source).scalar_subquery() for key in _item_sort_keys(items, descending)]
 
-    def _suggestion_sort_keys(self, scope: SuggestionFilterScope, descending: bool) -> List[ColumnElement]:
+    def _suggestion_sort_keys(self, scope: SuggestionFilterScope, descending: bool) -> list[ColumnElement]:
         suggestion = self._suggestions_for(scope.question)
         if scope.property in ("agent", "type"):
             column = _as_text_if_enum(getattr(Suggestion, scope.property))
@@ -445,7 +441,7 @@ class _RecordQuery:
         with_items = suggestion.join(items.source, true())
         return [with_items.with_only_columns(key).scalar_subquery() for key in _item_sort_keys(items, descending)]
 
-    def _response_sort_keys(self, scope: ResponseFilterScope, descending: bool) -> List[ColumnElement]:
+    def _response_sort_keys(self, scope: ResponseFilterScope, descending: bool) -> list[ColumnElement]:
         """Numbers by their average over the responses in scope (Elasticsearch's nested sort mode avg).
 
         Labels and statuses cannot be averaged (Elasticsearch refuses), so they sort by text.
@@ -462,7 +458,7 @@ class _RecordQuery:
         ]
 
 
-def _item_sort_keys(items: "_JsonItems", descending: bool) -> List[ColumnElement]:
+def _item_sort_keys(items: _JsonItems, descending: bool) -> list[ColumnElement]:
     """A key for numbers, then one for labels and terms, so that either kind of value sorts.
 
     As Elasticsearch sorts a multi-valued field: by its smallest item ascending, its largest descending.
@@ -490,7 +486,7 @@ def _responses_in_scope(scope: ResponseFilterScope, *conditions: ColumnElement):
     return statement
 
 
-def _response_status_condition(scope: ResponseFilterScope, statuses: List[str]) -> ColumnElement:
+def _response_status_condition(scope: ResponseFilterScope, statuses: list[str]) -> ColumnElement:
     """A response in scope has one of the statuses, or (for "pending") there is no response in scope."""
     answered = _known_values(Response.status, [status for status in statuses if status != ResponseStatusFilter.pending])
     alternatives = []
@@ -538,7 +534,7 @@ def _column_matches(column: ColumnElement, filter: Filter) -> ColumnElement:
     raise ValueError(f"Cannot process request for filter {filter}")
 
 
-def _known_values(column: ColumnElement, values: List[Any]) -> List[Any]:
+def _known_values(column: ColumnElement, values: list[Any]) -> list[Any]:
     """Drops statuses and types the column cannot hold: they match nothing, and PostgreSQL would reject them."""
     if isinstance(column.type, Enum):
         return [value for value in values if value in column.type.enums]
@@ -561,9 +557,9 @@ def _as_uuid(value: Any) -> UUID:
 def _as_datetime(value: Any) -> datetime:
     """A date as the server stores it (naive UTC), from ISO text or, as Elasticsearch reads numbers, epoch ms."""
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value / 1000, tz=timezone.utc).replace(tzinfo=None)
+        return datetime.fromtimestamp(value / 1000, tz=UTC).replace(tzinfo=None)
     parsed = datetime.fromisoformat(str(value))
-    return parsed.astimezone(timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
+    return parsed.astimezone(UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 def _end_of_day_for_dates(value: Any) -> datetime:
@@ -574,7 +570,7 @@ def _end_of_day_for_dates(value: Any) -> datetime:
         return _as_datetime(value)
 
 
-def _as_number(value: Any) -> Optional[float]:
+def _as_number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 

@@ -78,7 +78,8 @@ def kappa_interval(left: list, right: list, seed: int = 0) -> tuple[float | None
 
 
 def krippendorff_alpha(units: list[list]) -> float | None:
-    """Krippendorff's alpha for nominal labels; each unit lists the labels its raters gave (units with one label are skipped)."""
+    """Krippendorff's alpha for nominal labels; each unit lists the labels its raters gave (units with one label are
+    skipped)."""
     coincidences: dict[tuple, float] = defaultdict(float)
     for labels in units:
         if len(labels) < 2:
@@ -108,7 +109,11 @@ class AgreementTables:
     records: int  # records answered (submitted or discarded) by two or more annotators
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {"agreement_pairs": self.pairs, "agreement_by_annotator": self.annotators, "agreement_overall": self.overall}
+        return {
+            "agreement_pairs": self.pairs,
+            "agreement_by_annotator": self.annotators,
+            "agreement_overall": self.overall,
+        }
 
 
 PAIR_COLUMNS = [
@@ -148,13 +153,17 @@ def outcomes_agree(a: dict, b: dict, threshold: float) -> bool:
 def compute_agreement(feedback: pd.DataFrame, threshold: float = 0.8, seed: int = 0) -> AgreementTables:
     """The agreement tables over every record two or more annotators finished (see the module's docstring)."""
     versions = finished_versions(feedback)
-    by_record = {record_id: group.to_dict("records") for record_id, group in versions.groupby("record_id") if len(group) > 1}
+    by_record = {
+        record_id: group.to_dict("records") for record_id, group in versions.groupby("record_id") if len(group) > 1
+    }
     pair_items: dict[tuple[str, str], list[tuple[dict, dict]]] = defaultdict(list)
     for answers in by_record.values():
         for a, b in combinations(sorted(answers, key=lambda answer: answer["annotator"]), 2):
             pair_items[(a["annotator"], b["annotator"])].append((a, b))
 
-    pair_rows = [_pair_row(a_name, b_name, items, threshold, seed) for (a_name, b_name), items in sorted(pair_items.items())]
+    pair_rows = [
+        _pair_row(a_name, b_name, items, threshold, seed) for (a_name, b_name), items in sorted(pair_items.items())
+    ]
     pairs = pd.DataFrame(pair_rows, columns=PAIR_COLUMNS)
     annotators = _by_annotator(pair_items, threshold)
     units = {"decision": [[answer["status"] for answer in answers] for answers in by_record.values()]}

@@ -10,7 +10,9 @@ import pandas as pd
 
 def _seeded_order(record_ids: list[str], seed: int) -> list[str]:
     """A shuffle that depends only on the seed and the ids, not on their input order."""
-    return sorted(record_ids, key=lambda record_id: hashlib.blake2b(f"{seed}:{record_id}".encode(), digest_size=8).digest())
+    return sorted(
+        record_ids, key=lambda record_id: hashlib.blake2b(f"{seed}:{record_id}".encode(), digest_size=8).digest()
+    )
 
 
 def _balanced_capacities(
@@ -62,7 +64,9 @@ def plan_assignments(
     team = sorted(set(annotators))
     ordered = _seeded_order(list(dict.fromkeys(record_ids)), seed)
 
-    locked = {record_id: previous[record_id] for record_id in ordered if record_id in answered and record_id in previous}
+    locked = {
+        record_id: previous[record_id] for record_id in ordered if record_id in answered and record_id in previous
+    }
     movable = [record_id for record_id in ordered if record_id not in locked]
     total = len(ordered)
     counts = {annotator: 0 for annotator in team}

@@ -27,16 +27,19 @@ def normalise(text) -> str:
 
 def changed_fields(original: dict, answers: dict) -> list[str]:
     """Short names of the fields whose normalised answer differs from the normalised original."""
-    return [name for field, column, name in COMPARED if normalise(original.get(field)) != normalise(answers.get(column))]
+    return [
+        name for field, column, name in COMPARED if normalise(original.get(field)) != normalise(answers.get(column))
+    ]
 
 
 def change_label(fields: list[str]) -> str:
-    """"instruction+response"-style label; "none" for an unchanged submit."""
+    """ "instruction+response"-style label; "none" for an unchanged submit."""
     return "+".join(fields) if fields else "none"
 
 
 def similarity(before, after) -> float:
-    """1.0 for identical normalised texts, down to 0.0 for nothing in common: difflib's ratio over words, weighted by length.
+    """1.0 for identical normalised texts, down to 0.0 for nothing in common: difflib's ratio over words, weighted by
+    length.
 
     Words, not characters: on characters difflib's matching is quadratic in practice (every letter
     occurs everywhere), and an edit spread over a long context (citation markers removed

@@ -32,7 +32,9 @@ class ReviewPolicy:
     until_adjudicated: str = HOLD_OUT
 
 
-def curate(feedback: pd.DataFrame, adjudications: pd.DataFrame | None = None, policy: ReviewPolicy = ReviewPolicy()) -> pd.DataFrame:
+def curate(
+    feedback: pd.DataFrame, adjudications: pd.DataFrame | None = None, policy: ReviewPolicy = ReviewPolicy()
+) -> pd.DataFrame:
     """One row per record to publish, with the final texts, `provenance` and the `annotator` who decided.
 
     - A record one annotator submitted, or several submitted alike: the latest submission
@@ -50,7 +52,8 @@ def curate(feedback: pd.DataFrame, adjudications: pd.DataFrame | None = None, po
     if adjudications is not None:
         # A verdict to publish with an empty instruction or response is not a decision yet: the record keeps waiting.
         complete = (adjudications["verdict"] != ACCEPT) | (
-            adjudications["new_instruction"].fillna("").str.strip().ne("") & adjudications["new_response"].fillna("").str.strip().ne("")
+            adjudications["new_instruction"].fillna("").str.strip().ne("")
+            & adjudications["new_response"].fillna("").str.strip().ne("")
         )
         decided = adjudications[adjudications["record_id"].isin(disagreeing) & complete]
     if decided is not None and len(decided):
@@ -79,7 +82,9 @@ def curate(feedback: pd.DataFrame, adjudications: pd.DataFrame | None = None, po
         if keys is not None:
             picked = submitted.set_index(["record_id", "annotator"]).loc[keys].reset_index()
             parts.append(_as_curated(picked).assign(provenance="majority"))
-    curated = pd.concat([part for part in parts if len(part)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
+    curated = (
+        pd.concat([part for part in parts if len(part)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
+    )
     if curated.empty:  # with no submission yet pandas types the columns as floats; keep them text-typed
         curated = curated.astype(object)
     return curated[CURATED_COLUMNS].sort_values("id", key=_id_sort_key).reset_index(drop=True)
@@ -94,7 +99,8 @@ def disagreeing_records(feedback: pd.DataFrame, threshold: float) -> set[str]:
 
 
 def _as_curated(answers: pd.DataFrame) -> pd.DataFrame:
-    """Feedback rows as curated rows: the answers replace the fields; provenance "human" if they changed any, else "original"."""
+    """Feedback rows as curated rows: the answers replace the fields; provenance "human" if they changed any, else
+    "original"."""
     curated = pd.DataFrame(
         {
             "id": answers["record_id"].astype(str),
@@ -175,7 +181,8 @@ def size_category(records: int) -> str:
 
 
 def _answer_or(answers: pd.Series, fallback) -> pd.Series:
-    """The answer where there is one, else the fallback (a column or a constant); text-typed even when every answer is missing."""
+    """The answer where there is one, else the fallback (a column or a constant); text-typed even when every answer is
+    missing."""
     return answers.astype(object).where(answers.notna(), fallback).astype(str)
 
 

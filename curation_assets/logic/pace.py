@@ -35,7 +35,9 @@ class PaceTables:
 
 def answer_gaps(feedback: pd.DataFrame) -> pd.DataFrame:
     """Every answer (submitted, discarded or draft) with the seconds since the same annotator's previous answer."""
-    answers = feedback[feedback["status"].isin([str(status) for status in ANSWER_STATUSES])][["annotator", "updated_at"]]
+    answers = feedback[feedback["status"].isin([str(status) for status in ANSWER_STATUSES])][
+        ["annotator", "updated_at"]
+    ]
     # Answers put back for a deleted account come from a file: make sure every timestamp is one.
     answers = answers.assign(updated_at=pd.to_datetime(answers["updated_at"], utc=True, format="ISO8601"))
     answers = answers.dropna().sort_values(["annotator", "updated_at"])
@@ -80,14 +82,18 @@ def compute_pace(
     return PaceTables(pace=pace, progress=_progress(pace, feedback), timeline=timeline)
 
 
-def _with_quality(pace: pd.DataFrame, by_annotator: pd.DataFrame | None, agreement: pd.DataFrame | None) -> pd.DataFrame:
+def _with_quality(
+    pace: pd.DataFrame, by_annotator: pd.DataFrame | None, agreement: pd.DataFrame | None
+) -> pd.DataFrame:
     pace = pace.copy()
     pace["edit_rate"] = pace["discard_rate"] = pace["outcome_agreement"] = None
     if by_annotator is not None and len(by_annotator):
         stats = by_annotator.set_index("annotator")
         finished = stats.get(ResponseStatus.SUBMITTED, 0) + stats.get(ResponseStatus.DISCARDED, 0)
         pace["edit_rate"] = pace["annotator"].map(stats["submitted_changed_share"])
-        pace["discard_rate"] = pace["annotator"].map((stats.get(ResponseStatus.DISCARDED, 0) / finished.where(finished > 0)).round(3))
+        pace["discard_rate"] = pace["annotator"].map(
+            (stats.get(ResponseStatus.DISCARDED, 0) / finished.where(finished > 0)).round(3)
+        )
     if agreement is not None and len(agreement):
         pace["outcome_agreement"] = pace["annotator"].map(agreement.set_index("annotator")["outcome_agreement"])
     return pace[PACE_COLUMNS]

@@ -71,7 +71,9 @@ _TRAILING_LINE_SPACE = re.compile(r"[ ]+\n")
 _NEWLINE_RUN = re.compile(r"\n{3,}")
 # UTF-8 read as Windows-1252/Latin-1: "Ã©", "â€™", "Â ". A run of such characters is repaired only if it
 # round-trips to valid UTF-8, so correct accented text ("café", "Ångström") is never touched.
-_MOJIBAKE_RUN = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]+")
+_MOJIBAKE_RUN = re.compile(
+    r"[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]+"
+)
 
 # Language: shares of common function words of English and of a few other languages, and the share of
 # Latin letters. Enough to tell English from other languages on a sentence or more, with no model to download.
@@ -82,12 +84,27 @@ ENGLISH_STOPWORDS = frozenset(
     "then so such also into about over after before between through during up down out only very just".split()
 )
 OTHER_LANGUAGE_STOPWORDS = {
-    "de": frozenset("der die das und ist nicht ein eine einen dem den des mit von zu auf für sich auch noch wie wir sie er es ich aber nach bei oder wird sind war wurde im zum zur".split()),
-    "es": frozenset("el la los las y es un una unos con de del en por para que se también como pero cuando está son fue muy su sus al lo le".split()),
-    "fr": frozenset("le la les et est un une des du de dans pour que qui ne pas sur avec il elle nous vous ce cette sont été au aux par plus".split()),
+    "de": frozenset(
+        "der die das und ist nicht ein eine einen dem den des mit von zu auf für sich "
+        "auch noch wie wir sie er es ich aber nach bei oder wird sind war wurde im zum zur".split()
+    ),
+    "es": frozenset(
+        "el la los las y es un una unos con de del en por para "
+        "que se también como pero cuando está son fue muy su sus al lo le".split()
+    ),
+    "fr": frozenset(
+        "le la les et est un une des du de dans pour que qui ne "
+        "pas sur avec il elle nous vous ce cette sont été au aux par plus".split()
+    ),
     "it": frozenset("il lo la gli le e è un una di del della che non per con sono anche come ma nel alla più".split()),
-    "pt": frozenset("o os as e é um uma de do da dos das em para que não com por também como mas são foi muito".split()),
-    "nl": frozenset("de het een en is van te dat die niet op met voor zijn er maar ook als bij door wordt werd".split()),
+    "pt": frozenset(
+        "o os as e é um uma de do da dos das "
+        "em para que não com por também como mas são foi muito".split()
+    ),
+    "nl": frozenset(
+        "de het een en is van te dat die niet op "
+        "met voor zijn er maar ook als bij door wordt werd".split()
+    ),
 }  # fmt: skip
 LANGUAGE_STOPWORDS = {"en": ENGLISH_STOPWORDS, **OTHER_LANGUAGE_STOPWORDS}
 MIN_WORDS_FOR_LANGUAGE = 8  # shorter texts (a name, a list of items) say nothing about their language
@@ -167,8 +184,16 @@ def _without_spans(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def _may_need_whitespace_fix(text: str) -> bool:
-    """False when normalise_whitespace would surely leave the text as it is: substring tests, far cheaper than its rewrites."""
-    return bool("  " in text or " \n" in text or "\n\n\n" in text or "\r" in text or text != text.strip() or _INVISIBLE.search(text))
+    """False when normalise_whitespace would surely leave the text as it is: substring tests, far cheaper than its
+    rewrites."""
+    return bool(
+        "  " in text
+        or " \n" in text
+        or "\n\n\n" in text
+        or "\r" in text
+        or text != text.strip()
+        or _INVISIBLE.search(text)
+    )
 
 
 def normalise_whitespace(text: str) -> str:
@@ -246,7 +271,8 @@ def text_findings(text: str) -> TextFindings | None:
     runs = mojibake_runs(text)
     spans = _citation_spans(text)
     markers = [text[start:end].strip() for start, end in spans]
-    # Whitespace is judged after the encoding repair: a damaged "à" ends in a no-break space that stripping would remove.
+    # Whitespace is judged after the encoding repair: a damaged "à" ends in a no-break space that stripping would
+    # remove.
     repaired = remove_citation_markers(repair_mojibake(text)) if runs else _without_spans(text, spans)
     normalised = normalise_whitespace(repaired)
     # clean_text's first round is `normalised`; the rounds after it start from there.
@@ -261,14 +287,17 @@ def text_findings(text: str) -> TextFindings | None:
 # ASCII text: letters (lower-cased), digits and "_" are word characters, exactly as \w on ASCII; every other
 # byte becomes a space. bytes.translate + split is several times faster than the regular expression.
 _ASCII_WORD_BYTES = bytes(
-    byte + 32 if 65 <= byte <= 90 else byte if (48 <= byte <= 57 or 97 <= byte <= 122 or byte == 95) else 32 for byte in range(256)
+    byte + 32 if 65 <= byte <= 90 else byte if (48 <= byte <= 57 or 97 <= byte <= 122 or byte == 95) else 32
+    for byte in range(256)
 )
 # The same for UTF-8 whose non-ASCII characters are all word characters: their bytes (128 and up) stay.
 _UTF8_WORD_BYTES = _ASCII_WORD_BYTES[:128] + bytes(range(128, 256))
 _LANGUAGES = tuple(LANGUAGE_STOPWORDS)
 # Per function word, one bit per language of _LANGUAGES whose list holds it.
 _STOPWORD_BITS: dict[bytes, int] = {
-    word.encode("utf-8"): sum(1 << position for position, language in enumerate(_LANGUAGES) if word in LANGUAGE_STOPWORDS[language])
+    word.encode("utf-8"): sum(
+        1 << position for position, language in enumerate(_LANGUAGES) if word in LANGUAGE_STOPWORDS[language]
+    )
     for word in set().union(*LANGUAGE_STOPWORDS.values())
 }
 
@@ -389,7 +418,9 @@ def segment_shingles(word_hashes: np.ndarray, starts: np.ndarray, lengths: np.nd
     return mixed[keep], segment[keep]
 
 
-def _coverage(source: np.ndarray, source_segment: np.ndarray, target: np.ndarray, target_segment: np.ndarray, count: int) -> np.ndarray:
+def _coverage(
+    source: np.ndarray, source_segment: np.ndarray, target: np.ndarray, target_segment: np.ndarray, count: int
+) -> np.ndarray:
     """Per segment, the share of the source's distinct shingles that the target (same segment) also has."""
     # The segment number goes into the key (times an odd constant), so one hash table serves all segments.
     spread = np.uint64(0xD6E8FEB86659FD93)
@@ -404,7 +435,9 @@ def _coverage(source: np.ndarray, source_segment: np.ndarray, target: np.ndarray
 
 _PERMUTATION_RANDOMNESS = np.random.default_rng(1)
 # Each permutation is x -> a*x + b modulo 2^32 (a odd: a bijection) on 32 well-mixed bits of the shingle hash.
-_MULTIPLIERS = (_PERMUTATION_RANDOMNESS.integers(0, 1 << 32, size=MINHASH_PERMUTATIONS, dtype=np.uint64) | 1).astype(np.uint32)
+_MULTIPLIERS = (_PERMUTATION_RANDOMNESS.integers(0, 1 << 32, size=MINHASH_PERMUTATIONS, dtype=np.uint64) | 1).astype(
+    np.uint32
+)
 _OFFSETS = _PERMUTATION_RANDOMNESS.integers(0, 1 << 32, size=MINHASH_PERMUTATIONS, dtype=np.uint64).astype(np.uint32)
 _MINHASH_BATCH = 32_768  # shingles per vectorised step: permutations x batch x 4 bytes stays in the cache (8 MiB)
 
@@ -459,7 +492,9 @@ class DuplicateFeatures:
     shingle_offsets: np.ndarray  # ... record i's from shingle_offsets[i] to shingle_offsets[i + 1], for exact Jaccards
 
     @classmethod
-    def of(cls, word_hashes: np.ndarray, starts: np.ndarray, lengths: np.ndarray, digests: list[bytes | None]) -> DuplicateFeatures:
+    def of(
+        cls, word_hashes: np.ndarray, starts: np.ndarray, lengths: np.ndarray, digests: list[bytes | None]
+    ) -> DuplicateFeatures:
         """From the words of each record (`word_hashes[start : start + length]`) and their digests."""
         shingles, owner = segment_shingles(word_hashes, starts, lengths)
         # 32 well-mixed bits per shingle: MinHash permutes them, and among one record's hundreds of shingles a
@@ -471,7 +506,9 @@ class DuplicateFeatures:
     def distinct_shingles_of(self, record: int) -> np.ndarray:
         """Sorted and distinct: made only for the few records whose exact Jaccard is needed."""
         values = np.sort(self.shingles[self.shingle_offsets[record] : self.shingle_offsets[record + 1]])
-        return values[np.concatenate([[True], values[1:] != values[:-1]])]  # np.unique costs ten times more on small arrays
+        return values[
+            np.concatenate([[True], values[1:] != values[:-1]])
+        ]  # np.unique costs ten times more on small arrays
 
 
 def jaccard(left: np.ndarray, right: np.ndarray) -> float:
@@ -516,14 +553,19 @@ def _chunk_signals(texts: tuple[list[str], list[str], list[str], list[str]], lan
     return _ChunkResult(
         flags=[[flag.name for flag in record] for record in analysis.flags],
         reasons=[[f"{flag.name}: {flag.reason}" for flag in record] for record in analysis.flags],
-        priority=np.array([sum(FLAG_WEIGHTS[flag.name] for flag in record) for record in analysis.flags], dtype=np.int64),
+        priority=np.array(
+            [sum(FLAG_WEIGHTS[flag.name] for flag in record) for record in analysis.flags], dtype=np.int64
+        ),
         citation_markers=np.array(
-            [sum(len(found.citation_markers) for found in record if found) for record in zip(*analysis.findings)], dtype=np.int64
+            [sum(len(found.citation_markers) for found in record if found) for record in zip(*analysis.findings)],
+            dtype=np.int64,
         ),
         word_counts=analysis.word_counts,
         cleaned=[
-            pa.array([found.cleaned if found and found.cleaned != text else None for found, text in zip(column, originals)],
-                     type=pa.large_string())
+            pa.array(
+                [found.cleaned if found and found.cleaned != text else None for found, text in zip(column, originals)],
+                type=pa.large_string(),
+            )
             for column, originals in zip(analysis.findings, analysis.texts)
         ],  # fmt: skip
         duplicates=analysis.duplicates,
@@ -539,14 +581,18 @@ def _analyse_chunk(texts: tuple[list[str], list[str], list[str], list[str]], lan
     instruction_words, response_words, context_words = words.counts.reshape(-1, 3).T
     starts = words.starts.reshape(-1, 3)
 
-    digests = [duplicate_text_digest(words.tokens[3 * record] + words.tokens[3 * record + 1]) for record in range(count)]
+    digests = [
+        duplicate_text_digest(words.tokens[3 * record] + words.tokens[3 * record + 1]) for record in range(count)
+    ]
     duplicates = DuplicateFeatures.of(words.hashes, starts[:, 0], instruction_words + response_words, digests)
 
     response, response_owner = segment_shingles(words.hashes, starts[:, 1], response_words)
     copied_context = np.zeros(count)
     copies_possible = np.flatnonzero(context_words >= 10)
     if len(copies_possible):
-        context, context_owner = segment_shingles(words.hashes, starts[copies_possible, 2], context_words[copies_possible])
+        context, context_owner = segment_shingles(
+            words.hashes, starts[copies_possible, 2], context_words[copies_possible]
+        )
         copied_context[copies_possible] = _coverage(
             context, copies_possible[context_owner], response, response_owner, count
         )[copies_possible]
@@ -554,7 +600,9 @@ def _analyse_chunk(texts: tuple[list[str], list[str], list[str], list[str]], lan
     copied_instruction = np.zeros(count)
     restates = np.flatnonzero((instruction_words >= 4) & (response_words <= instruction_words + 2))
     if len(restates):
-        instruction, instruction_owner = segment_shingles(words.hashes, starts[restates, 0], instruction_words[restates])
+        instruction, instruction_owner = segment_shingles(
+            words.hashes, starts[restates, 0], instruction_words[restates]
+        )
         copied_instruction[restates] = _coverage(
             instruction, restates[instruction_owner], response, response_owner, count
         )[restates]
@@ -583,8 +631,12 @@ def _analyse_chunk(texts: tuple[list[str], list[str], list[str], list[str]], lan
         | (without_context & has_context)
     )
     if language in LANGUAGE_STOPWORDS:
-        may_be_flagged |= (language_words >= MIN_WORDS_FOR_LANGUAGE) & _language_suspects(language_words, stopword_counts, language)
-        may_be_flagged |= ~np.array([instruction.isascii() and response.isascii() for instruction, response in zip(instructions, responses)])
+        may_be_flagged |= (language_words >= MIN_WORDS_FOR_LANGUAGE) & _language_suspects(
+            language_words, stopword_counts, language
+        )
+        may_be_flagged |= ~np.array(
+            [instruction.isascii() and response.isascii() for instruction, response in zip(instructions, responses)]
+        )
 
     flags: list[list[Flag]] = [[] for _ in range(count)]
     for record in np.flatnonzero(may_be_flagged).tolist():
@@ -630,20 +682,34 @@ def _record_flags(
     instruction_words, response_words = word_counts
     flags = []
 
-    markers = {column: found.citation_markers for column, found in zip(TEXT_COLUMNS, findings) if found and found.citation_markers}
+    markers = {
+        column: found.citation_markers
+        for column, found in zip(TEXT_COLUMNS, findings)
+        if found and found.citation_markers
+    }
     if markers:
-        where = "; ".join(f"{column}: {len(items)} ({' '.join(items[:4])}{' ...' if len(items) > 4 else ''})" for column, items in markers.items())
+        where = "; ".join(
+            f"{column}: {len(items)} ({' '.join(items[:4])}{' ...' if len(items) > 4 else ''})"
+            for column, items in markers.items()
+        )
         flags.append(Flag("citation_markers", f"Wikipedia citation markers, remove them: {where}"))
     damaged = [column for column, found in zip(TEXT_COLUMNS, findings) if found and found.whitespace_damaged]
     if damaged:
         flags.append(Flag("whitespace", f"stray whitespace or invisible characters in {', '.join(damaged)}"))
-    broken = {column: found.mojibake_runs for column, found in zip(TEXT_COLUMNS, findings) if found and found.mojibake_runs}
+    broken = {
+        column: found.mojibake_runs for column, found in zip(TEXT_COLUMNS, findings) if found and found.mojibake_runs
+    }
     if broken:
         where = "; ".join(f"{column}: {' '.join(repr(run) for run in runs[:3])}" for column, runs in broken.items())
         flags.append(Flag("mojibake", f"encoding damage (UTF-8 read as Windows-1252, or U+FFFD): {where}"))
 
     if copied_context >= COPY_COVERAGE:
-        flags.append(Flag("response_copies_context", f"the response repeats {copied_context:.0%} of the context verbatim instead of answering"))
+        flags.append(
+            Flag(
+                "response_copies_context",
+                f"the response repeats {copied_context:.0%} of the context verbatim instead of answering",
+            )
+        )
     if copied_instruction >= COPY_COVERAGE:
         flags.append(Flag("response_copies_instruction", "the response mostly repeats the instruction"))
 
@@ -651,15 +717,21 @@ def _record_flags(
     if response_words == 0:
         flags.append(Flag("short_response", "the response is empty"))
     elif response_words < minimum:
-        flags.append(Flag("short_response", f"{response_words} word(s): short for {category} (expected at least {minimum})"))
+        flags.append(
+            Flag("short_response", f"{response_words} word(s): short for {category} (expected at least {minimum})")
+        )
 
     if category in CATEGORIES_NEEDING_CONTEXT and not context.strip():
         flags.append(Flag("missing_context", f"{category} is answered from a reference text, but the context is empty"))
     if category in CATEGORIES_WITHOUT_CONTEXT and context.strip():
-        flags.append(Flag("unexpected_context", f"{category} is answered without a reference text, but a context is given"))
+        flags.append(
+            Flag("unexpected_context", f"{category} is answered without a reference text, but a context is given")
+        )
 
     if language in LANGUAGE_STOPWORDS:
-        verdict = language_verdict(instruction_words + response_words, stopword_counts, f"{instruction} {response}", language)
+        verdict = language_verdict(
+            instruction_words + response_words, stopword_counts, f"{instruction} {response}", language
+        )
         if verdict:
             flags.append(Flag("other_language", f"instruction and response look not written in {language}: {verdict}"))
     return flags
@@ -674,7 +746,8 @@ _NOT_ASCII_LETTER = bytes(byte for byte in range(256) if not (65 <= byte <= 90 o
 
 
 def _surely_latin(text: str) -> bool:
-    """True when the share of Latin letters is at least MIN_LATIN_SHARE even if every non-ASCII character were a non-Latin letter.
+    """True when the share of Latin letters is at least MIN_LATIN_SHARE even if every non-ASCII character were a non-Latin
+    letter.
 
     Each non-ASCII character takes at least two bytes in UTF-8, so the extra bytes bound their number.
     Two byte-level counts, against two regular-expression passes over the text for the exact share.
@@ -732,7 +805,9 @@ def lsh_candidate_pairs(keys: np.ndarray) -> np.ndarray:
         shared = np.flatnonzero(np.bincount(codes)[codes] > 1)
         if not len(shared):
             continue
-        shared = shared[np.argsort(codes[shared], kind="stable")]  # by bucket; rows of one bucket stay in ascending order
+        shared = shared[
+            np.argsort(codes[shared], kind="stable")
+        ]  # by bucket; rows of one bucket stay in ascending order
         bucket_start = np.concatenate([[True], codes[shared][1:] != codes[shared][:-1]])
         head = shared[np.maximum.accumulate(np.where(bucket_start, np.arange(len(shared)), 0))]
         pair_keys.append(head[~bucket_start] * len(keys) + shared[~bucket_start])
@@ -827,9 +902,12 @@ def _id_key(record_id: str) -> tuple:
     return (0, int(record_id), "") if record_id.isdigit() else (1, 0, record_id)
 
 
-def duplicate_groups(record_ids: list[str], texts: list[str], threshold: float = NEAR_DUPLICATE_JACCARD) -> pd.DataFrame:
+def duplicate_groups(
+    record_ids: list[str], texts: list[str], threshold: float = NEAR_DUPLICATE_JACCARD
+) -> pd.DataFrame:
     """Per record: `duplicate_group` (the smallest id in its group, "" if alone), `duplicate_group_size`,
-    `duplicate_kind` (exact / near) and `duplicate_similarity` (best Jaccard with another member it was compared with)."""
+    `duplicate_kind` (exact / near) and `duplicate_similarity` (best Jaccard with another member it was compared with).
+    """
     features = []
     for start in range(0, len(texts), CHUNK_RECORDS):
         words = _Words.of(texts[start : start + CHUNK_RECORDS])
@@ -838,12 +916,22 @@ def duplicate_groups(record_ids: list[str], texts: list[str], threshold: float =
     return _group_duplicates_of_chunks([str(record_id) for record_id in record_ids], features, threshold)
 
 
-def _group_duplicates_of_chunks(record_ids: list[str], features: list[DuplicateFeatures], threshold: float) -> pd.DataFrame:
+def _group_duplicates_of_chunks(
+    record_ids: list[str], features: list[DuplicateFeatures], threshold: float
+) -> pd.DataFrame:
     """_group_duplicates over the features of consecutive chunks of CHUNK_RECORDS records."""
-    keys = np.concatenate([chunk.band_keys for chunk in features]) if features else np.empty((0, LSH_BANDS), dtype=np.uint64)
+    keys = (
+        np.concatenate([chunk.band_keys for chunk in features])
+        if features
+        else np.empty((0, LSH_BANDS), dtype=np.uint64)
+    )
     digests = [digest for chunk in features for digest in chunk.digests]
     return _group_duplicates(
-        record_ids, digests, keys, lambda row: features[row // CHUNK_RECORDS].distinct_shingles_of(row % CHUNK_RECORDS), threshold
+        record_ids,
+        digests,
+        keys,
+        lambda row: features[row // CHUNK_RECORDS].distinct_shingles_of(row % CHUNK_RECORDS),
+        threshold,
     )
 
 
@@ -888,7 +976,11 @@ def compute_quality_signals(records: pd.DataFrame, language: str = "en", workers
         flags += result.flags
         reasons += result.reasons
         duplicate_features.append(result.duplicates)
-        priority[start:end], markers[start:end], word_counts[start:end] = result.priority, result.citation_markers, result.word_counts
+        priority[start:end], markers[start:end], word_counts[start:end] = (
+            result.priority,
+            result.citation_markers,
+            result.word_counts,
+        )
         for column, array in zip(TEXT_COLUMNS, result.cleaned):
             cleaned[column].append(array)
         start = end
@@ -931,7 +1023,8 @@ def _worker_count(workers: int | None, records: int) -> int:
 
 
 def _map_chunks(function: Callable, chunks: Iterable, workers: int) -> Iterator:
-    """`function` over the chunks, results in order; with several workers, at most two chunks per worker in flight (bounded memory)."""
+    """`function` over the chunks, results in order; with several workers, at most two chunks per worker in flight (bounded
+    memory)."""
     if workers <= 1:
         yield from map(function, chunks)
         return

@@ -10,6 +10,7 @@ Until then the project's declared policy holds: leave the record out, or take th
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import Counter
 from dataclasses import dataclass
 
@@ -44,7 +45,8 @@ def versions_by_record(feedback: pd.DataFrame) -> dict[str, list[Version]]:
 
 
 def closest_version(versions: list[Version]) -> Version | None:
-    """The submitted version most similar to the other submitted ones (its fields' mean similarity); None if none was submitted."""
+    """The submitted version most similar to the other submitted ones (its fields' mean similarity); None if none was
+    submitted."""
     submitted = [version for version in versions if version.status == ResponseStatus.SUBMITTED]
     if not submitted:
         return None
@@ -64,7 +66,7 @@ def disagreement_reason(versions: list[Version], threshold: float) -> str | None
     if len(decisions) > 1:
         return " vs ".join(f"{count} {status}" for status, count in sorted(decisions.items()))
     as_rows = [{"status": v.status, **{f"final_{f}": v.texts[f] for f in FIELDS}} for v in versions]
-    for i, j in ((i, j) for i in range(len(versions)) for j in range(i + 1, len(versions))):
+    for i, j in itertools.combinations(range(len(versions)), 2):
         if not outcomes_agree(as_rows[i], as_rows[j], threshold):
             fields = [f for f in FIELDS if similarity(versions[i].texts[f], versions[j].texts[f]) < threshold]
             return f"{versions[i].annotator} and {versions[j].annotator} wrote different {', '.join(fields)} (similarity < {threshold})"
@@ -75,7 +77,9 @@ def find_disagreements(feedback: pd.DataFrame, threshold: float) -> pd.DataFrame
     """One row per record whose finished versions disagree, with the versions, the closest one, and its answers as the
     annotator wrote them (`prefill`: what the review starts from)."""
     categories = dict(zip(feedback["record_id"], feedback["category"]))
-    submitted = feedback[feedback["status"] == ResponseStatus.SUBMITTED].drop_duplicates(["record_id", "annotator"], keep="last")
+    submitted = feedback[feedback["status"] == ResponseStatus.SUBMITTED].drop_duplicates(
+        ["record_id", "annotator"], keep="last"
+    )
     answers = submitted.set_index(["record_id", "annotator"])[["new_instruction", "new_input", "new_response"]]
     rows = []
     for record_id, versions in sorted(versions_by_record(feedback).items()):

@@ -60,7 +60,9 @@ def plan_shard_sync(planned: pd.DataFrame, existing: list[dict], signals: pd.Dat
     to_push = [row for row in rows if row["id"] not in answered and not unchanged(row)]
     held = [row["id"] for row in rows if row["id"] in answered and not unchanged(row)]
     to_remove = [
-        record["id"] for record_id, record in existing_by_id.items() if record_id not in planned_ids and record_id not in answered
+        record["id"]
+        for record_id, record in existing_by_id.items()
+        if record_id not in planned_ids and record_id not in answered
     ]
     kept_elsewhere = sorted(record_id for record_id in answered if record_id not in planned_ids)
     return {
@@ -74,7 +76,9 @@ def plan_shard_sync(planned: pd.DataFrame, existing: list[dict], signals: pd.Dat
 
 def shard_fingerprint(planned: pd.DataFrame, dataset_id: str, signals: pd.DataFrame) -> str:
     """A digest of the dataset and every planned record's id, text and quality metadata: equal digests mean the same push."""
-    metadata_by_id = {row["id"]: quality_metadata(row) for row in signals[signals["id"].isin(planned["id"])].to_dict("records")}
+    metadata_by_id = {
+        row["id"]: quality_metadata(row) for row in signals[signals["id"].isin(planned["id"])].to_dict("records")
+    }
     digest = hashlib.blake2b(dataset_id.encode(), digest_size=16)
     for row in planned.sort_values("id").to_dict("records"):
         metadata = json.dumps(metadata_by_id.get(row["id"], {}), sort_keys=True, default=str)
@@ -97,6 +101,8 @@ def spread_through_queue(ordered: pd.DataFrame, spread_ids: set[str], priority: 
         keys.append(position)
     order = pd.concat(keys)
     priorities = ordered["id"].map(lambda record_id: -priority.get(record_id, 0))
-    return ordered.assign(_priority=priorities, _position=order).sort_values(["_priority", "_position"], kind="stable").drop(
-        columns=["_priority", "_position"]
+    return (
+        ordered.assign(_priority=priorities, _position=order)
+        .sort_values(["_priority", "_position"], kind="stable")
+        .drop(columns=["_priority", "_position"])
     )

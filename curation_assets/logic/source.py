@@ -53,12 +53,15 @@ def content_ids(frame: pd.DataFrame) -> list[str]:
     context, response] (an absent context counts as ""), so identical records share an id (and the
     later copy is quarantined as a duplicate) and two different records collide with odds of 2^-64.
     """
-    columns = [frame[name] if name in frame.columns else pd.Series([""] * len(frame)) for name in ("category", "instruction", "context", "response")]
+    columns = [
+        frame[name] if name in frame.columns else pd.Series([""] * len(frame))
+        for name in ("category", "instruction", "context", "response")
+    ]
     return [
         hashlib.blake2b(
-            json.dumps(["" if _is_missing(value) else value for value in values], ensure_ascii=False, default=str).encode(
-                "utf-8", "surrogatepass"
-            ),
+            json.dumps(
+                ["" if _is_missing(value) else value for value in values], ensure_ascii=False, default=str
+            ).encode("utf-8", "surrogatepass"),
             digest_size=8,
         ).hexdigest()
         for values in zip(*columns)
@@ -67,7 +70,9 @@ def content_ids(frame: pd.DataFrame) -> list[str]:
 
 def parse_source(content: bytes, file_format: str, name: str) -> pd.DataFrame:
     """The rows of a file's content in one of LOCAL_FORMATS; `name` (the file) is what messages call it."""
-    parse = {"jsonl": _parse_jsonl, "json": _parse_json_array, "parquet": _parse_parquet, "csv": _parse_csv}[file_format]
+    parse = {"jsonl": _parse_jsonl, "json": _parse_json_array, "parquet": _parse_parquet, "csv": _parse_csv}[
+        file_format
+    ]
     return parse(content, name)
 
 
@@ -88,10 +93,16 @@ def _parse_jsonl(content: bytes, path: str) -> pd.DataFrame:
                     f"{path} ends in the middle of a record at line {number} ({error.msg}, column {error.colno}): "
                     "the file looks truncated or corrupt. Download or export it again."
                 ) from error
-            rows.append(_unparsed(f"line {number}", f"line {number} is not valid JSON ({error.msg}, column {error.colno})", text))
+            rows.append(
+                _unparsed(
+                    f"line {number}", f"line {number} is not valid JSON ({error.msg}, column {error.colno})", text
+                )
+            )
             continue
         if not isinstance(value, dict):
-            rows.append(_unparsed(f"line {number}", f"line {number} is a JSON {type(value).__name__}, not an object", text))
+            rows.append(
+                _unparsed(f"line {number}", f"line {number} is a JSON {type(value).__name__}, not an object", text)
+            )
             continue
         if not all(_encodes(key) for key in value):
             rows.append(_unparsed(f"line {number}", f"line {number} has a field name with undecodable bytes", text))
@@ -124,7 +135,9 @@ def _parse_json_array(content: bytes, path: str) -> pd.DataFrame:
     for number, item in enumerate(value, start=1):
         location = f"item {number}"
         if not isinstance(item, dict):
-            rows.append(_unparsed(location, f"{location} is a JSON {type(item).__name__}, not an object", json.dumps(item)))
+            rows.append(
+                _unparsed(location, f"{location} is a JSON {type(item).__name__}, not an object", json.dumps(item))
+            )
         elif not all(_encodes(key) for key in item):
             rows.append(_unparsed(location, f"{location} has a field name with undecodable bytes", repr(item)))
         else:
@@ -136,7 +149,9 @@ def _parse_parquet(content: bytes, path: str) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(io.BytesIO(content))
     except (ValueError, OSError) as error:
-        raise SourceError(f"cannot read {path} as parquet ({error}): the file looks truncated or corrupt. Export it again.") from error
+        raise SourceError(
+            f"cannot read {path} as parquet ({error}): the file looks truncated or corrupt. Export it again."
+        ) from error
     frame["location"] = [f"row {number}" for number in range(1, len(frame) + 1)]
     return frame
 
@@ -231,7 +246,11 @@ def validate_records(
     """
     frame = frame.reset_index(drop=True)
     count = len(frame)
-    locations = frame["location"] if "location" in frame.columns else pd.Series([f"row {number}" for number in range(1, count + 1)])
+    locations = (
+        frame["location"]
+        if "location" in frame.columns
+        else pd.Series([f"row {number}" for number in range(1, count + 1)])
+    )
     unparsed = (
         np.array([isinstance(problem, str) for problem in frame["load_problem"].tolist()], dtype=bool)
         if "load_problem" in frame.columns
@@ -250,7 +269,9 @@ def validate_records(
         known = (
             categories.isin(list(known_categories)).to_numpy()
             if _is_arrow_text(categories)
-            else np.array([isinstance(value, str) and value in known_categories for value in categories.tolist()], dtype=bool)
+            else np.array(
+                [isinstance(value, str) and value in known_categories for value in categories.tolist()], dtype=bool
+            )
         )
         checks.append(
             ("unknown_category", named & ~known,
@@ -273,7 +294,9 @@ def validate_records(
     def objects(values) -> pd.Series:  # kept as Python objects: text with undecodable characters is no Arrow string
         return pd.Series(list(values), index=quarantine.index, dtype=object)
 
-    quarantine["id"] = objects(value.text if isinstance(value, _NotAnId) else value for value in ids.iloc[bad_rows].astype(object).tolist())
+    quarantine["id"] = objects(
+        value.text if isinstance(value, _NotAnId) else value for value in ids.iloc[bad_rows].astype(object).tolist()
+    )
     quarantine["context"] = objects(contexts.iloc[bad_rows].tolist())
     quarantine["location"] = objects(locations.iloc[bad_rows].tolist())
     for column in ("load_problem", "raw_line"):
@@ -322,7 +345,9 @@ def _blank_rows(column: pd.Series) -> np.ndarray:
     return np.array([isinstance(value, str) and not value.strip() for value in column.tolist()], dtype=bool)
 
 
-def _text_checks(column: pd.Series, name: str, max_field_characters: int) -> list[tuple[str, np.ndarray, Callable[[int], str]]]:
+def _text_checks(
+    column: pd.Series, name: str, max_field_characters: int
+) -> list[tuple[str, np.ndarray, Callable[[int], str]]]:
     """The checks of one text column: too long, invalid text, empty (not for the optional context), missing, not text."""
     if _is_arrow_text(column):
         is_text = column.notna().to_numpy()
@@ -332,8 +357,12 @@ def _text_checks(column: pd.Series, name: str, max_field_characters: int) -> lis
     else:
         values = column.tolist()
         is_text = np.array([isinstance(value, str) for value in values], dtype=bool)
-        too_long = np.array([isinstance(value, str) and len(value) > max_field_characters for value in values], dtype=bool)
-        invalid = np.array([isinstance(value, str) and not (value.isascii() or _encodes(value)) for value in values], dtype=bool)
+        too_long = np.array(
+            [isinstance(value, str) and len(value) > max_field_characters for value in values], dtype=bool
+        )
+        invalid = np.array(
+            [isinstance(value, str) and not (value.isascii() or _encodes(value)) for value in values], dtype=bool
+        )
         not_text = np.array([not isinstance(value, str) and not _is_missing(value) for value in values], dtype=bool)
     checks = [
         (f"{name}_too_long", too_long,
@@ -358,7 +387,9 @@ def _id_texts(column: pd.Series) -> pd.Series:
     return pd.Series([_id_text(value) for value in column.tolist()], dtype=object)
 
 
-def _id_checks(ids: pd.Series, locations: pd.Series, unparsed: np.ndarray) -> list[tuple[str, np.ndarray, Callable[[int], str]]]:
+def _id_checks(
+    ids: pd.Series, locations: pd.Series, unparsed: np.ndarray
+) -> list[tuple[str, np.ndarray, Callable[[int], str]]]:
     """Id not text, missing, empty or seen before. The first row with an id claims it, whatever else is wrong with it."""
     values = ids.tolist()
     not_an_id = np.array([isinstance(value, _NotAnId) for value in values], dtype=bool)
@@ -379,7 +410,11 @@ def _id_checks(ids: pd.Series, locations: pd.Series, unparsed: np.ndarray) -> li
         ("id_not_text", not_an_id, lambda row: f"id is {values[row].kind}, not text or a whole number"),
         ("id_missing", missing, lambda row: "id is missing (null)"),
         ("id_empty", empty, lambda row: "id is empty"),
-        ("duplicate_id", duplicate, lambda row: f"duplicate id {values[row]!r} (first seen at {first_location[values[row]]})"),
+        (
+            "duplicate_id",
+            duplicate,
+            lambda row: f"duplicate id {values[row]!r} (first seen at {first_location[values[row]]})",
+        ),
     ]
 
 

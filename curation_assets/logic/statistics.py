@@ -23,7 +23,9 @@ class ChangeStatistics:
     by_annotator: pd.DataFrame  # annotator × status counts, plus share of submitted that changed
     field_change: pd.DataFrame  # field, changed, share_changed, mean_similarity_when_changed
     submitted_changes: pd.DataFrame  # the submitted rows with their change annotations
-    flag_precision: pd.DataFrame  # per quality flag: reviewed, changed, discarded, precision; plus "no flag" as baseline
+    flag_precision: (
+        pd.DataFrame
+    )  # per quality flag: reviewed, changed, discarded, precision; plus "no flag" as baseline
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The published tables (everything but the per-record rows), by name: what the asset returns and the card shows."""
@@ -51,10 +53,14 @@ def flag_precision(feedback: pd.DataFrame, submitted: pd.DataFrame, signals: pd.
     if signals is None or signals.empty:
         return pd.DataFrame(columns=FLAG_PRECISION_COLUMNS)
     flags_by_id = dict(zip(signals["id"].astype(str), signals["flags"]))
-    changed = submitted.assign(outcome=(submitted["changed_fields"] != "none").map({True: "changed", False: "unchanged"}))
+    changed = submitted.assign(
+        outcome=(submitted["changed_fields"] != "none").map({True: "changed", False: "unchanged"})
+    )
     discarded = feedback[feedback["status"] == ResponseStatus.DISCARDED].assign(outcome="discarded")
     reviewed = pd.concat([changed[["record_id", "outcome"]], discarded[["record_id", "outcome"]]], ignore_index=True)
-    reviewed["flags"] = reviewed["record_id"].astype(str).map(lambda record_id: list(flags_by_id.get(record_id, [])) or [NO_FLAG_ROW])
+    reviewed["flags"] = (
+        reviewed["record_id"].astype(str).map(lambda record_id: list(flags_by_id.get(record_id, [])) or [NO_FLAG_ROW])
+    )
     per_flag = reviewed.explode("flags")
     rows = []
     for flag in [*FLAGS, NO_FLAG_ROW]:
@@ -76,7 +82,11 @@ def flag_precision(feedback: pd.DataFrame, submitted: pd.DataFrame, signals: pd.
 
 def compute_statistics(feedback: pd.DataFrame, signals: pd.DataFrame | None = None) -> ChangeStatistics:
     status_counts = (
-        feedback["status"].value_counts().reindex(STATUS_ORDER, fill_value=0).rename_axis("status").reset_index(name="count")
+        feedback["status"]
+        .value_counts()
+        .reindex(STATUS_ORDER, fill_value=0)
+        .rename_axis("status")
+        .reset_index(name="count")
     )
     submitted = annotate_changes(feedback[feedback["status"] == ResponseStatus.SUBMITTED])
     change_counts = submitted["changed_fields"].value_counts().rename_axis("changed_fields").reset_index(name="count")
@@ -114,8 +124,12 @@ def plotly_figures(statistics: ChangeStatistics) -> dict:
     """Interactive figures, by file stem, for the HTML saved beside the data."""
     import plotly.express as px
 
-    by_category = statistics.by_category.melt(id_vars="category", value_vars=STATUS_ORDER, var_name="status", value_name="count")
-    by_annotator = statistics.by_annotator.melt(id_vars="annotator", value_vars=STATUS_ORDER, var_name="status", value_name="count")
+    by_category = statistics.by_category.melt(
+        id_vars="category", value_vars=STATUS_ORDER, var_name="status", value_name="count"
+    )
+    by_annotator = statistics.by_annotator.melt(
+        id_vars="annotator", value_vars=STATUS_ORDER, var_name="status", value_name="count"
+    )
     figures = {
         "response_status": px.bar(statistics.status_counts, x="status", y="count", title="Responses by status"),
         "changed_fields": px.bar(
@@ -131,7 +145,8 @@ def plotly_figures(statistics: ChangeStatistics) -> dict:
 
 
 def flag_precision_figure(table: pd.DataFrame):
-    """Bars: share of reviewed flagged records that annotators changed or discarded, per flag; the dashed line is unflagged records."""
+    """Bars: share of reviewed flagged records that annotators changed or discarded, per flag; the dashed line is unflagged
+    records."""
     import plotly.express as px
 
     reviewed = table[(table["reviewed"] > 0) & (table["flag"] != NO_FLAG_ROW)]
@@ -221,7 +236,8 @@ def inline_charts(statistics: ChangeStatistics) -> dict[str, str]:
 
 
 def markdown_report(tables: dict[str, pd.DataFrame], png: bytes | None) -> str:
-    """Markdown for the Dagster UI and the dataset card: the image inline if given, then the tables of `ChangeStatistics.tables()`."""
+    """Markdown for the Dagster UI and the dataset card: the image inline if given, then the tables of
+    `ChangeStatistics.tables()`."""
     parts = []
     if png:
         parts.append(f"![change statistics](data:image/png;base64,{base64.b64encode(png).decode()})")

@@ -38,7 +38,9 @@ class AnnotatorSession(RestSession):
 
     def __init__(self, api_url: str, api_key: str, timeout: float = 30.0):
         # An annotator in the UI would click again: a few quick retries, not the pipeline's patience.
-        connection = Connection(api_url, api_key, timeout, RetryPolicy(max_attempts=3, base_delay=0.2, max_seconds=10.0))
+        connection = Connection(
+            api_url, api_key, timeout, RetryPolicy(max_attempts=3, base_delay=0.2, max_seconds=10.0)
+        )
         super().__init__(connection, key_advice="an annotator's own key: `curation-argilla credentials`")
         self.user_id = self.request("GET", "/api/v1/me")["id"]
 
@@ -46,7 +48,9 @@ class AnnotatorSession(RestSession):
         return self.request("GET", "/api/v1/me/datasets")["items"]
 
     def dataset_id(self, name: str, workspace_name: str) -> str:
-        workspaces = {workspace["id"]: workspace["name"] for workspace in self.request("GET", "/api/v1/me/workspaces")["items"]}
+        workspaces = {
+            workspace["id"]: workspace["name"] for workspace in self.request("GET", "/api/v1/me/workspaces")["items"]
+        }
         for dataset in self.my_datasets():
             if dataset["name"] == name and workspaces.get(dataset["workspace_id"]) == workspace_name:
                 return dataset["id"]
@@ -56,10 +60,13 @@ class AnnotatorSession(RestSession):
         self, dataset_id: str, status: str = ResponseStatus.PENDING, offset: int = 0, limit: int = 10
     ) -> tuple[list[QueuedRecord], int]:
         """A page of the annotator's queue in the given response status, and the queue's total size."""
-        filters = PENDING_QUEUE_FILTERS if status == ResponseStatus.PENDING else {
-            "and": [{"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": [status]}]
-        }
-        body = self.request("POST", 
+        filters = (
+            PENDING_QUEUE_FILTERS
+            if status == ResponseStatus.PENDING
+            else {"and": [{"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": [status]}]}
+        )
+        body = self.request(
+            "POST",
             f"/api/v1/me/datasets/{dataset_id}/records/search",
             params={"include": ["responses", "suggestions"], "offset": offset, "limit": limit},
             json={"filters": filters},

@@ -21,16 +21,16 @@ from pathlib import Path
 import dagster as dg
 
 from .. import state
-from ..local_argilla.bootstrap import Credentials, read_credentials
-from ..local_argilla.config import DEFAULT_PORT, LocalArgillaConfig, default_data_dir
-from ..local_argilla.process import ArgillaServerProcess
 from ..argilla_adapter.client import ArgillaClient
 from ..argilla_adapter.errors import ArgillaError
 from ..argilla_adapter.rest import Connection
+from ..local_argilla.bootstrap import Credentials, read_credentials
+from ..local_argilla.config import DEFAULT_PORT, LocalArgillaConfig, default_data_dir
 from ..local_argilla.identity import ServerIdentityError
+from ..local_argilla.process import ArgillaServerProcess
 from . import declare
-from .dagster_web_guard import guarded_dagster_dev_command
 from .console import QUIET_RUN_CONFIG, VERBOSE_RUN_CONFIG, failure_message, run_summary
+from .dagster_web_guard import guarded_dagster_dev_command
 from .simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator, simulate_reviewer
 
 DAGSTER_PORT = 3000
@@ -92,7 +92,9 @@ def _run(arguments: argparse.Namespace) -> int:
                         return 1
             _print_where(argilla_config, credentials, created_accounts, names, dagster_home, dagster_url=None)
             return 0
-        return _serve_dagster(argilla_config, credentials, created_accounts, names, dagster_home, arguments.dagster_port)
+        return _serve_dagster(
+            argilla_config, credentials, created_accounts, names, dagster_home, arguments.dagster_port
+        )
     finally:
         if argilla_server is not None:
             argilla_server.stop()
@@ -107,28 +109,77 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     project = parser.add_argument_group("the project (written to curation_assets/defs/projects/NAME/defs.yaml)")
-    project.add_argument("--project", help="the project to run, declare or update (default with --source: named after it)")
-    project.add_argument("--source", help="a local .jsonl/.json/.parquet/.csv file, a Hub dataset id, or shipped:dolly-excerpt")
+    project.add_argument(
+        "--project", help="the project to run, declare or update (default with --source: named after it)"
+    )
+    project.add_argument(
+        "--source", help="a local .jsonl/.json/.parquet/.csv file, a Hub dataset id, or shipped:dolly-excerpt"
+    )
     project.add_argument("--split", help="split of a Hub dataset (default: train)")
-    project.add_argument("--column-mapping", type=declare.parse_column_mapping, metavar="YOURS=OURS,...",
-                         help="your column names → instruction, context, response, category (e.g. prompt=instruction,answer=response)")
-    project.add_argument("--id-column", help="the column holding record ids, or 'derive' (ids from each record's content)")
-    project.add_argument("--categories", type=_names_or_keyword, metavar="dolly|any|NAME,...",
-                         help="the task categories records may have (default: Dolly's eight)")
-    project.add_argument("--annotators", type=_names_or_keyword, metavar="NAME,...|all", help="the team (default: every Argilla annotator)")
-    project.add_argument("--overlap", type=float, metavar="SHARE", help="share of the records several annotators get, to measure agreement (e.g. 0.1)")
-    project.add_argument("--overlap-annotators", type=int, metavar="K", help="how many annotators get each overlap record (default 2)")
-    project.add_argument("--reviewers", type=_names_or_keyword, metavar="NAME,...", help="who adjudicates disagreements")
-    project.add_argument("--until-adjudicated", choices=["hold_out", "majority"],
-                         help="a disagreement not adjudicated yet: left out (default) or the majority's version")
-    project.add_argument("--hub-repo", help="Hub dataset repo to publish the curated dataset to (needs HF_TOKEN); '' for files only")
-    project.add_argument("--replace-source", action="store_true",
-                         help="allow switching an existing project's source: every answer is kept, unanswered old records withdrawn")
+    project.add_argument(
+        "--column-mapping",
+        type=declare.parse_column_mapping,
+        metavar="YOURS=OURS,...",
+        help="your column names → instruction, context, response, category (e.g. prompt=instruction,answer=response)",
+    )
+    project.add_argument(
+        "--id-column", help="the column holding record ids, or 'derive' (ids from each record's content)"
+    )
+    project.add_argument(
+        "--categories",
+        type=_names_or_keyword,
+        metavar="dolly|any|NAME,...",
+        help="the task categories records may have (default: Dolly's eight)",
+    )
+    project.add_argument(
+        "--annotators",
+        type=_names_or_keyword,
+        metavar="NAME,...|all",
+        help="the team (default: every Argilla annotator)",
+    )
+    project.add_argument(
+        "--overlap",
+        type=float,
+        metavar="SHARE",
+        help="share of the records several annotators get, to measure agreement (e.g. 0.1)",
+    )
+    project.add_argument(
+        "--overlap-annotators", type=int, metavar="K", help="how many annotators get each overlap record (default 2)"
+    )
+    project.add_argument(
+        "--reviewers", type=_names_or_keyword, metavar="NAME,...", help="who adjudicates disagreements"
+    )
+    project.add_argument(
+        "--until-adjudicated",
+        choices=["hold_out", "majority"],
+        help="a disagreement not adjudicated yet: left out (default) or the majority's version",
+    )
+    project.add_argument(
+        "--hub-repo", help="Hub dataset repo to publish the curated dataset to (needs HF_TOKEN); '' for files only"
+    )
+    project.add_argument(
+        "--replace-source",
+        action="store_true",
+        help="allow switching an existing project's source: every answer is kept, unanswered old records withdrawn",
+    )
     run = parser.add_argument_group("the run")
-    run.add_argument("--simulate", type=float, nargs="?", const=0.3, default=None, metavar="SHARE",
-                     help="simulated annotators answer this share of their records (default 0.3)")
-    run.add_argument("--once", action="store_true", help="run the whole pipeline once, print where everything is, and exit (no UI)")
-    run.add_argument("--fresh", action="store_true", help="first delete this clone's state (.local/: Argilla's data, Dagster's runs, outputs)")
+    run.add_argument(
+        "--simulate",
+        type=float,
+        nargs="?",
+        const=0.3,
+        default=None,
+        metavar="SHARE",
+        help="simulated annotators answer this share of their records (default 0.3)",
+    )
+    run.add_argument(
+        "--once", action="store_true", help="run the whole pipeline once, print where everything is, and exit (no UI)"
+    )
+    run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="first delete this clone's state (.local/: Argilla's data, Dagster's runs, outputs)",
+    )
     run.add_argument("--yes", action="store_true", help="with --fresh: do not ask for confirmation")
     run.add_argument("--verbose", action="store_true", help="show Dagster's event stream and warnings")
     run.add_argument("--argilla-port", type=int, default=DEFAULT_PORT)
@@ -137,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _names_or_keyword(text: str) -> list[str] | str:
-    """"all", "any" or "dolly" as they are; otherwise a comma-separated list of names."""
+    """ "all", "any" or "dolly" as they are; otherwise a comma-separated list of names."""
     if text.strip() in ("all", "any", "dolly"):
         return text.strip()
     return [name.strip() for name in text.split(",") if name.strip()]
@@ -168,7 +219,9 @@ def start_over(assume_yes: bool) -> bool:
             f"an Argilla answers at {config.url} and may be serving {config.data_dir}: stop it first, then rerun with --fresh"
         )
     contents = ", ".join(sorted(child.name + "/" for child in folder.iterdir() if child.is_dir())) or "no folders"
-    print(f"--fresh deletes {folder} ({contents}): every Argilla account, record and answer there, Dagster's run history, all outputs.")
+    print(
+        f"--fresh deletes {folder} ({contents}): every Argilla account, record and answer there, Dagster's run history, all outputs."
+    )
     if not assume_yes:
         if not sys.stdin.isatty():
             raise QuickstartError("--fresh needs a confirmation: run it in a terminal, or add --yes")
@@ -199,9 +252,17 @@ def _chosen_projects(arguments: argparse.Namespace, argilla: ArgillaClient) -> l
     asks_to_declare = any(
         value is not None
         for value in (
-            arguments.source, arguments.split, arguments.column_mapping, arguments.id_column, arguments.categories,
-            arguments.annotators, arguments.overlap, arguments.overlap_annotators, arguments.reviewers,
-            arguments.until_adjudicated, arguments.hub_repo,
+            arguments.source,
+            arguments.split,
+            arguments.column_mapping,
+            arguments.id_column,
+            arguments.categories,
+            arguments.annotators,
+            arguments.overlap,
+            arguments.overlap_annotators,
+            arguments.reviewers,
+            arguments.until_adjudicated,
+            arguments.hub_repo,
         )  # fmt: skip
     )
     if not asks_to_declare and not arguments.project:
@@ -212,7 +273,9 @@ def _chosen_projects(arguments: argparse.Namespace, argilla: ArgillaClient) -> l
     name = arguments.project or declare.name_for_source(arguments.source or "")
     if not asks_to_declare:
         if name not in declare.declared_projects():
-            raise QuickstartError(f"there is no project {name!r}; declared: {', '.join(declare.declared_projects()) or 'none'}")
+            raise QuickstartError(
+                f"there is no project {name!r}; declared: {', '.join(declare.declared_projects()) or 'none'}"
+            )
         return [name]
     request = declare.ProjectRequest(
         name=name,
@@ -265,7 +328,9 @@ def _plan_and_push(defs: dg.Definitions, name: str, run_config: dict) -> bool:
         return False
     shard_job = defs.resolve_job_def(f"{name}_push_shards")
     for annotator in sorted(instance.get_dynamic_partitions(f"{name}_annotators")):
-        push = shard_job.execute_in_process(instance=instance, partition_key=annotator, run_config=run_config, raise_on_error=False)
+        push = shard_job.execute_in_process(
+            instance=instance, partition_key=annotator, run_config=run_config, raise_on_error=False
+        )
         if not _report(push):
             return False
     return True
@@ -288,7 +353,11 @@ def _push_reviews(defs: dg.Definitions, name: str, run_config: dict) -> bool:
     instance = dg.DagsterInstance.get()
     job = defs.resolve_job_def(f"{name}_push_reviews")
     for reviewer in sorted(instance.get_dynamic_partitions(f"{name}_reviewers")):
-        if not _report(job.execute_in_process(instance=instance, partition_key=reviewer, run_config=run_config, raise_on_error=False)):
+        if not _report(
+            job.execute_in_process(
+                instance=instance, partition_key=reviewer, run_config=run_config, raise_on_error=False
+            )
+        ):
             return False
     return True
 
@@ -331,7 +400,9 @@ def _dataset_name(name: str) -> str:
 # -- what the user sees at the end ----------------------------------------------------------
 
 
-def _print_where(config, credentials: Credentials, created: list[str], names, dagster_home: Path, dagster_url: str | None) -> None:
+def _print_where(
+    config, credentials: Credentials, created: list[str], names, dagster_home: Path, dagster_url: str | None
+) -> None:
     print()
     if dagster_url:
         print(f"Dagster UI:  {dagster_url}   (runs and history: {_shown(dagster_home)})")

@@ -30,7 +30,9 @@ def step_line(asset_name: str, partition: str | None, metadata: dict) -> str:
         counts = f"{metadata['records']} records to {metadata['annotators']} annotators ({shares})"
         former = metadata.get("answered_records_kept_by_former_annotators") or {}
         if former:
-            counts += "; answered records kept by former annotators: " + ", ".join(f"{who} {n}" for who, n in former.items())
+            counts += "; answered records kept by former annotators: " + ", ".join(
+                f"{who} {n}" for who, n in former.items()
+            )
     elif asset_name == "annotator_shards":
         counts = (
             "nothing changed since the last push"

@@ -25,7 +25,16 @@ import os
 import sys
 from urllib.parse import parse_qs
 
-from ..web_security import LOOPBACK_NAMES, SAFE_METHODS, Receive, Scope, Send, host_is_allowed, is_cross_origin, send_json
+from ..web_security import (
+    LOOPBACK_NAMES,
+    SAFE_METHODS,
+    Receive,
+    Scope,
+    Send,
+    host_is_allowed,
+    is_cross_origin,
+    send_json,
+)
 
 MODULE = "curation_assets.quickstart.dagster_web_guard"
 ALLOWED_HOSTS_ENV = "CURATION_DAGSTER_ALLOWED_HOSTS"
@@ -59,7 +68,10 @@ class DagsterWebGuard:
 
     def _refusal(self, scope: Scope) -> tuple[int, str] | None:
         if not host_is_allowed(scope, self.host_names, self.bound_host):
-            return 400, f"unknown Host header: this Dagster answers to {', '.join(sorted(self.host_names))} (more: {ALLOWED_HOSTS_ENV})"
+            return (
+                400,
+                f"unknown Host header: this Dagster answers to {', '.join(sorted(self.host_names))} (more: {ALLOWED_HOSTS_ENV})",
+            )
         changes_state = scope["type"] == "websocket" or scope["method"] not in SAFE_METHODS
         if changes_state and is_cross_origin(scope):
             return 403, "requests that can change state are accepted from this Dagster's own pages only"

@@ -19,7 +19,7 @@ from ..logic.source_guard import source_switch
 
 COMPONENT_TYPE = f"{CurationProject.__module__}.{CurationProject.__name__}"
 HEADER = (
-    "# A curation project, loaded by Dagster (see the README, \"Curate your own data\").\n"
+    '# A curation project, loaded by Dagster (see the README, "Curate your own data").\n'
     "# Written by curation-quickstart; edit it freely: every run, the sensor and the UI read it.\n"
 )
 
@@ -148,7 +148,9 @@ def declare(request: ProjectRequest, dataset_stamps: dict[str, str | None]) -> D
         attributes.setdefault("annotation", {}).setdefault("overlap", {})["share"] = request.overlap_share
         changes.append(f"annotation.overlap.share: {request.overlap_share}")
     if request.overlap_annotators is not None:
-        attributes.setdefault("annotation", {}).setdefault("overlap", {})["annotators_per_record"] = request.overlap_annotators
+        attributes.setdefault("annotation", {}).setdefault("overlap", {})["annotators_per_record"] = (
+            request.overlap_annotators
+        )
         changes.append(f"annotation.overlap.annotators_per_record: {request.overlap_annotators}")
     if request.reviewers is not None:
         attributes.setdefault("review", {})["reviewers"] = request.reviewers
@@ -167,7 +169,9 @@ def declare(request: ProjectRequest, dataset_stamps: dict[str, str | None]) -> D
     path.parent.mkdir(parents=True, exist_ok=True)
     body = yaml.safe_dump({"type": COMPONENT_TYPE, "attributes": attributes}, sort_keys=False, allow_unicode=True)
     path.write_text(HEADER + body, encoding="utf-8")
-    return Declaration(request.name, path, "created" if existing is None else "updated", settings.source.identity, changes)
+    return Declaration(
+        request.name, path, "created" if existing is None else "updated", settings.source.identity, changes
+    )
 
 
 def _origin(source: dict) -> tuple:

@@ -61,9 +61,7 @@ def choose_action(randomness: random.Random, plan: SimulationPlan) -> str:
     return "draft"
 
 
-def simulate_annotator(
-    api_url: str, api_key: str, workspace: str, plan: SimulationPlan, dataset_name: str
-) -> Counter:
+def simulate_annotator(api_url: str, api_key: str, workspace: str, plan: SimulationPlan, dataset_name: str) -> Counter:
     """Answer `plan.share` of the annotator's pending records; returns how many of each action."""
     randomness = random.Random(f"{plan.seed}:{workspace}")
     actions: Counter = Counter()
@@ -96,13 +94,19 @@ def simulate_reviewer(api_url: str, api_key: str, reviewer: str, dataset_name: s
     actions: Counter = Counter()
     with AnnotatorSession(api_url, api_key) as session:
         dataset_id = session.dataset_id(dataset_name, reviewer)
-        questions = {question["id"]: question["name"] for question in session.request("GET", f"/api/v1/datasets/{dataset_id}/questions")["items"]}
+        questions = {
+            question["id"]: question["name"]
+            for question in session.request("GET", f"/api/v1/datasets/{dataset_id}/questions")["items"]
+        }
         while True:
             page, _ = session.queue(dataset_id, limit=50)
             if not page:
                 return actions
             for record in page:
-                prefilled = {questions[question_id]: suggestion["value"] for question_id, suggestion in record.suggestions.items()}
+                prefilled = {
+                    questions[question_id]: suggestion["value"]
+                    for question_id, suggestion in record.suggestions.items()
+                }
                 verdict = prefilled.get(REVIEW_VERDICT, ACCEPT)
                 if verdict == ACCEPT and randomness.random() < 0.8:
                     answers = {name: value for name, value in prefilled.items() if name != REVIEW_VERDICT}

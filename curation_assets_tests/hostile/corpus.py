@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -26,10 +26,10 @@ BAD_ROW_POSITION = 3  # the defect sits between good rows, so neighbours on both
 MARKUP_TEXTS = [
     "<script>alert(1)</script>",
     '<img src=x onerror="alert(2)">',
-    "<a href=\"javascript:alert(3)\">click</a> and <iframe src=\"https://example.com\"></iframe>",
+    '<a href="javascript:alert(3)">click</a> and <iframe src="https://example.com"></iframe>',
     "[a link](javascript:alert(4)) **bold** _it_ # heading\n\n```html\n<b>code</b>\n```",
     "{{ 7 * 7 }} ${7*7} <%= 7*7 %>",
-    "'; DROP TABLE records; -- \"quoted\" \\ backslash",
+    '\'; DROP TABLE records; -- "quoted" \\ backslash',
     "right-to-left \u202eoverride\u202c, zero\u200bwidth, emoji 🧪, CJK 漢字, combining e\u0301",
 ]
 
@@ -69,7 +69,12 @@ def hostile_text_rows() -> list[dict]:
     """Good rows whose fields hold every non-ASCII, markup, multi-line and control-character text of the corpus."""
     texts = [*MARKUP_TEXTS, *ONE_LINE_TEXTS, *MULTI_LINE_TEXTS]
     return [
-        {**good_row(index), "instruction": text, "context": texts[-1 - index], "response": f"{text} / {texts[-1 - index]}"}
+        {
+            **good_row(index),
+            "instruction": text,
+            "context": texts[-1 - index],
+            "response": f"{text} / {texts[-1 - index]}",
+        }
         for index, text in enumerate(texts)
     ]
 
@@ -93,7 +98,9 @@ def _with(**changes) -> Callable[[dict], dict]:
 
 
 ROW_DEFECTS = [
-    RowDefect("null_instruction", _with(instruction=None), "instruction is missing (null)", ("jsonl", "json", "parquet")),
+    RowDefect(
+        "null_instruction", _with(instruction=None), "instruction is missing (null)", ("jsonl", "json", "parquet")
+    ),
     RowDefect("null_response", _with(response=None), "response is missing (null)", ("jsonl", "json", "parquet")),
     RowDefect("null_category", _with(category=None), "category is missing (null)", ("jsonl", "json", "parquet")),
     RowDefect("null_id", _with(id=None), "id is missing (null)", ("jsonl", "json", "parquet")),
@@ -105,12 +112,16 @@ ROW_DEFECTS = [
     RowDefect("float_instruction", _with(instruction=1.5), "instruction is float, not text", ("jsonl", "json")),
     RowDefect("bool_response", _with(response=True), "response is bool, not text", ("jsonl", "json")),
     RowDefect("list_context", _with(context=["a", "list"]), "context is list, not text", ("jsonl", "json")),
-    RowDefect("object_instruction", _with(instruction={"text": "nested"}), "instruction is dict, not text", ("jsonl", "json")),
+    RowDefect(
+        "object_instruction", _with(instruction={"text": "nested"}), "instruction is dict, not text", ("jsonl", "json")
+    ),
     RowDefect("list_id", _with(id=["r3"]), "id is list, not text or a whole number", ("jsonl", "json")),
     RowDefect("unknown_category", _with(category="poetry"), "unknown category 'poetry'"),
     RowDefect("duplicate_id", _with(id="r0"), "duplicate id 'r0' (first seen at"),
     RowDefect("five_megabyte_field", _with(response="x" * 5_000_000), "response is 5,000,000 characters long"),
-    RowDefect("lone_surrogate", _with(instruction="broken \ud800 text"), "instruction holds invalid text", ("jsonl", "json")),
+    RowDefect(
+        "lone_surrogate", _with(instruction="broken \ud800 text"), "instruction holds invalid text", ("jsonl", "json")
+    ),
 ]
 
 
@@ -205,7 +216,9 @@ def _line(row: dict) -> bytes:
 
 GOOD_IDS = tuple(row["id"] for row in good_rows())
 CSV_HEADER = b"id,instruction,context,response,category\n"
-_renamed = [{"Prompt": r["instruction"], "Answer": r["response"], "Task": r["category"], "id": r["id"]} for r in good_rows()]
+_renamed = [
+    {"Prompt": r["instruction"], "Answer": r["response"], "Task": r["category"], "id": r["id"]} for r in good_rows()
+]
 _without_response = [{key: value for key, value in row.items() if key != "response"} for row in good_rows()]
 
 FILE_CASES = [
@@ -221,7 +234,11 @@ FILE_CASES = [
     FileCase(
         "wrong_column_names",
         _rows("renamed.csv", _renamed),
-        error=("missing column(s) ['instruction', 'response', 'category']", "found ['Prompt', 'Answer', 'Task', 'id']", "column_mapping"),
+        error=(
+            "missing column(s) ['instruction', 'response', 'category']",
+            "found ['Prompt', 'Answer', 'Task', 'id']",
+            "column_mapping",
+        ),
     ),
     FileCase(
         "wrong_column_names_mapped",
@@ -230,26 +247,47 @@ FILE_CASES = [
         column_mapping={"Prompt": "instruction", "Answer": "response", "Task": "category"},
     ),
     FileCase("truncated_parquet", _truncated("cut.parquet", 0.6), error=("truncated or corrupt",)),
-    FileCase("truncated_jsonl", _truncated("cut.jsonl", 0.5), error=("ends in the middle of a record at line 151", "truncated")),
-    FileCase("truncated_json_array", _truncated("cut.json", 0.5), error=("cannot read", "at line", "truncated or corrupt")),
-    FileCase("json_object_not_array", _bytes("object.json", b'{"id": "r0"}'), error=("holds a JSON dict; expected an array of records",)),
-    FileCase("binary_garbage_jsonl", _bytes("garbage.jsonl", bytes(range(256)) * 4), error=("no line of", "JSON Lines")),
+    FileCase(
+        "truncated_jsonl",
+        _truncated("cut.jsonl", 0.5),
+        error=("ends in the middle of a record at line 151", "truncated"),
+    ),
+    FileCase(
+        "truncated_json_array", _truncated("cut.json", 0.5), error=("cannot read", "at line", "truncated or corrupt")
+    ),
+    FileCase(
+        "json_object_not_array",
+        _bytes("object.json", b'{"id": "r0"}'),
+        error=("holds a JSON dict; expected an array of records",),
+    ),
+    FileCase(
+        "binary_garbage_jsonl", _bytes("garbage.jsonl", bytes(range(256)) * 4), error=("no line of", "JSON Lines")
+    ),
     FileCase("parquet_bytes_named_csv", lambda folder: _parquet_named(folder / "data.csv"), error=("data.csv",)),
     FileCase(
         "corrupt_line_in_the_middle_jsonl",
-        _jsonl_lines("corrupt.jsonl", [*map(_line, good_rows()[:3]), b'{"id": "r9", "instruction": ', *map(_line, good_rows()[3:])]),
+        _jsonl_lines(
+            "corrupt.jsonl",
+            [*map(_line, good_rows()[:3]), b'{"id": "r9", "instruction": ', *map(_line, good_rows()[3:])],
+        ),
         kept_ids=GOOD_IDS,
         quarantined={"line 4": "line 4 is not valid JSON"},
     ),
     FileCase(
         "array_line_jsonl",
-        _jsonl_lines("array.jsonl", [*map(_line, good_rows()[:3]), b'["r9", "not", "an", "object"]', *map(_line, good_rows()[3:])]),
+        _jsonl_lines(
+            "array.jsonl",
+            [*map(_line, good_rows()[:3]), b'["r9", "not", "an", "object"]', *map(_line, good_rows()[3:])],
+        ),
         kept_ids=GOOD_IDS,
         quarantined={"line 4": "line 4 is a JSON list, not an object"},
     ),
     FileCase(
         "invalid_utf8_bytes_jsonl",
-        _jsonl_lines("latin1.jsonl", [*map(_line, good_rows()), _line({**good_row(9), "response": "caf__"}).replace(b"caf__", b"caf\xe9 \xff")]),
+        _jsonl_lines(
+            "latin1.jsonl",
+            [*map(_line, good_rows()), _line({**good_row(9), "response": "caf__"}).replace(b"caf__", b"caf\xe9 \xff")],
+        ),
         kept_ids=GOOD_IDS,
         quarantined={"line 7": "response holds invalid text"},
     ),
@@ -272,13 +310,22 @@ FILE_CASES = [
     ),
     FileCase(
         "ids_as_numbers_jsonl",
-        _rows("numeric_ids.jsonl", [{**row, "id": index} for index, row in enumerate(good_rows())] + [{**good_row(0), "id": 0.0}]),
+        _rows(
+            "numeric_ids.jsonl",
+            [{**row, "id": index} for index, row in enumerate(good_rows())] + [{**good_row(0), "id": 0.0}],
+        ),
         kept_ids=tuple(str(index) for index in range(GOOD_ROW_COUNT)),
         quarantined={"line 7": "duplicate id '0' (first seen at line 1)"},
     ),
     FileCase(
         "markup_everywhere",
-        _rows("markup.jsonl", [{**good_row(i), "instruction": text, "context": text, "response": text} for i, text in enumerate(MARKUP_TEXTS)]),
+        _rows(
+            "markup.jsonl",
+            [
+                {**good_row(i), "instruction": text, "context": text, "response": text}
+                for i, text in enumerate(MARKUP_TEXTS)
+            ],
+        ),
         kept_ids=tuple(good_row(i)["id"] for i in range(len(MARKUP_TEXTS))),
     ),
 ]

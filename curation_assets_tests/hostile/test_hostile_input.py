@@ -7,8 +7,8 @@ import pytest
 
 from curation_assets.defs.assets.source import build_raw_dolly
 from curation_assets.defs.project import Project
-from curation_assets.logic.source import SourceError, defect_counts, validate_records
 from curation_assets.defs.source_loading import load_source
+from curation_assets.logic.source import SourceError, defect_counts, validate_records
 from curation_assets_tests.hostile.corpus import (
     BAD_ROW_POSITION,
     FILE_CASES,
@@ -130,8 +130,15 @@ def test_raw_dolly_on_bad_rows_publishes_valid_rows_and_reports_the_quarantine(t
     assert check.severity == dg.AssetCheckSeverity.WARN
     check_reasons = check.metadata["reasons"].value
     assert "line 2" in check_reasons and "response is missing (null)" in check_reasons
-    written = [json.loads(line) for line in (tmp_path / "output" / "quarantine" / "raw_dolly_quarantine.jsonl").read_text().splitlines()]
-    assert [(row["location"], row["id"]) for row in written] == [("line 2", "bad-null"), ("line 3", "bad-cat"), ("line 9", "r0")]
+    written = [
+        json.loads(line)
+        for line in (tmp_path / "output" / "quarantine" / "raw_dolly_quarantine.jsonl").read_text().splitlines()
+    ]
+    assert [(row["location"], row["id"]) for row in written] == [
+        ("line 2", "bad-null"),
+        ("line 3", "bad-cat"),
+        ("line 9", "r0"),
+    ]
     assert written[2]["reason"] == "duplicate id 'r0' (first seen at line 1)"
 
 

@@ -5,11 +5,11 @@ import pytest
 
 from curation_assets.argilla_adapter.client import ArgillaClient
 from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings
-from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets.argilla_adapter.mapping import feedback_rows, to_argilla_records
 from curation_assets.argilla_adapter.rest import Connection
-from curation_assets.logic.source import validate_records
 from curation_assets.defs.source_loading import load_source
+from curation_assets.logic.source import validate_records
+from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets_tests.argilla_helpers import annotator_account
 from curation_assets_tests.hostile.corpus import MARKUP_TEXTS, good_row, write
 
@@ -24,7 +24,9 @@ CONTROL_TEXTS = ["nul \x00 bell \x07 escape \x1b[31m red", "line\u2028separator\
 
 def push_markup_rows(argilla_server, folder, dataset_name, texts):
     """The markup rows pushed the pipeline's way: file → loader → validation → Argilla records → upsert."""
-    rows = [{**good_row(index), "instruction": text, "context": text, "response": text} for index, text in enumerate(texts)]
+    rows = [
+        {**good_row(index), "instruction": text, "context": text, "response": text} for index, text in enumerate(texts)
+    ]
     source = write(rows, folder / "markup.jsonl")
     valid, quarantine = validate_records(load_source(str(source)))
     assert quarantine.empty and len(valid) == len(texts)
@@ -43,13 +45,19 @@ def test_markup_is_stored_and_served_byte_identical(argilla_server, markup_datas
     argilla, dataset_id, sent = markup_dataset
     stored = list(argilla.iter_records(dataset_id, include=("responses", "suggestions")))
     assert sorted(record["external_id"] for record in stored) == sorted(sent)
-    questions = {q["id"]: q["name"] for q in argilla.request("GET", f"/api/v1/datasets/{dataset_id}/questions")["items"]}
+    questions = {
+        q["id"]: q["name"] for q in argilla.request("GET", f"/api/v1/datasets/{dataset_id}/questions")["items"]
+    }
     for record in stored:
         original = sent[record["external_id"]]
         for field in ("instruction", "context", "response"):
             assert record["fields"][field] == original[field], "owner REST returns the exact text"
         suggested = {questions[s["question_id"]]: s["value"] for s in record["suggestions"]}
-        assert suggested == {"new-instruction": original["instruction"], "new-input": original["context"], "new-response": original["response"]}
+        assert suggested == {
+            "new-instruction": original["instruction"],
+            "new-input": original["context"],
+            "new-response": original["response"],
+        }
 
     # The annotator's view (the UI's own endpoint) and an answer written back carry the same bytes.
     chen = annotator_account(argilla_server, ANNOTATOR)
@@ -60,10 +68,14 @@ def test_markup_is_stored_and_served_byte_identical(argilla_server, markup_datas
             assert queued.fields["response"] == sent[queued.external_id]["response"]
         first = queue[0]
         text = sent[first.external_id]["response"]
-        session.respond(first, "submitted", {"new-instruction": text, "new-input": text, "new-response": text + " edited"})
+        session.respond(
+            first, "submitted", {"new-instruction": text, "new-input": text, "new-response": text + " edited"}
+        )
 
     owner = {"X-Argilla-Api-Key": argilla_server.owner_api_key}
-    raw = httpx.get(f"{argilla_server.url}/api/v1/records/{first.id}", headers=owner, params={"include": "responses"}).json()
+    raw = httpx.get(
+        f"{argilla_server.url}/api/v1/records/{first.id}", headers=owner, params={"include": "responses"}
+    ).json()
     (row,) = feedback_rows([raw], ANNOTATOR, {})
     assert (row["new_instruction"], row["new_input"], row["new_response"]) == (text, text, text + " edited")
 
@@ -105,7 +117,9 @@ def test_markup_stays_inert_in_the_annotation_ui(argilla_server, tmp_path, artif
                                    arg=page_number, timeout=30_000)  # fmt: skip
             page.wait_for_timeout(500)  # time for an injected onerror handler to fire
             # The annotator edits the exact text: the answer boxes hold it literally, angle brackets and all.
-            assert page.locator("[contenteditable=true]").last.inner_text() == TEXTS[page_number - 1], current.inner_text()
+            assert page.locator("[contenteditable=true]").last.inner_text() == TEXTS[page_number - 1], (
+                current.inner_text()
+            )
             findings.append(page.evaluate(INJECTION_PROBE))
         page.screenshot(path=artifacts_dir / "argilla_markup_inert.png")
     assert dialogs == [], "no alert() ran"
@@ -128,14 +142,19 @@ def test_annotator_shards_switches_a_dataset_made_with_plain_text_fields_to_sani
 
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        pipeline = ProjectOnServer(argilla_server, instance, tmp_path, name="sanitize_upgrade", annotation={"annotators": [ANNOTATOR]})
+        pipeline = ProjectOnServer(
+            argilla_server, instance, tmp_path, name="sanitize_upgrade", annotation={"annotators": [ANNOTATOR]}
+        )
         argilla = pipeline.argilla
         for dataset in pipeline.datasets().values():
             argilla.delete_dataset(dataset)
         old = argilla.ensure_annotator_dataset(ANNOTATOR, pipeline.dataset_name, unsafe_settings)
         excerpt = load_source("shipped:dolly-excerpt").head(2).assign(instruction=[TRACE_PAYLOAD, MARKUP_TEXTS[0]])
         argilla.upsert_records(old, to_argilla_records(excerpt))
-        assert not any(field["settings"]["use_markdown"] for field in argilla.request("GET", f"/api/v1/datasets/{old.id}/fields")["items"])
+        assert not any(
+            field["settings"]["use_markdown"]
+            for field in argilla.request("GET", f"/api/v1/datasets/{old.id}/fields")["items"]
+        )
         submit(pipeline, ANNOTATOR, [excerpt["id"].iloc[0]], mark="(answered while the fields were plain text)")
 
         pipeline.materialize(PLAN)
@@ -144,8 +163,12 @@ def test_annotator_shards_switches_a_dataset_made_with_plain_text_fields_to_sani
         assert {field["name"]: field["settings"]["use_markdown"] for field in fields} == {
             field.name: True for field in curation_dataset_settings().fields
         }
-        warnings = [entry.user_message for entry in instance.all_logs(upgraded.run_id) if "unsanitized" in entry.user_message]
-        assert len(warnings) == 1 and "now markdown (sanitized)" in warnings[0] and "'instruction'" in warnings[0], warnings
+        warnings = [
+            entry.user_message for entry in instance.all_logs(upgraded.run_id) if "unsanitized" in entry.user_message
+        ]
+        assert len(warnings) == 1 and "now markdown (sanitized)" in warnings[0] and "'instruction'" in warnings[0], (
+            warnings
+        )
         stored = {record["external_id"]: record for record in argilla.iter_records(old.id)}
         assert stored[excerpt["id"].iloc[0]]["fields"]["instruction"] == TRACE_PAYLOAD, "the text itself is untouched"
         assert stored[excerpt["id"].iloc[0]]["responses"], "and its answer kept"

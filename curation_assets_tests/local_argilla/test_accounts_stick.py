@@ -29,7 +29,10 @@ def user_id(server, username: str) -> str:
 
 
 def usernames(server) -> set[str]:
-    return {user["username"] for user in httpx.get(f"{server.url}/api/v1/users", headers=owner_headers(server)).json()["items"]}
+    return {
+        user["username"]
+        for user in httpx.get(f"{server.url}/api/v1/users", headers=owner_headers(server)).json()["items"]
+    }
 
 
 def sign_in(server, username: str, password: str) -> httpx.Response:
@@ -56,7 +59,10 @@ def test_a_deleted_account_stays_deleted_after_a_restart(fresh_argilla_server):
     assert me_status(server, {"X-Argilla-Api-Key": chen.api_key}) == 200
     token = sign_in(server, "chen", chen.password).json()["access_token"]
 
-    assert httpx.delete(f"{server.url}/api/v1/users/{user_id(server, 'chen')}", headers=owner_headers(server)).status_code == 200
+    assert (
+        httpx.delete(f"{server.url}/api/v1/users/{user_id(server, 'chen')}", headers=owner_headers(server)).status_code
+        == 200
+    )
     assert me_status(server, {"Authorization": f"Bearer {token}"}) == 401, "his session ends with the account"
 
     restarted = restart(server)  # chen is still in the configured team
@@ -65,7 +71,9 @@ def test_a_deleted_account_stays_deleted_after_a_restart(fresh_argilla_server):
         assert me_status(restarted, {"X-Argilla-Api-Key": chen.api_key}) == 401
         assert sign_in(restarted, "chen", chen.password).status_code == 401
         credentials = stored(restarted)
-        assert credentials.deleted == ["chen"] and "chen" not in [account.username for account in credentials.annotators]
+        assert credentials.deleted == ["chen"] and "chen" not in [
+            account.username for account in credentials.annotators
+        ]
         assert "Deleted in Argilla, not re-created: chen" in restarted.log_tail()
     finally:
         restarted.stop()
@@ -86,7 +94,9 @@ def test_a_password_changed_in_argilla_is_kept_and_ends_older_sessions(fresh_arg
     new_password = "changed-by-the-owner-1"
 
     changed = httpx.patch(
-        f"{server.url}/api/v1/users/{user_id(server, 'ana')}", headers=owner_headers(server), json={"password": new_password}
+        f"{server.url}/api/v1/users/{user_id(server, 'ana')}",
+        headers=owner_headers(server),
+        json={"password": new_password},
     )
     assert changed.status_code == 200
     assert me_status(server, old_session) == 401, "a token issued before the password change no longer works"
@@ -119,7 +129,9 @@ def test_rotate_changes_argilla_and_the_credentials_file_together(fresh_argilla_
     assert rotated.returncode == 0 and owner_rotated.returncode == 0, rotated.stderr + owner_rotated.stderr
     new_bruno = annotator_account(server, "bruno")
     new_owner_key = server.owner_api_key
-    assert new_bruno.password != bruno.password and new_bruno.api_key != bruno.api_key and new_owner_key != old_owner_key
+    assert (
+        new_bruno.password != bruno.password and new_bruno.api_key != bruno.api_key and new_owner_key != old_owner_key
+    )
     output = rotated.stdout + rotated.stderr + owner_rotated.stdout + owner_rotated.stderr
     for secret in (bruno.password, bruno.api_key, new_bruno.password, new_bruno.api_key, old_owner_key, new_owner_key):
         assert secret not in output, "rotate prints no secret"
@@ -156,7 +168,9 @@ def test_rotate_refuses_what_it_cannot_do(tmp_path):
     assert deleted.returncode == 2 and "--restore chen" in deleted.stderr
     unknown = run_cli(config.data_dir, "rotate", "dora")
     assert unknown.returncode == 2 and "'dora' is not in" in unknown.stderr
-    from_env = run_cli(config.data_dir, "rotate", "owner", "--api-key", env_extra={"CURATION_ARGILLA_OWNER_API_KEY": "k" * 20})
+    from_env = run_cli(
+        config.data_dir, "rotate", "owner", "--api-key", env_extra={"CURATION_ARGILLA_OWNER_API_KEY": "k" * 20}
+    )
     assert from_env.returncode == 2 and "CURATION_ARGILLA_OWNER_API_KEY come from the environment" in from_env.stderr
 
 
@@ -178,7 +192,10 @@ def test_binding_every_interface_names_the_real_address(tmp_path):
     server = ArgillaServerProcess(config, annotator_names=["dora"]).start()
     try:
         port = config.port
-        assert f"Argilla is starting at http://0.0.0.0:{port}, every interface (on this machine: http://127.0.0.1:{port})" in server.log_tail()
+        assert (
+            f"Argilla is starting at http://0.0.0.0:{port}, every interface (on this machine: http://127.0.0.1:{port})"
+            in server.log_tail()
+        )
         assert "starting at http://127.0.0.1" not in server.log_tail()
     finally:
         server.stop()

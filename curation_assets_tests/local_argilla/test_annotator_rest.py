@@ -55,7 +55,9 @@ def test_queue_submit_draft_discard(argilla_server, chen_dataset):
         assert metrics["responses"]["submitted"] == 2 and metrics["responses"]["discarded"] == 1
 
     owner_headers = {"X-Argilla-Api-Key": argilla_server.owner_api_key}
-    users_progress = httpx.get(f"{argilla_server.url}/api/v1/datasets/{dataset_id}/users/progress", headers=owner_headers).json()
+    users_progress = httpx.get(
+        f"{argilla_server.url}/api/v1/datasets/{dataset_id}/users/progress", headers=owner_headers
+    ).json()
     (chen_progress,) = [user for user in users_progress["users"] if user["username"] == "chen"]
     # The server splits each user's counts by record status; a discard leaves its record pending.
     assert chen_progress["completed"]["submitted"] == 2
@@ -77,7 +79,13 @@ def test_queue_submit_draft_discard(argilla_server, chen_dataset):
         f"{argilla_server.url}/api/v1/datasets/{dataset_id}/records/search",
         headers=owner_headers,
         params={"include": "responses"},
-        json={"filters": {"and": [{"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": ["discarded"]}]}},
+        json={
+            "filters": {
+                "and": [
+                    {"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": ["discarded"]}
+                ]
+            }
+        },
     ).json()
     assert [item["record"]["external_id"] for item in discarded["items"]] == [third.external_id]
 

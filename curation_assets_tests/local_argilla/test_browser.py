@@ -3,7 +3,13 @@
 import httpx
 import pytest
 
-from curation_assets_tests.argilla_helpers import DOLLY_LIKE_ROWS, annotator_account, as_records, create_curation_dataset, owner_client
+from curation_assets_tests.argilla_helpers import (
+    DOLLY_LIKE_ROWS,
+    annotator_account,
+    as_records,
+    create_curation_dataset,
+    owner_client,
+)
 from curation_assets_tests.browser import headless_page
 
 pytestmark = pytest.mark.browser
@@ -42,8 +48,11 @@ def test_annotator_edits_and_submits_in_the_web_ui(argilla_server, artifacts_dir
     (first,) = [record for record in records if record["external_id"] == "0"]
     (response,) = first["responses"]
     assert response["status"] == "submitted"
-    assert response["user_id"] == httpx.get(
-        f"{argilla_server.url}/api/v1/me", headers={"X-Argilla-Api-Key": bruno.api_key}
-    ).json()["id"]
+    assert (
+        response["user_id"]
+        == httpx.get(f"{argilla_server.url}/api/v1/me", headers={"X-Argilla-Api-Key": bruno.api_key}).json()["id"]
+    )
     assert response["values"]["new-response"]["value"] == edited
-    assert response["values"]["new-instruction"]["value"] == "Instruction 0?", "untouched suggestions are submitted as they are"
+    assert response["values"]["new-instruction"]["value"] == "Instruction 0?", (
+        "untouched suggestions are submitted as they are"
+    )

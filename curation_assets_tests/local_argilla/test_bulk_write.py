@@ -23,9 +23,10 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Optional
+from typing import Any
 
 import argilla as rg
 import httpx
@@ -34,9 +35,9 @@ import pytest
 
 from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings
 from curation_assets.argilla_adapter.mapping import to_argilla_records
+from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 from curation_assets.local_argilla.config import BULK_WRITE_PATH_HEADER
 from curation_assets.logic.quality import compute_quality_signals, review_order
-from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 from curation_assets_tests.argilla_helpers import annotator_account, owner_client
 
 pytestmark = pytest.mark.server
@@ -78,7 +79,7 @@ def _shapes_settings() -> rg.Settings:
     )
 
 
-def _shapes_record(external_id: str, text: str, label: str, rating: int, vector: Optional[list] = None) -> rg.Record:
+def _shapes_record(external_id: str, text: str, label: str, rating: int, vector: list | None = None) -> rg.Record:
     return rg.Record(
         id=external_id,
         fields={"text": text},
@@ -142,7 +143,12 @@ class Side:
     def _keep(self, step: str, answer: httpx.Response) -> None:
         answer.read()
         self.answers.append(
-            {"step": step, "status": answer.status_code, "body": answer.json(), "set_based": BULK_WRITE_PATH_HEADER in answer.headers}
+            {
+                "step": step,
+                "status": answer.status_code,
+                "body": answer.json(),
+                "set_based": BULK_WRITE_PATH_HEADER in answer.headers,
+            }
         )
 
     def listing(self, dataset: str) -> list[dict]:
@@ -193,7 +199,9 @@ def _run_sequence(server) -> Side:
     # The second push: edited records (their signals, notes and suggestions follow), untouched ones, new ones.
     edited = _edited(excerpt)
     edited_signals = compute_quality_signals(edited)
-    side.log("pipeline second push", "pipeline", to_argilla_records(review_order(edited, edited_signals), edited_signals))
+    side.log(
+        "pipeline second push", "pipeline", to_argilla_records(review_order(edited, edited_signals), edited_signals)
+    )
     side.snapshot("pipeline second push")
 
     # Shapes the client does not send: fields or metadata left out, metadata null, no external id,
@@ -259,7 +267,7 @@ def _reads(side: Side) -> dict:
     def terms(scope: dict, *values) -> dict:
         return {"filters": {"and": [{"type": "terms", "scope": scope, "values": list(values)}]}}
 
-    def get(path: str, headers: Optional[dict] = None) -> Any:
+    def get(path: str, headers: dict | None = None) -> Any:
         answer = httpx.get(f"{side.server.url}/api/v1/{path}", headers=headers or side.owner)
         assert answer.status_code == 200, answer.text
         return answer.json()
@@ -321,7 +329,9 @@ class Names:
                 record_label = f"record {record['external_id'] or f'#{position}'}"
                 self._name(record["id"], record_label)
                 for suggestion in record["suggestions"]:
-                    self._name(suggestion["id"], f"suggestion of {record_label} for {self.labels[suggestion['question_id']]}")
+                    self._name(
+                        suggestion["id"], f"suggestion of {record_label} for {self.labels[suggestion['question_id']]}"
+                    )
                 for response in record["responses"]:
                     self._name(response["id"], f"response of {record_label} by {self.labels[response['user_id']]}")
 
@@ -345,8 +355,9 @@ def _time(iso: str) -> datetime:
     return datetime.fromisoformat(iso)
 
 
-def _timestamp_facts(side: Side, names: "Names") -> dict:
-    """Per snapshot, record, suggestion and response: what moved since the previous snapshot, and whether updated_at is inserted_at."""
+def _timestamp_facts(side: Side, names: Names) -> dict:
+    """Per snapshot, record, suggestion and response: what moved since the previous snapshot, and whether updated_at is
+    inserted_at."""
     facts, previous = {}, {}
     for step, listings in side.snapshots.items():
         for dataset, records in listings.items():
@@ -392,7 +403,9 @@ def test_the_set_based_path_wrote_what_it_covers_and_handed_the_rest_back(both):
 
 
 def test_bulk_answers_are_the_same(both, names):
-    ours, theirs = _compare(both, names, lambda side: [{**answer, "set_based": None} for answer in _sequence_answers(side)])
+    ours, theirs = _compare(
+        both, names, lambda side: [{**answer, "set_based": None} for answer in _sequence_answers(side)]
+    )
     assert len(ours) == len(theirs) == 10  # 37 and 40 records in requests of 16: three each; one each for the rest
     for our_answer, their_answer in zip(ours, theirs):
         assert our_answer == their_answer, our_answer["step"]
@@ -418,13 +431,19 @@ def test_timestamps_follow_the_same_rules(both, names):
     assert second["pipeline new-1"]["updated_at == inserted_at"]
     assert second[f"pipeline {ids[3]}"]["updated_at moved"] and not second[f"pipeline {ids[3]}"]["inserted_at moved"]
     edited_suggestion = second[f"pipeline {ids[3]} suggestion <question new-instruction>"]
-    assert edited_suggestion["id kept"] and edited_suggestion["updated_at moved"] and not edited_suggestion["inserted_at moved"]
+    assert (
+        edited_suggestion["id kept"]
+        and edited_suggestion["updated_at moved"]
+        and not edited_suggestion["inserted_at moved"]
+    )
     shapes = {key: fact for (step, key), fact in ours.items() if step == "pipeline raw shapes"}
     assert not shapes[f"pipeline {ids[10]}"]["updated_at moved"]  # the same fields and metadata again
 
 
 def test_search_progress_and_metrics_answer_the_same(both, names):
-    ours, theirs = _compare(both, names, lambda side: {name: read for name, read in side.reads.items() if name != "rows"})
+    ours, theirs = _compare(
+        both, names, lambda side: {name: read for name, read in side.reads.items() if name != "rows"}
+    )
     assert ours == theirs
     assert ours["suggested by the rules"] and ours["ana's queue"] and ours["pipeline progress"]["total"] == 37 + 3 + 2
 
@@ -437,20 +456,27 @@ def test_database_rows_are_the_same(both, names):
 
 
 def test_a_repeated_push_duplicates_nothing_and_moves_only_suggestion_updates(both):
-    """The same records twice: no duplicate, records untouched; as the server does, upserted suggestions get a new updated_at."""
+    """The same records twice: no duplicate, records untouched; as the server does, upserted suggestions get a new
+    updated_at."""
     excerpt = load_shipped_dolly_excerpt()
     signals = compute_quality_signals(excerpt)
     for name, side in both.items():
         workspace = side.client.workspaces(WORKSPACE)
-        side.datasets["repeat"] = rg.Dataset(name="repeat", workspace=workspace, settings=curation_dataset_settings(), client=side.client).create()
+        side.datasets["repeat"] = rg.Dataset(
+            name="repeat", workspace=workspace, settings=curation_dataset_settings(), client=side.client
+        ).create()
         side.log("repeat", "repeat", to_argilla_records(review_order(excerpt, signals), signals), batch_size=500)
         before = side.listing("repeat")
         side.log("repeat", "repeat", to_argilla_records(review_order(excerpt, signals), signals), batch_size=500)
         after = side.listing("repeat")
         assert len(after) == len(excerpt)
-        assert [{**record, "suggestions": None} for record in after] == [{**record, "suggestions": None} for record in before], name
+        assert [{**record, "suggestions": None} for record in after] == [
+            {**record, "suggestions": None} for record in before
+        ], name
         for old, new in zip(before, after):
-            assert [(s["id"], s["inserted_at"], s["value"]) for s in old["suggestions"]] == [(s["id"], s["inserted_at"], s["value"]) for s in new["suggestions"]]
+            assert [(s["id"], s["inserted_at"], s["value"]) for s in old["suggestions"]] == [
+                (s["id"], s["inserted_at"], s["value"]) for s in new["suggestions"]
+            ]
             assert all(o["updated_at"] != n["updated_at"] for o, n in zip(old["suggestions"], new["suggestions"]))
         assert side.answers[-1]["set_based"] is (name == "set-based")
 
@@ -491,7 +517,9 @@ def rejecting(both) -> dict[str, Side]:
     """A dataset per server holding one valid record, for the invalid pushes."""
     for side in both.values():
         workspace = side.client.workspaces(WORKSPACE)
-        side.datasets["rejects"] = rg.Dataset(name="rejects", workspace=workspace, settings=curation_dataset_settings(), client=side.client).create()
+        side.datasets["rejects"] = rg.Dataset(
+            name="rejects", workspace=workspace, settings=curation_dataset_settings(), client=side.client
+        ).create()
         assert side.put_bulk("valid before", "rejects", [_valid_item(side, "valid-before")]).status_code == 200
     return both
 
@@ -502,7 +530,9 @@ def test_invalid_input_is_rejected_alike(rejecting, names, case):
     for name, side in rejecting.items():
         before = side.listing("rejects")
         make_invalid, _ = INVALID_ITEMS[case]
-        answer = side.put_bulk(case, "rejects", [_valid_item(side, "valid-1"), make_invalid(side, _valid_item(side, "invalid-1"))])
+        answer = side.put_bulk(
+            case, "rejects", [_valid_item(side, "valid-1"), make_invalid(side, _valid_item(side, "invalid-1"))]
+        )
         answers[name] = (answer.status_code, names[name](answer.json()))
         assert side.listing("rejects") == before, f"{name} wrote part of a rejected batch"
     assert answers["set-based"] == answers["upstream"]
@@ -526,7 +556,11 @@ def test_an_over_long_batch_is_rejected_alike(rejecting):
         items = [_valid_item(side, f"long-{index}") for index in range(501)]
         answer = side.put_bulk("over-long batch", "rejects", items)
         answers[name] = (answer.status_code, _schema_error(answer.json()["detail"]))
-    assert answers["set-based"] == answers["upstream"] == (422, "List should have at most 500 items after validation, not 501")
+    assert (
+        answers["set-based"]
+        == answers["upstream"]
+        == (422, "List should have at most 500 items after validation, not 501")
+    )
 
 
 @pytest.mark.parametrize(
@@ -536,7 +570,10 @@ def test_an_over_long_batch_is_rejected_alike(rejecting):
         ("rating not among the values", {"question": "rating", "value": 7}),
         ("span beyond the text", {"question": "span", "value": [{"label": "PER", "start": 0, "end": 40}]}),
         ("span labels unknown", {"question": "span", "value": [{"label": "LOC", "start": 0, "end": 2}]}),
-        ("multi-label with a list score of another length", {"question": "topics", "value": ["a"], "score": [0.1, 0.2]}),
+        (
+            "multi-label with a list score of another length",
+            {"question": "topics", "value": ["a"], "score": [0.1, 0.2]},
+        ),
     ],
 )
 def test_invalid_suggestions_of_every_question_type_are_rejected_alike(rejecting, names, case, suggestion):

@@ -55,7 +55,10 @@ def test_bootstrap_is_idempotent_and_keeps_secrets_private(tmp_path):
 
 
 def test_owner_secrets_can_come_from_the_environment(tmp_path):
-    secrets = {"CURATION_ARGILLA_OWNER_API_KEY": "env-provided-owner-key", "CURATION_ARGILLA_OWNER_PASSWORD": "env-password-1"}
+    secrets = {
+        "CURATION_ARGILLA_OWNER_API_KEY": "env-provided-owner-key",
+        "CURATION_ARGILLA_OWNER_PASSWORD": "env-password-1",
+    }
     result = run_cli(tmp_path / "argilla", "bootstrap", env_extra=secrets)
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(tmp_path / "argilla" / "argilla.db") as connection:
@@ -159,7 +162,9 @@ def test_serve_refuses_demo_accounts_left_by_an_earlier_local_run(tmp_path):
     result = run_cli(data_dir, "--host", "0.0.0.0", "serve", port=free_port(), timeout=60,
                      env_extra={"CURATION_ARGILLA_ANNOTATORS": "dora"})  # fmt: skip
     assert result.returncode == 2
-    assert "refusing to serve demo accounts (ana, bruno) on 0.0.0.0" in result.stderr and "--allow-remote" in result.stderr
+    assert (
+        "refusing to serve demo accounts (ana, bruno) on 0.0.0.0" in result.stderr and "--allow-remote" in result.stderr
+    )
 
 
 def test_remote_serving_is_allowed_only_when_asked_for(tmp_path, monkeypatch):

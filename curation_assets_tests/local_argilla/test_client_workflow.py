@@ -15,7 +15,13 @@ def test_tutorial_dataset_round_trip_with_responses(argilla_server):
     client = owner_client(argilla_server)
     dataset = create_curation_dataset(client, "ana", "ana", "client_round_trip")
 
-    assert [field.name for field in dataset.settings.fields] == ["category", "instruction", "context", "response", "quality_notes"]
+    assert [field.name for field in dataset.settings.fields] == [
+        "category",
+        "instruction",
+        "context",
+        "response",
+        "quality_notes",
+    ]
     assert dataset.settings.fields["quality_notes"].required is False
     assert dataset.settings.fields["context"].title == "Input"
     assert dataset.settings.fields["context"].required is False
@@ -28,7 +34,9 @@ def test_tutorial_dataset_round_trip_with_responses(argilla_server):
 
     ana = client.users(username="ana")
     records = as_records(DOLLY_LIKE_ROWS)
-    records[0].responses.add(rg.Response("new-instruction", "Edited instruction 0?", user_id=ana.id, status="submitted"))
+    records[0].responses.add(
+        rg.Response("new-instruction", "Edited instruction 0?", user_id=ana.id, status="submitted")
+    )
     records[0].responses.add(rg.Response("new-response", "Edited response 0.", user_id=ana.id, status="submitted"))
     records[1].responses.add(rg.Response("new-instruction", "Draft 1", user_id=ana.id))
     dataset.records.log(records)
@@ -57,4 +65,8 @@ def test_relogging_the_same_ids_updates_instead_of_duplicating(argilla_server):
         f"{argilla_server.url}/api/v1/datasets/{dataset.id}/progress",
         headers={"X-Argilla-Api-Key": argilla_server.owner_api_key},
     ).json()
-    assert (progress["total"], progress["completed"], progress["pending"]) == (len(DOLLY_LIKE_ROWS), 0, len(DOLLY_LIKE_ROWS))
+    assert (progress["total"], progress["completed"], progress["pending"]) == (
+        len(DOLLY_LIKE_ROWS),
+        0,
+        len(DOLLY_LIKE_ROWS),
+    )

@@ -22,7 +22,9 @@ def test_loopback_clients_get_the_same_answer_uncompressed(argilla_server, argil
     embedded, shipped = _users(argilla_server), _users(argilla_server_without_speedups)
     assert "content-encoding" not in embedded.headers
     assert shipped.headers["content-encoding"] == "br"
-    assert [user["username"] for user in embedded.json()["items"]] == [user["username"] for user in shipped.json()["items"]]
+    assert [user["username"] for user in embedded.json()["items"]] == [
+        user["username"] for user in shipped.json()["items"]
+    ]
 
 
 def test_clients_elsewhere_still_get_brotli(argilla_server):

@@ -5,9 +5,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets.local_argilla.process import ArgillaServerProcess
-from curation_assets_tests.argilla_helpers import DOLLY_LIKE_ROWS, annotator_account, as_records, create_curation_dataset, owner_client
+from curation_assets.quickstart.annotator_client import AnnotatorSession
+from curation_assets_tests.argilla_helpers import (
+    DOLLY_LIKE_ROWS,
+    annotator_account,
+    as_records,
+    create_curation_dataset,
+    owner_client,
+)
 
 pytestmark = pytest.mark.server
 

@@ -10,8 +10,9 @@ against the embedded default and against a server with every speedup off, which 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import Any
 
 import argilla as rg
 import httpx
@@ -136,7 +137,7 @@ def _owner(server) -> dict:
     return {"X-Argilla-Api-Key": server.owner_api_key}
 
 
-def _search(server, dataset_id: str, body: dict, user: Optional[str] = None, **params) -> dict:
+def _search(server, dataset_id: str, body: dict, user: str | None = None, **params) -> dict:
     """POST a search as the owner (all responses) or, with `user`, as that annotator (their own)."""
     if user is None:
         url, headers = f"{server.url}/api/v1/datasets/{dataset_id}/records/search", _owner(server)
@@ -167,7 +168,7 @@ def suggestion(question: str, property: str = "value") -> dict:
     return {"entity": "suggestion", "question": question, "property": property}
 
 
-def response(question: Optional[str] = None) -> dict:
+def response(question: str | None = None) -> dict:
     return {"entity": "response", "question": question} if question else {"entity": "response", "property": "status"}
 
 
@@ -188,7 +189,7 @@ def by(scope: dict, order: str = "asc") -> dict:
     return {"sort": [{"scope": scope, "order": order}]}
 
 
-def text(q: str, field: Optional[str] = None) -> dict:
+def text(q: str, field: str | None = None) -> dict:
     return {"query": {"text": {"q": q, **({"field": field} if field else {})}}}
 
 
@@ -198,9 +199,9 @@ def nearest(value=None, order="most_similar", record_id=None) -> dict:
 
 
 # Bodies that need the server's ids or timestamps are functions of the dataset.
-Body = Union[dict, Callable[[ConformanceDataset], dict]]
+Body = dict | Callable[[ConformanceDataset], dict]
 
-CASES: list[tuple[str, Optional[str], Body, list[str]]] = [
+CASES: list[tuple[str, str | None, Body, list[str]]] = [
     # (case, as user (None: owner), body, expected external ids in order)
     ("no query: insertion order", None, {}, ALL),
     # record properties
@@ -303,7 +304,9 @@ def test_search(argilla_server_each_way, conformance, case, user, body, expected
         (None, nearest([1.0, 0.0, 0.0]), 1, 2, ["r2", "r4"], 3),
     ],
 )
-def test_paging_keeps_the_total(argilla_server_each_way, conformance, user, body, offset, limit, expected_page, expected_total):
+def test_paging_keeps_the_total(
+    argilla_server_each_way, conformance, user, body, offset, limit, expected_page, expected_total
+):
     # A similarity search looks at offset + limit neighbours; its total counts those it found.
     result = _search(argilla_server_each_way, conformance.id, body, user=user, offset=offset, limit=limit)
     assert _external_ids(result) == expected_page
@@ -318,9 +321,16 @@ def test_similarity_scores_are_elasticsearch_cosine_scores(argilla_server_each_w
 
 
 def test_dataset_progress_counts_records_by_status(argilla_server_each_way, conformance):
-    progress = httpx.get(f"{argilla_server_each_way.url}/api/v1/datasets/{conformance.id}/progress", headers=_owner(argilla_server_each_way))
+    progress = httpx.get(
+        f"{argilla_server_each_way.url}/api/v1/datasets/{conformance.id}/progress",
+        headers=_owner(argilla_server_each_way),
+    )
     assert progress.status_code == 200, progress.text
-    assert {key: progress.json()[key] for key in ("total", "completed", "pending")} == {"total": 8, "completed": 3, "pending": 5}
+    assert {key: progress.json()[key] for key in ("total", "completed", "pending")} == {
+        "total": 8,
+        "completed": 3,
+        "pending": 5,
+    }
 
 
 @pytest.mark.parametrize(
@@ -350,8 +360,12 @@ def test_user_progress_counts_own_responses(argilla_server_each_way, conformance
 )  # fmt: skip
 def test_metadata_metrics(argilla_server_each_way, conformance, name, expected):
     owner = _owner(argilla_server_each_way)
-    properties = httpx.get(f"{argilla_server_each_way.url}/api/v1/me/datasets/{conformance.id}/metadata-properties", headers=owner)
+    properties = httpx.get(
+        f"{argilla_server_each_way.url}/api/v1/me/datasets/{conformance.id}/metadata-properties", headers=owner
+    )
     (property_id,) = [prop["id"] for prop in properties.json()["items"] if prop["name"] == name]
-    metrics = httpx.get(f"{argilla_server_each_way.url}/api/v1/metadata-properties/{property_id}/metrics", headers=owner)
+    metrics = httpx.get(
+        f"{argilla_server_each_way.url}/api/v1/metadata-properties/{property_id}/metrics", headers=owner
+    )
     assert metrics.status_code == 200, metrics.text
     assert metrics.json() == expected

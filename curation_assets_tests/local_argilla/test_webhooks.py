@@ -1,5 +1,6 @@
 """Webhooks still fire on the embedded server: the webhook-event speedup skips work only when none is enabled,
-and the set-based bulk write hands a request to the server's own path while one is (run with the speedups on and off)."""
+and the set-based bulk write hands a request to the server's own path while one is (run with the speedups on and off).
+"""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ def create_webhook(server, url: str, description: str, events=("record.created",
 
 
 def delete_webhook(server, webhook_id: str) -> None:
-    httpx.delete(f"{server.url}/api/v1/webhooks/{webhook_id}", headers={"X-Argilla-Api-Key": server.owner_api_key}).raise_for_status()
+    httpx.delete(
+        f"{server.url}/api/v1/webhooks/{webhook_id}", headers={"X-Argilla-Api-Key": server.owner_api_key}
+    ).raise_for_status()
 
 
 def test_enabled_webhook_receives_record_events_and_a_deleted_one_nothing(argilla_server_each_way, webhook_listener):
@@ -66,7 +69,10 @@ def test_enabled_webhook_receives_record_events_and_a_deleted_one_nothing(argill
         dataset.records.log(as_records([{**DOLLY_LIKE_ROWS[0], "instruction": "Changed?"}]))
         path, event = received.get(timeout=30)
         assert (path, event["type"], event["data"]["external_id"], event["data"]["fields"]["instruction"]) == (
-            "/hook", "record.updated", "0", "Changed?"
+            "/hook",
+            "record.updated",
+            "0",
+            "Changed?",
         )
     finally:
         delete_webhook(server, listening)

@@ -15,7 +15,11 @@ def test_decide_skips_without_news_and_names_what_changed():
     assert json.loads(first.cursor) == {"ana": {"submitted": 1, "discarded": 0}}
 
     quiet = decide(seen, known_partitions={"ana", "bruno"}, cursor=first.cursor)
-    assert not quiet.refresh and quiet.new_annotators == [] and quiet.reason == "no new annotators, submissions or discards"
+    assert (
+        not quiet.refresh
+        and quiet.new_annotators == []
+        and quiet.reason == "no new annotators, submissions or discards"
+    )
 
     busier = ArgillaActivity(
         annotators=["ana", "bruno", "chen"],
@@ -27,13 +31,24 @@ def test_decide_skips_without_news_and_names_what_changed():
 
 
 def frame(*rows) -> pd.DataFrame:
-    return pd.DataFrame([{"id": str(i), "category": "open_qa", "instruction": f"Q{i}?", "context": "", "response": text} for i, text in rows])
+    return pd.DataFrame(
+        [
+            {"id": str(i), "category": "open_qa", "instruction": f"Q{i}?", "context": "", "response": text}
+            for i, text in rows
+        ]
+    )
 
 
 def stored(row: dict, responses=(), metadata=None) -> dict:
     """A record as Argilla stores it: its uuid, external id, fields, metadata and responses."""
     fields = {name: row[name] for name in ("category", "instruction", "context", "response")}
-    return {"id": f"uuid-{row['id']}", "external_id": row["id"], "fields": fields, "metadata": metadata or {}, "responses": list(responses)}
+    return {
+        "id": f"uuid-{row['id']}",
+        "external_id": row["id"],
+        "fields": fields,
+        "metadata": metadata or {},
+        "responses": list(responses),
+    }
 
 
 def signals_for(planned: pd.DataFrame, priority: int = 0) -> pd.DataFrame:

@@ -5,8 +5,8 @@ import gc
 import pytest
 
 from curation_assets.argilla_adapter.mapping import collector_paused, suggested_answers, to_argilla_records
-from curation_assets.logic.quality import compute_quality_signals
 from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
+from curation_assets.logic.quality import compute_quality_signals
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from curation_assets.logic.changes import annotate_changes, change_label, changed_fields, normalise, similarity
 from curation_assets.defs.publishing import push_to_hub, write_curated
+from curation_assets.logic.changes import annotate_changes, change_label, changed_fields, normalise, similarity
 from curation_assets.logic.curation import curate, dataset_card, size_category
 from curation_assets.logic.statistics import compute_statistics, markdown_report, summary_png
 
@@ -15,21 +15,31 @@ text = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40)
 @given(original=text, padding=st.sampled_from([" ", "\n", "\t ", "  \n "]))
 def test_whitespace_only_edits_are_not_changes(original, padding):
     padded = padding + padding.join(original.split()) + padding
-    assert changed_fields(
-        {"instruction": original, "context": original, "response": original},
-        {"new_instruction": padded, "new_input": padded, "new_response": padded},
-    ) == []
+    assert (
+        changed_fields(
+            {"instruction": original, "context": original, "response": original},
+            {"new_instruction": padded, "new_input": padded, "new_response": padded},
+        )
+        == []
+    )
 
 
 @given(original=text, edited=text)
 def test_a_change_is_reported_exactly_when_normalised_texts_differ(original, edited):
-    fields = changed_fields({"instruction": original, "context": "", "response": "r"}, {"new_instruction": edited, "new_response": "r"})
+    fields = changed_fields(
+        {"instruction": original, "context": "", "response": "r"}, {"new_instruction": edited, "new_response": "r"}
+    )
     assert (fields == ["instruction"]) == (normalise(original) != normalise(edited))
     assert 0.0 <= similarity(original, edited) <= 1.0
 
 
 def test_missing_optional_input_equals_empty_context():
-    assert changed_fields({"instruction": "i", "context": None, "response": "r"}, {"new_instruction": "i", "new_response": "r"}) == []
+    assert (
+        changed_fields(
+            {"instruction": "i", "context": None, "response": "r"}, {"new_instruction": "i", "new_response": "r"}
+        )
+        == []
+    )
     assert change_label(["instruction", "response"]) == "instruction+response" and change_label([]) == "none"
 
 
@@ -55,7 +65,10 @@ def test_statistics_count_statuses_and_changed_fields():
     assert dict(zip(statistics.status_counts["status"], statistics.status_counts["count"])) == {
         "submitted": 2, "discarded": 1, "draft": 1, "pending": 1,
     }  # fmt: skip
-    assert dict(zip(statistics.change_counts["changed_fields"], statistics.change_counts["count"])) == {"response": 1, "none": 1}
+    assert dict(zip(statistics.change_counts["changed_fields"], statistics.change_counts["count"])) == {
+        "response": 1,
+        "none": 1,
+    }
     field_change = statistics.field_change.set_index("field")
     assert field_change.loc["response", "changed"] == 1 and field_change.loc["instruction", "changed"] == 0
     by_annotator = statistics.by_annotator.set_index("annotator")
@@ -72,10 +85,17 @@ def test_curation_keeps_submitted_answers_only(tmp_path):
     assert curated.set_index("id").loc["1", "response"] == "A1 better"
     assert dict(zip(curated["id"], curated["provenance"])) == {"1": "human", "2": "original"}
     card = dataset_card(
-        curated, "stats", project="demo", source="file:data/test.jsonl", license="cc-by-sa-3.0", attribution="Copyright Databricks"
+        curated,
+        "stats",
+        project="demo",
+        source="file:data/test.jsonl",
+        license="cc-by-sa-3.0",
+        attribution="Copyright Databricks",
     )
     assert "license: cc-by-sa-3.0" in card and "`file:data/test.jsonl`" in card and "Copyright Databricks" in card
-    assert "- n<1K" in card and "dolly" not in card.lower().replace("databricks", ""), "the card names the declared source only"
+    assert "- n<1K" in card and "dolly" not in card.lower().replace("databricks", ""), (
+        "the card names the declared source only"
+    )
     paths = write_curated(curated, card, tmp_path)
     assert pd.read_parquet(paths["parquet"]).equals(curated)
     import datasets
@@ -85,7 +105,12 @@ def test_curation_keeps_submitted_answers_only(tmp_path):
 
 def test_size_category_follows_the_number_of_records():
     assert [size_category(n) for n in (0, 999, 1_000, 15_000, 150_000, 2_000_000)] == [
-        "n<1K", "n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M"
+        "n<1K",
+        "n<1K",
+        "1K<n<10K",
+        "10K<n<100K",
+        "100K<n<1M",
+        "1M<n<10M",
     ]
 
 

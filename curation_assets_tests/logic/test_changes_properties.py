@@ -7,7 +7,14 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curation_assets.logic.changes import COMPARED, annotate_changes, change_label, changed_fields, normalise, similarity
+from curation_assets.logic.changes import (
+    COMPARED,
+    annotate_changes,
+    change_label,
+    changed_fields,
+    normalise,
+    similarity,
+)
 
 texts = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=30)
 # What a field or an answer can hold: text, or one of the ways "nothing" arrives (null, NaN, "").
@@ -67,7 +74,10 @@ ORIGINAL_FIELD = {"instruction": "instruction", "input": "context", "response": 
 
 @given(edited=st.lists(st.sampled_from(LABEL_ORDER), unique=True), original=texts.filter(str.strip))
 def test_change_labels_list_the_edited_fields_in_a_fixed_order_whatever_order_they_were_edited_in(edited, original):
-    row = {**{ORIGINAL_FIELD[name]: original for name in LABEL_ORDER}, **{ANSWER_COLUMN[name]: original for name in LABEL_ORDER}}
+    row = {
+        **{ORIGINAL_FIELD[name]: original for name in LABEL_ORDER},
+        **{ANSWER_COLUMN[name]: original for name in LABEL_ORDER},
+    }
     for position, name in enumerate(edited):  # edited in the drawn order, each differently
         row[ANSWER_COLUMN[name]] = f"{original} edit {position}"
     expected = "+".join(name for name in LABEL_ORDER if name in edited) or "none"

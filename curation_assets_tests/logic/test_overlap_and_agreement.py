@@ -145,7 +145,10 @@ def test_simulated_annotators_with_a_set_disagreement_rate_give_the_expected_kap
     (pair,) = compute_agreement(pd.DataFrame(rows)).pairs.to_dict("records")
     # Expected observed agreement 0.9² + 0.1² = 0.82; with 60/40 prevalence (blurred by errors) kappa ≈ 0.62.
     assert 0.78 < pair["decision_agreement"] < 0.86
-    assert 0.52 < pair["decision_kappa"] < 0.72 and pair["decision_kappa_low"] < pair["decision_kappa"] < pair["decision_kappa_high"]
+    assert (
+        0.52 < pair["decision_kappa"] < 0.72
+        and pair["decision_kappa_low"] < pair["decision_kappa"] < pair["decision_kappa_high"]
+    )
 
 
 def test_an_annotator_who_disagrees_with_everyone_is_an_outlier():

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curation_assets.argilla_adapter.mapping import ORIGINAL_AGENT, RULE_AGENT, suggestions_for
+from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
 from curation_assets.logic import quality
-from curation_assets.logic.shard_sync import quality_metadata
 from curation_assets.logic.curation import curate_with_rule_fixes
 from curation_assets.logic.quality import (
     FLAGS,
@@ -23,7 +23,7 @@ from curation_assets.logic.quality import (
     review_order,
     word_tokens,
 )
-from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
+from curation_assets.logic.shard_sync import quality_metadata
 from curation_assets.logic.statistics import NO_FLAG_ROW, compute_statistics
 
 GOOD = {
@@ -46,7 +46,10 @@ def test_a_clean_record_has_no_flag():
 def test_citation_markers_are_found_and_removed_but_ipa_in_brackets_stays():
     context = "Born 1743[a] in Virginia.[13] Lamborghini (Italian pronunciation: [autoˈmɔːbili]) rose.[citation needed]"
     assert flag_names(context=context) == ["citation_markers"]
-    assert remove_citation_markers(context) == "Born 1743 in Virginia. Lamborghini (Italian pronunciation: [autoˈmɔːbili]) rose."
+    assert (
+        remove_citation_markers(context)
+        == "Born 1743 in Virginia. Lamborghini (Italian pronunciation: [autoˈmɔːbili]) rose."
+    )
     reason = record_flags({**GOOD, "context": context})[0].reason
     assert "context: 3 ([a] [13] [citation needed])" in reason
 
@@ -56,7 +59,9 @@ def test_whitespace_damage_is_flagged_and_normalised_but_two_spaces_after_a_full
     assert flag_names(response="It started.  On 31 August 2000.") == []
     assert flag_names(response="It started\u200b on 31 August 2000.") == ["whitespace"]
     assert flag_names(response=" It started. \n\n\n\nOn 31 August 2000.") == ["whitespace"]
-    assert normalise_whitespace(" It  started. \n\n\n\nOn\u200b 31\tAugust.  Yes ") == "It started.\n\nOn 31\tAugust.  Yes"
+    assert (
+        normalise_whitespace(" It  started. \n\n\n\nOn\u200b 31\tAugust.  Yes ") == "It started.\n\nOn 31\tAugust.  Yes"
+    )
 
 
 def test_mojibake_is_flagged_and_repaired_while_correct_accents_stay():
@@ -69,7 +74,9 @@ def test_mojibake_is_flagged_and_repaired_while_correct_accents_stay():
 
 def test_response_copying_the_context_or_the_instruction():
     assert "response_copies_context" in flag_names(response=GOOD["context"] + " More text follows here.")
-    assert "response_copies_context" not in flag_names(response="Virgin Australia commenced services on 31 August 2000.")
+    assert "response_copies_context" not in flag_names(
+        response="Virgin Australia commenced services on 31 August 2000."
+    )
     assert flag_names(response="When did Virgin Australia start operating?") == ["response_copies_instruction"]
     assert flag_names(response="Virgin Australia started operating on 31 August 2000.") == []
 
@@ -77,7 +84,9 @@ def test_response_copying_the_context_or_the_instruction():
 def test_short_or_empty_response_depends_on_the_category():
     assert flag_names(response="") == ["short_response"]
     assert flag_names(category="open_qa", context="", response="Vermeer") == []
-    assert flag_names(category="creative_writing", context="", response="A short poem about rain.") == ["short_response"]
+    assert flag_names(category="creative_writing", context="", response="A short poem about rain.") == [
+        "short_response"
+    ]
     assert "empty" in record_flags({**GOOD, "response": "  "})[-1].reason
 
 
@@ -88,16 +97,37 @@ def test_context_missing_where_needed_and_present_where_not():
 
 
 def test_other_language_by_function_words_and_script():
-    german = {"instruction": "Wann hat Virgin Australia den Betrieb aufgenommen?", "response": "Das Unternehmen begann im August 2000 mit zwei Flugzeugen."}
+    german = {
+        "instruction": "Wann hat Virgin Australia den Betrieb aufgenommen?",
+        "response": "Das Unternehmen begann im August 2000 mit zwei Flugzeugen.",
+    }
     assert flag_names(**german) == ["other_language"]
-    russian = {"instruction": "Когда авиакомпания начала работу?", "response": "Она начала летать в августе двухтысячного года."}
+    russian = {
+        "instruction": "Когда авиакомпания начала работу?",
+        "response": "Она начала летать в августе двухтысячного года.",
+    }
     assert flag_names(**russian) == ["other_language"]
-    spanish = {"instruction": "¿Cuándo empezó a volar Virgin Australia?", "response": "La aerolínea empezó a volar en agosto de 2000 con dos aviones y no más."}
+    spanish = {
+        "instruction": "¿Cuándo empezó a volar Virgin Australia?",
+        "response": "La aerolínea empezó a volar en agosto de 2000 con dos aviones y no más.",
+    }
     assert flag_names(**spanish) == ["other_language"]
     assert "common es words" in record_flags({**GOOD, **spanish})[0].reason
-    assert flag_names(instruction="Give me the top 5 golf equipment company names.", response="Titleist, Taylormade, Callaway, Ping, Cobra") == []
-    chinese = {"instruction": "火车每天早上七点从中央车站出发。", "response": "这本书讲述了一个上海家庭的故事。"}  # two "words": no spaces
-    assert flag_names(**chinese) == ["other_language"] and "0% of the letters are Latin" in record_flags({**GOOD, **chinese})[0].reason
+    assert (
+        flag_names(
+            instruction="Give me the top 5 golf equipment company names.",
+            response="Titleist, Taylormade, Callaway, Ping, Cobra",
+        )
+        == []
+    )
+    chinese = {
+        "instruction": "火车每天早上七点从中央车站出发。",
+        "response": "这本书讲述了一个上海家庭的故事。",
+    }  # two "words": no spaces
+    assert (
+        flag_names(**chinese) == ["other_language"]
+        and "0% of the letters are Latin" in record_flags({**GOOD, **chinese})[0].reason
+    )
     assert flag_names(instruction="What does 東京 mean?", response="Tokyo, the capital of Japan.") == []
     assert record_flags({**GOOD, **german}, language="xx") == []
 
@@ -106,7 +136,12 @@ def test_exact_and_near_duplicates_share_a_group_with_its_size():
     base = "Give me a list of ten fruits that grow in tropical climates and are sold in supermarkets " * 2
     groups = duplicate_groups(
         ["7", "3", "5", "9"],
-        [base, base.upper(), base + "mango papaya", "Completely different text about the history of the Roman Empire and its roads."],
+        [
+            base,
+            base.upper(),
+            base + "mango papaya",
+            "Completely different text about the history of the Roman Empire and its roads.",
+        ],
     ).set_index("id")
     assert groups.loc[["7", "3", "5"], "duplicate_group"].tolist() == ["3", "3", "3"]
     assert groups.loc["3", "duplicate_group_size"] == 3
@@ -146,9 +181,24 @@ def _feedback(rows: list[dict]) -> pd.DataFrame:
 def test_flag_precision_counts_changes_and_discards_of_flagged_against_unflagged_records():
     records = pd.DataFrame(
         [
-            {**GOOD, "id": "1", "context": GOOD["context"] + "[1]", "instruction": "How many aircraft did Virgin Blue start with?"},
-            {**GOOD, "id": "2", "context": GOOD["context"] + "[2]", "instruction": "What was the airline first called?"},
-            {**GOOD, "id": "3", "context": GOOD["context"] + "[3]", "instruction": "On how many routes did it fly at first?"},
+            {
+                **GOOD,
+                "id": "1",
+                "context": GOOD["context"] + "[1]",
+                "instruction": "How many aircraft did Virgin Blue start with?",
+            },
+            {
+                **GOOD,
+                "id": "2",
+                "context": GOOD["context"] + "[2]",
+                "instruction": "What was the airline first called?",
+            },
+            {
+                **GOOD,
+                "id": "3",
+                "context": GOOD["context"] + "[3]",
+                "instruction": "On how many routes did it fly at first?",
+            },
             {**GOOD, "id": "4", "response": "It started on 1 September 2000."},
             {**GOOD, "id": "5", "response": "It began on 31 August 2000, with two aircraft."},
         ]
@@ -163,16 +213,30 @@ def test_flag_precision_counts_changes_and_discards_of_flagged_against_unflagged
                 "new_response": response or original["response"]}  # fmt: skip
 
     feedback = _feedback(
-        [answer("1", "submitted", "Changed."), answer("2", "discarded"), answer("3", "submitted"), answer("4", "submitted"), answer("5", "pending")]
+        [
+            answer("1", "submitted", "Changed."),
+            answer("2", "discarded"),
+            answer("3", "submitted"),
+            answer("4", "submitted"),
+            answer("5", "pending"),
+        ]
     )
     table = compute_statistics(feedback, signals).flag_precision.set_index("flag")
-    assert table.loc["citation_markers"].to_dict() == {"reviewed": 3, "changed": 1, "discarded": 1, "unchanged": 1, "precision": 0.667}
+    assert table.loc["citation_markers"].to_dict() == {
+        "reviewed": 3,
+        "changed": 1,
+        "discarded": 1,
+        "unchanged": 1,
+        "precision": 0.667,
+    }
     assert table.loc[NO_FLAG_ROW, "reviewed"] == 1 and table.loc[NO_FLAG_ROW, "precision"] == 0.0
     assert table.loc["duplicate", "reviewed"] == 0 and pd.isna(table.loc["duplicate", "precision"])
 
 
 def test_rule_pass_is_off_by_default_and_touches_only_records_nobody_answered():
-    records = pd.DataFrame([{**GOOD, "id": str(index), "context": GOOD["context"] + f"[{index}]"} for index in range(1, 5)])
+    records = pd.DataFrame(
+        [{**GOOD, "id": str(index), "context": GOOD["context"] + f"[{index}]"} for index in range(1, 5)]
+    )
     signals = compute_quality_signals(records)
     rows = []
     for record, status in zip(records.to_dict("records"), ["submitted", "draft", "pending", "discarded"]):
@@ -183,22 +247,34 @@ def test_rule_pass_is_off_by_default_and_touches_only_records_nobody_answered():
     assert curate_with_rule_fixes(feedback, signals, apply_rule_fixes=False)["id"].tolist() == ["1"]
     curated = curate_with_rule_fixes(feedback, signals, apply_rule_fixes=True).set_index("id")
     assert curated["provenance"].to_dict() == {"1": "original", "3": "rule"}
-    assert curated.loc["3", ["instruction", "context", "response"]].tolist() == [GOOD["instruction"], GOOD["context"], GOOD["response"]]
-    assert signals.set_index("id").loc["3", ["clean_instruction", "clean_response"]].isna().all(), "only what a rule changed is kept"
+    assert curated.loc["3", ["instruction", "context", "response"]].tolist() == [
+        GOOD["instruction"],
+        GOOD["context"],
+        GOOD["response"],
+    ]
+    assert signals.set_index("id").loc["3", ["clean_instruction", "clean_response"]].isna().all(), (
+        "only what a rule changed is kept"
+    )
 
 
 def test_rule_pass_before_anyone_submitted():
-    records = pd.DataFrame([{**GOOD, "id": "1", "context": GOOD["context"] + "[1]"}, {**GOOD, "id": "2", "instruction": "Who?"}])
+    records = pd.DataFrame(
+        [{**GOOD, "id": "1", "context": GOOD["context"] + "[1]"}, {**GOOD, "id": "2", "instruction": "Who?"}]
+    )
     signals = compute_quality_signals(records)
     feedback = _feedback([{"record_id": row["id"], "status": "pending", "instruction": row["instruction"], "context": row["context"],
                            "response": row["response"]} for row in records.to_dict("records")])  # fmt: skip
     nothing = curate_with_rule_fixes(feedback, signals, apply_rule_fixes=False)
-    assert nothing.empty and (nothing.dtypes == object).all(), "text columns stay text, not the floats pandas gives an empty frame"
+    assert nothing.empty and all(pd.api.types.is_object_dtype(dtype) for dtype in nothing.dtypes), (
+        "text columns stay text, not the floats pandas gives an empty frame"
+    )
     fixed = curate_with_rule_fixes(feedback, signals, apply_rule_fixes=True)
     assert fixed[["id", "provenance"]].values.tolist() == [["1", "rule"]]
 
 
-DAMAGED_TEXT = st.lists(st.sampled_from(list("ab .,\n\t[]1c\u200b\u00e9Ã©â€™") + ["[12]", "[a]", "  ", "word"]), max_size=30).map("".join)
+DAMAGED_TEXT = st.lists(
+    st.sampled_from(list("ab .,\n\t[]1c\u200b\u00e9Ã©â€™") + ["[12]", "[a]", "  ", "word"]), max_size=30
+).map("".join)
 # Flags judged on a record's words, which cleaning can change (removing "[12]" removes the word "12").
 WORD_FLAGS = {"short_response", "response_copies_context", "response_copies_instruction", "other_language"}
 
@@ -265,7 +341,9 @@ def test_thousands_of_copies_of_one_record_form_one_group_with_its_near_copies()
     assert groups["duplicate_kind"].tolist() == expected_kind
     assert (groups["duplicate_similarity"].iloc[:3000] == 1.0).all()
     assert groups["duplicate_similarity"].iloc[3000:3500].between(0.6, 1.0, inclusive="left").all()
-    assert (groups["duplicate_group"].iloc[3500:] == "").all() and (groups["duplicate_group_size"].iloc[3500:] == 0).all()
+    assert (groups["duplicate_group"].iloc[3500:] == "").all() and (
+        groups["duplicate_group_size"].iloc[3500:] == 0
+    ).all()
 
 
 def test_worker_processes_give_the_same_signals_as_one_process(monkeypatch):

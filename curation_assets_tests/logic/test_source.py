@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from curation_assets.logic.source import SHIPPED_EXCERPT, SourceError, validate_records
 from curation_assets.defs.source_loading import load_shipped_dolly_excerpt, load_source
+from curation_assets.logic.source import SHIPPED_EXCERPT, SourceError, validate_records
 
 
 def test_shipped_excerpt_is_the_real_dolly_sample_with_original_ids():
@@ -30,7 +30,9 @@ def test_local_files_in_every_format_with_column_mapping(tmp_path):
         valid, quarantine = validate_records(frame)
         assert list(valid["instruction"]) == ["Q?"] and list(valid["context"]) == [""], name
         ids |= set(valid["id"])
-    assert len(ids) == 1 and len(ids.pop()) == 16, "without an id column, the same record gets the same derived id in every format"
+    assert len(ids) == 1 and len(ids.pop()) == 16, (
+        "without an id column, the same record gets the same derived id in every format"
+    )
 
 
 def write_jsonl(path, rows):
@@ -41,13 +43,21 @@ def write_jsonl(path, rows):
 def test_derived_ids_follow_the_content_not_the_position(tmp_path):
     rows = [{"instruction": f"Q{i}?", "response": f"A{i}.", "category": "open_qa"} for i in range(5)]
     first = load_source(write_jsonl(tmp_path / "a.jsonl", rows))
-    reordered = load_source(write_jsonl(tmp_path / "b.jsonl", rows[::-1] + [{"instruction": "New?", "response": "N.", "category": "open_qa"}]))
+    reordered = load_source(
+        write_jsonl(
+            tmp_path / "b.jsonl", rows[::-1] + [{"instruction": "New?", "response": "N.", "category": "open_qa"}]
+        )
+    )
     by_text = lambda frame: dict(zip(frame["instruction"], frame["id"]))  # noqa: E731
-    assert {text: by_text(reordered)[text] for text in by_text(first)} == by_text(first), "reordered or extended: same ids"
+    assert {text: by_text(reordered)[text] for text in by_text(first)} == by_text(first), (
+        "reordered or extended: same ids"
+    )
     assert first.attrs["ids_derived"] and first["id"].is_unique
 
     # Two sources with records at the same positions never share an id (the bug: both were numbered 0, 1, ...).
-    other = load_source(write_jsonl(tmp_path / "c.jsonl", [{**row, "response": row["response"] + " (other)"} for row in rows]))
+    other = load_source(
+        write_jsonl(tmp_path / "c.jsonl", [{**row, "response": row["response"] + " (other)"} for row in rows])
+    )
     assert not set(first["id"]) & set(other["id"])
 
     # An identical copy gets the same id, so the later one is quarantined as a duplicate, not pushed twice.
@@ -57,7 +67,9 @@ def test_derived_ids_follow_the_content_not_the_position(tmp_path):
 
 
 def test_the_id_column_can_be_named_or_derived_even_when_an_id_column_exists(tmp_path):
-    rows = [{"uid": f"u{i}", "id": i, "instruction": f"Q{i}?", "response": "A.", "category": "open_qa"} for i in range(3)]
+    rows = [
+        {"uid": f"u{i}", "id": i, "instruction": f"Q{i}?", "response": "A.", "category": "open_qa"} for i in range(3)
+    ]
     path = write_jsonl(tmp_path / "ids.jsonl", rows)
     assert list(load_source(path)["id"]) == [0, 1, 2], "auto: the column named id"
     assert list(load_source(path, id_column="uid")["id"]) == ["u0", "u1", "u2"]
@@ -78,7 +90,9 @@ def test_the_id_column_can_be_named_or_derived_even_when_an_id_column_exists(tmp
 def test_bad_files_give_actionable_errors(tmp_path, content, message):
     path = tmp_path / "bad.jsonl"
     path.write_text(content)
-    with pytest.raises(SourceError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        SourceError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")
+    ):
         load_source(str(path))
 
 
@@ -155,9 +169,13 @@ def test_validation_of_arrow_strings_matches_python_objects():
         {"id": "5", "instruction": "Q?", "context": "", "response": "A.", "category": "closed_qa"},
     ]
     as_objects = validate_records(pd.DataFrame(rows, dtype=object), max_field_characters=10)
-    as_arrow = validate_records(pd.DataFrame(rows).astype("str").where(pd.DataFrame(rows).notna()), max_field_characters=10)
+    as_arrow = validate_records(
+        pd.DataFrame(rows).astype("str").where(pd.DataFrame(rows).notna()), max_field_characters=10
+    )
     for objects, arrow in zip(as_objects, as_arrow):
-        assert objects.astype(object).fillna("null").to_dict("records") == arrow.astype(object).fillna("null").to_dict("records")
+        assert objects.astype(object).fillna("null").to_dict("records") == arrow.astype(object).fillna("null").to_dict(
+            "records"
+        )
     valid, quarantine = as_arrow
     assert list(valid["id"]) == ["1", "5"] and list(valid["context"]) == ["", ""]
     assert quarantine["reason"].tolist() == [
@@ -178,7 +196,11 @@ def test_undecodable_context_beside_missing_ones_is_quarantined_not_a_crash():
     valid, quarantine = validate_records(pd.DataFrame(rows, dtype=object))
     assert list(valid["id"]) == ["1"]
     assert quarantine[["id", "context", "reason"]].to_dict("records") == [
-        {"id": "2", "context": "bad \\ud800 text", "reason": "context holds invalid text (undecodable bytes or characters)"}
+        {
+            "id": "2",
+            "context": "bad \\ud800 text",
+            "reason": "context holds invalid text (undecodable bytes or characters)",
+        }
     ]
 
 

@@ -23,7 +23,13 @@ DATASET_NAME = "incremental"
 def rows(start: int, count: int) -> pd.DataFrame:
     return pd.DataFrame(
         [
-            {"id": str(i), "category": "open_qa", "instruction": f"Question {i}?", "context": "" if i % 2 else f"Context {i}.", "response": f"Answer {i}."}
+            {
+                "id": str(i),
+                "category": "open_qa",
+                "instruction": f"Question {i}?",
+                "context": "" if i % 2 else f"Context {i}.",
+                "response": f"Answer {i}.",
+            }
             for i in range(start, start + count)
         ]
     )
@@ -105,7 +111,9 @@ def test_incremental_refresh_equals_a_full_read(fresh_argilla_server, tmp_path):
     bruno_dataset = argilla.datasets_named(DATASET_NAME)["bruno"].id
     victim = next(argilla.iter_records(bruno_dataset))["id"]
     httpx.delete(
-        f"{server.url}/api/v1/datasets/{bruno_dataset}/records", params={"ids": victim}, headers={"X-Argilla-Api-Key": server.owner_api_key}
+        f"{server.url}/api/v1/datasets/{bruno_dataset}/records",
+        params={"ids": victim},
+        headers={"X-Argilla-Api-Key": server.owner_api_key},
     ).raise_for_status()
     fourth, metadata = collect()
     assert metadata["datasets_read_in_full"] == ["bruno"] and len(fourth) == 21

@@ -11,12 +11,18 @@ import pytest
 from curation_assets.argilla_adapter.dataset_settings import REVIEW_VERDICT
 from curation_assets.local_argilla.process import start_embedded_argilla
 from curation_assets.quickstart.annotator_client import AnnotatorSession
-from curation_assets_tests.harness import PLAN, REFRESH, ProjectOnServer, metadata_of
+from curation_assets_tests.harness import REFRESH, ProjectOnServer, metadata_of
 
 pytestmark = pytest.mark.server
 PEOPLE = ["ana", "bruno", "rita"]
 RECORDS = [
-    {"id": f"r{i}", "instruction": f"Question {i}?", "context": "", "response": f"The answer to question {i} is {i}.", "category": "open_qa"}
+    {
+        "id": f"r{i}",
+        "instruction": f"Question {i}?",
+        "context": "",
+        "response": f"The answer to question {i} is {i}.",
+        "category": "open_qa",
+    }
     for i in range(6)
 ]
 
@@ -51,7 +57,11 @@ def answer(server, pipeline, annotator: str, answers: dict[str, tuple[str, str |
         for record in sorted(queue, key=lambda record: record.external_id):
             if record.external_id in answers:
                 status, response = answers[record.external_id]
-                values = None if response is None else {"new-instruction": record.fields["instruction"], "new-response": response}
+                values = (
+                    None
+                    if response is None
+                    else {"new-instruction": record.fields["instruction"], "new-response": response}
+                )
                 session.respond(record, status, values)
                 time.sleep(pause)
 
@@ -61,12 +71,20 @@ def test_disagreements_go_to_the_reviewer_and_the_adjudicated_text_is_published(
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         pipeline = project(server, instance, tmp_path)
         plan = pipeline.plan()
-        assert (plan.groupby("id")["annotator"].apply(sorted) == pd.Series([["ana", "bruno"]] * 6, index=plan["id"].unique()).sort_index()).all()
+        assert (
+            plan.groupby("id")["annotator"].apply(sorted)
+            == pd.Series([["ana", "bruno"]] * 6, index=plan["id"].unique()).sort_index()
+        ).all()
         pipeline.push_all_shards()
         agreed = "The answer to question 0 is zero."
         answer(server, pipeline, "ana", {"r0": ("submitted", agreed), "r1": ("submitted", "Kept by ana."),
                                          "r2": ("submitted", "Ana's long and careful answer to the second question.")})  # fmt: skip
-        answer(server, pipeline, "bruno", {"r0": ("submitted", agreed), "r1": ("discarded", None), "r2": ("submitted", "No.")})
+        answer(
+            server,
+            pipeline,
+            "bruno",
+            {"r0": ("submitted", agreed), "r1": ("discarded", None), "r2": ("submitted", "No.")},
+        )
 
         first = pipeline.materialize(REFRESH)
         queue = first.output_for_node(pipeline.node("review_queue")).set_index("record_id")
@@ -79,7 +97,9 @@ def test_disagreements_go_to_the_reviewer_and_the_adjudicated_text_is_published(
 
         # The sensor sees the review queue is newer than any review push, and asks for rita's.
         tick = pipeline.sensor_tick()
-        assert {(request.job_name, request.partition_key) for request in tick.run_requests} >= {(pipeline.job_name("push_reviews"), "rita")}
+        assert {(request.job_name, request.partition_key) for request in tick.run_requests} >= {
+            (pipeline.job_name("push_reviews"), "rita")
+        }
         pushed = pipeline.materialize(["review_shards"], partition_key="rita")
         assert metadata_of(pushed, pipeline.node("review_shards"))["reviews_pushed"] == 2
 
@@ -91,7 +111,11 @@ def test_disagreements_go_to_the_reviewer_and_the_adjudicated_text_is_published(
             assert "Ana's long and careful answer" in r2.fields["versions"] and "No." in r2.fields["versions"]
             assert "pre-filled" in r2.fields["versions"]
             r1 = next(review for review in reviews if review.external_id == "r1")
-            rita.respond(r1, "submitted", {REVIEW_VERDICT: "accept", "new-instruction": "Question 1?", "new-response": "Rita decided."})
+            rita.respond(
+                r1,
+                "submitted",
+                {REVIEW_VERDICT: "accept", "new-instruction": "Question 1?", "new-response": "Rita decided."},
+            )
         after_review = pipeline.sensor_tick(cursor=tick.cursor)
         assert pipeline.job_name("refresh_curation") in [request.job_name for request in after_review.run_requests]
 
@@ -106,7 +130,9 @@ def test_disagreements_go_to_the_reviewer_and_the_adjudicated_text_is_published(
         majority = project(server, instance, tmp_path, until_adjudicated="majority")
         result = majority.materialize(REFRESH)
         by_majority = result.output_for_node(majority.node("curated_dolly")).set_index("id")
-        assert by_majority.loc["r2", "provenance"] == "majority" and by_majority.loc["r1", "provenance"] == "adjudicated"
+        assert (
+            by_majority.loc["r2", "provenance"] == "majority" and by_majority.loc["r1", "provenance"] == "adjudicated"
+        )
         card = (majority.output_dir / "curated_dolly" / "README.md").read_text()
         assert "published as the majority's version" in card
 

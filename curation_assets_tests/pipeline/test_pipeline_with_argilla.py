@@ -6,10 +6,10 @@ import dagster as dg
 import httpx
 import pytest
 
-from curation_assets.local_argilla.process import start_embedded_argilla
-from curation_assets.quickstart.simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator
 from curation_assets.argilla_adapter.errors import ArgillaUnauthorizedError, ArgillaUnreachableError
 from curation_assets.defs.resources import ArgillaResource
+from curation_assets.local_argilla.process import start_embedded_argilla
+from curation_assets.quickstart.simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator
 from curation_assets_tests.harness import PLAN, REFRESH, ProjectOnServer, check_results, metadata_of
 
 pytestmark = pytest.mark.server
@@ -74,10 +74,13 @@ def test_full_run_push_collect_chart_curate(pipeline):
     # Re-running the push changes nothing and duplicates nothing.
     again = pipeline.push_all_shards()
     assert all(shard_metadata(pipeline, run)["records_pushed"] == 0 for run in again.values())
-    assert all(shard_metadata(pipeline, run)["skipped_unchanged_since_last_push"] for run in again.values()), "nothing read or pushed"
+    assert all(shard_metadata(pipeline, run)["skipped_unchanged_since_last_push"] for run in again.values()), (
+        "nothing read or pushed"
+    )
     assert sum(len(list(pipeline.argilla.iter_records(d.id))) for d in datasets.values()) == 37
 
-    # A record deleted in Argilla: the dataset no longer holds what the last push left, so the push runs and restores it.
+    # A record deleted in Argilla: the dataset no longer holds what the last push left, so the push runs and restores
+    # it.
     victim = next(pipeline.argilla.iter_records(datasets["ana"].id))
     pipeline.argilla.delete_records(datasets["ana"].id, [victim["id"]])
     restored = shard_metadata(pipeline, pipeline.materialize(["annotator_shards"], partition_key="ana"))
@@ -100,7 +103,9 @@ def test_full_run_push_collect_chart_curate(pipeline):
     edited = curated[curated["provenance"] == "human"]
     assert edited["response"].str.endswith(SIMULATION_MARK).all()
     assert check_results(refresh) == {
-        "argilla_matches_plan": True, "curated_records_are_valid": True, "no_annotator_agrees_far_less": True
+        "argilla_matches_plan": True,
+        "curated_records_are_valid": True,
+        "no_annotator_agrees_far_less": True,
     }
 
     statistics = refresh.output_for_node(pipeline.node("change_statistics"))
@@ -110,7 +115,9 @@ def test_full_run_push_collect_chart_curate(pipeline):
     assert "data:image/png;base64," in statistics_metadata["report"]
     # The charts people see without a click: under the 1,000 characters Dagster's asset page shows in place.
     status_chart = statistics_metadata["chart_status"]
-    assert len(status_chart) < 1000 and f"| submitted | {statuses['submitted']} |" in status_chart and "█" in status_chart
+    assert (
+        len(status_chart) < 1000 and f"| submitted | {statuses['submitted']} |" in status_chart and "█" in status_chart
+    )
     for chart in ("response_status", "changed_fields", "status_by_category", "status_by_annotator", "field_change"):
         assert (pipeline.output_dir / "statistics" / f"{chart}.html").exists()
     assert (pipeline.output_dir / "statistics" / "plotly.min.js").exists(), "charts open without a network"
@@ -170,12 +177,18 @@ def test_newcomer_takes_only_untouched_records_and_answers_stay(pushed_on_own_se
 
 
 def test_unreachable_argilla_and_wrong_key_fail_clearly(pipeline):
-    unreachable = ArgillaResource(api_url="http://127.0.0.1:9", api_key="x", retry_attempts=2, retry_base_delay_seconds=0.05)
-    with pytest.raises(ArgillaUnreachableError, match=r"cannot reach Argilla at http://127.0.0.1:9.*curation-argilla serve"):
+    unreachable = ArgillaResource(
+        api_url="http://127.0.0.1:9", api_key="x", retry_attempts=2, retry_base_delay_seconds=0.05
+    )
+    with pytest.raises(
+        ArgillaUnreachableError, match=r"cannot reach Argilla at http://127.0.0.1:9.*curation-argilla serve"
+    ):
         unreachable.client.check_connection()
     wrong_key = ArgillaResource(api_url=pipeline.server.url, api_key="not-a-key")
     with pytest.raises(ArgillaUnauthorizedError, match="rejected the API key"):
         wrong_key.client.check_connection()
     result = pipeline.sensor_tick(cursor='{"ana": {}}', argilla=unreachable)
     assert not result.run_requests and "cannot reach Argilla at http://127.0.0.1:9" in result.skip_message
-    assert result.cursor == '{"ana": {}}', "the cursor is kept: the next tick compares against the last state actually seen"
+    assert result.cursor == '{"ana": {}}', (
+        "the cursor is kept: the next tick compares against the last state actually seen"
+    )

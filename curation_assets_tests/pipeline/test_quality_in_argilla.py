@@ -29,7 +29,9 @@ def instance(tmp_path):
 
 def pushed(argilla_server, instance, folder, name: str, **settings):
     """A project of its own on the session's server (its own dataset), planned and pushed to ana: (pipeline, signals)."""
-    pipeline = ProjectOnServer(argilla_server, instance, folder, name=name, annotation={"annotators": [ANNOTATOR]}, **settings)
+    pipeline = ProjectOnServer(
+        argilla_server, instance, folder, name=name, annotation={"annotators": [ANNOTATOR]}, **settings
+    )
     for dataset in pipeline.datasets().values():
         pipeline.argilla.delete_dataset(dataset)
     plan = pipeline.materialize(PLAN)
@@ -67,20 +69,37 @@ def test_flagged_records_come_first_with_metadata_and_rule_suggestions(argilla_s
         assert {suggestion["agent"] for suggestion in clean.suggestions.values()} == {ORIGINAL_AGENT}
 
         # The UI's sort by a metadata property works too (what an annotator uses on a queue filled earlier).
-        sorted_body = session.request("POST", 
+        sorted_body = session.request(
+            "POST",
             f"/api/v1/me/datasets/{dataset_id}/records/search",
             params={"offset": 0, "limit": 50},
-            json={"filters": PENDING_QUEUE_FILTERS, "sort": [{"scope": {"entity": "metadata", "metadata_property": "priority"}, "order": "desc"}]},
+            json={
+                "filters": PENDING_QUEUE_FILTERS,
+                "sort": [{"scope": {"entity": "metadata", "metadata_property": "priority"}, "order": "desc"}],
+            },
         )
         by_metadata = [item["record"]["metadata"]["priority"] for item in sorted_body["items"]]
         assert by_metadata == sorted(by_metadata, reverse=True) and by_metadata[0] == order[0]
 
-        flagged_by_metadata = session.request("POST", 
+        flagged_by_metadata = session.request(
+            "POST",
             f"/api/v1/me/datasets/{dataset_id}/records/search",
             params={"offset": 0, "limit": 50},
-            json={"filters": {"and": [{"type": "terms", "scope": {"entity": "metadata", "metadata_property": "flags"}, "values": ["citation_markers"]}]}},
+            json={
+                "filters": {
+                    "and": [
+                        {
+                            "type": "terms",
+                            "scope": {"entity": "metadata", "metadata_property": "flags"},
+                            "values": ["citation_markers"],
+                        }
+                    ]
+                }
+            },
         )
-        assert flagged_by_metadata["total"] == int(signals["flags"].map(lambda flags: "citation_markers" in flags).sum())
+        assert flagged_by_metadata["total"] == int(
+            signals["flags"].map(lambda flags: "citation_markers" in flags).sum()
+        )
 
 
 def test_flag_precision_and_opt_in_rule_pass(argilla_server, instance, tmp_path):
@@ -92,7 +111,9 @@ def test_flag_precision_and_opt_in_rule_pass(argilla_server, instance, tmp_path)
         (top,) = queue
         assert top.external_id == "10"
         questions = questions_of(argilla_server, dataset_id)
-        answers = {name: top.suggestions[questions[name]]["value"] for name in ("new-instruction", "new-input", "new-response")}
+        answers = {
+            name: top.suggestions[questions[name]]["value"] for name in ("new-instruction", "new-input", "new-response")
+        }
         session.respond(top, "submitted", answers)
     # The project's declaration now opts in to the rule pass, as a user would edit its defs.yaml.
     with_rule_fixes = ProjectOnServer(
@@ -116,10 +137,14 @@ def test_flag_precision_and_opt_in_rule_pass(argilla_server, instance, tmp_path)
     assert "[3]" not in curated.loc["0", "context"] and curated.loc["0", "annotator"] == ""
 
 
-def test_annotator_shards_gives_a_dataset_made_before_the_quality_signals_their_metadata(argilla_server, instance, tmp_path):
+def test_annotator_shards_gives_a_dataset_made_before_the_quality_signals_their_metadata(
+    argilla_server, instance, tmp_path
+):
     """A dataset an earlier version made (no metadata properties, no quality notes, no source stamp), with an
     answer in it, upgraded by the next run of annotator_shards itself."""
-    pipeline = ProjectOnServer(argilla_server, instance, tmp_path, name="quality_upgrade", annotation={"annotators": ["bruno"]})
+    pipeline = ProjectOnServer(
+        argilla_server, instance, tmp_path, name="quality_upgrade", annotation={"annotators": ["bruno"]}
+    )
     argilla = pipeline.argilla
     for dataset in pipeline.datasets().values():
         argilla.delete_dataset(dataset)
@@ -147,12 +172,18 @@ def test_annotator_shards_gives_a_dataset_made_before_the_quality_signals_their_
     assert sorted(stored) == sorted(signals["id"]), "every record of the source, once"
     assert stored["0"]["metadata"]["flags"] == ["citation_markers"] and "quality_notes" not in stored["0"]["fields"]
     priority = dict(zip(signals["id"], signals["priority"]))
-    assert all(record["metadata"]["priority"] == priority[record_id] for record_id, record in stored.items() if record_id != "1")
+    assert all(
+        record["metadata"]["priority"] == priority[record_id]
+        for record_id, record in stored.items()
+        if record_id != "1"
+    )
     # The answered record is left exactly as it was annotated, answer included.
     assert stored["1"] == answered_before and not stored["1"]["metadata"]
     (response,) = stored["1"]["responses"]
     assert response["values"]["new-response"]["value"] == sent["1"]["new-response"]
 
     again = pipeline.materialize(["annotator_shards"], partition_key="bruno")
-    assert metadata_of(again, pipeline.node("annotator_shards"))["metadata_properties_added"] == [], "nothing left to add"
+    assert metadata_of(again, pipeline.node("annotator_shards"))["metadata_properties_added"] == [], (
+        "nothing left to add"
+    )
     argilla.delete_dataset(dataset)

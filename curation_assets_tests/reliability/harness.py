@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import dagster as dg
 import httpx
@@ -27,7 +27,9 @@ def failure_text(result: dg.ExecuteInProcessResult) -> str:
 class ActAfter(httpx.BaseTransport):
     """Passes requests through; after the first answered request that matches, runs `action` (a crash)."""
 
-    def __init__(self, inner: httpx.BaseTransport, matches: Callable[[httpx.Request], bool], action: Callable[[], None]):
+    def __init__(
+        self, inner: httpx.BaseTransport, matches: Callable[[httpx.Request], bool], action: Callable[[], None]
+    ):
         self.inner, self.matches, self.action = inner, matches, action
         self.done = False
 
@@ -93,7 +95,9 @@ def applied_then_dropped():
             return response
         response.read()
         answers.append(response.status_code)
-        raise httpx.RemoteProtocolError(f"connection dropped after the server answered {response.status_code}", request=request)
+        raise httpx.RemoteProtocolError(
+            f"connection dropped after the server answered {response.status_code}", request=request
+        )
 
     fault.answers = answers
     return fault
@@ -114,7 +118,9 @@ class AnswersFirstWith(httpx.BaseTransport):
         self.inner.close()
 
 
-def resource_with_transport(base: ArgillaResource, wrap: Callable[[httpx.BaseTransport], httpx.BaseTransport], **settings):
+def resource_with_transport(
+    base: ArgillaResource, wrap: Callable[[httpx.BaseTransport], httpx.BaseTransport], **settings
+):
     """The same resource with its real transport wrapped, inside the retries, as a fault would strike."""
 
     class ArgillaWithFault(ArgillaResource):
@@ -153,7 +159,9 @@ def responses_by_record(pipeline: ProjectOnServer) -> dict[tuple[str, str], dict
     }
 
 
-def submit(pipeline: ProjectOnServer, annotator: str, record_ids: list[str], status: str = "submitted", mark: str = "") -> dict[str, dict]:
+def submit(
+    pipeline: ProjectOnServer, annotator: str, record_ids: list[str], status: str = "submitted", mark: str = ""
+) -> dict[str, dict]:
     """The annotator answers these records of their queue as the web UI does; returns what was sent."""
     server = pipeline.server
     account = next(account for account in server.credentials.annotators if account.username == annotator)

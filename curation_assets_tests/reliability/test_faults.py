@@ -16,13 +16,17 @@ import pandas as pd
 import pytest
 
 from curation_assets import state
-from curation_assets.argilla_adapter.errors import ArgillaNotFoundError, ArgillaUnauthorizedError, ArgillaUnreachableError
+from curation_assets.argilla_adapter.errors import (
+    ArgillaNotFoundError,
+    ArgillaUnauthorizedError,
+    ArgillaUnreachableError,
+)
 from curation_assets.argilla_adapter.transport import RetryPolicy, may_retry
 from curation_assets.defs.resources import ArgillaResource
+from curation_assets.defs.source_loading import load_source
 from curation_assets.local_argilla.process import ArgillaServerProcess, free_port
 from curation_assets.logic.assignment import plan_assignments
 from curation_assets.logic.source import SHIPPED_EXCERPT
-from curation_assets.defs.source_loading import load_source
 from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets_tests.harness import FAST_RETRIES, ProjectOnServer
 from curation_assets_tests.reliability.harness import (
@@ -43,7 +47,6 @@ from curation_assets_tests.reliability.harness import (
     submit,
 )
 
-
 pytestmark = pytest.mark.server
 
 
@@ -59,14 +62,20 @@ def test_retry_policy_backs_off_with_jitter_and_spares_client_errors():
     for retry in range(1, 8):
         ceiling = min(8.0, 0.5 * 2 ** (retry - 1))
         delays = {policy.delay(retry) for _ in range(20)}
-        assert all(ceiling / 2 <= delay <= ceiling for delay in delays) and len(delays) > 1, "jittered, doubling, capped"
+        assert all(ceiling / 2 <= delay <= ceiling for delay in delays) and len(delays) > 1, (
+            "jittered, doubling, capped"
+        )
     for status in (500, 502, 503, 504, 429):
         assert may_retry("GET", status_code=status) and may_retry("PUT", status_code=status)
     for status in (400, 401, 403, 404, 409, 422):
         assert not may_retry("GET", status_code=status) and not may_retry("PUT", status_code=status)
-    assert may_retry("PUT", error=httpx.ReadTimeout("slow")) and may_retry("GET", error=httpx.RemoteProtocolError("cut"))
+    assert may_retry("PUT", error=httpx.ReadTimeout("slow")) and may_retry(
+        "GET", error=httpx.RemoteProtocolError("cut")
+    )
     # A POST the server may have applied is not repeated; one that never left is.
-    assert not may_retry("POST", error=httpx.ReadTimeout("slow")) and may_retry("POST", error=httpx.ConnectError("refused"))
+    assert not may_retry("POST", error=httpx.ReadTimeout("slow")) and may_retry(
+        "POST", error=httpx.ConnectError("refused")
+    )
     assert not may_retry("POST", status_code=500) and may_retry("POST", status_code=503)
 
 
@@ -87,7 +96,11 @@ def test_unreachable_server_is_retried_a_bounded_number_of_times_and_logged_with
     with caplog.at_level(logging.WARNING), pytest.raises(ArgillaUnreachableError) as raised:
         argilla.client.check_connection()
     message = str(raised.value)
-    assert f"cannot reach Argilla at {url}" in message and "failed 3 time(s)" in message and "curation-argilla serve" in message
+    assert (
+        f"cannot reach Argilla at {url}" in message
+        and "failed 3 time(s)" in message
+        and "curation-argilla serve" in message
+    )
     retries = [record.getMessage() for record in caplog.records if "retry" in record.getMessage()]
     assert len(retries) == 2 and "retry 1 of 2" in retries[0] and "GET /api/v1/me" in retries[0]
     assert "secret-key-never-logged" not in caplog.text + message
@@ -101,7 +114,11 @@ def test_busy_server_answers_are_retried_until_the_real_answer(argilla_server, c
     with caplog.at_level(logging.WARNING):
         assert busy.client.check_connection()["role"] == "owner"
     retries = [message for message in caplog.messages if "retry" in message]
-    assert [message.split("failed ")[1].split(";")[0] for message in retries] == ["(HTTP 503)", "(HTTP 500)", "(HTTP 429)"]
+    assert [message.split("failed ")[1].split(";")[0] for message in retries] == [
+        "(HTTP 503)",
+        "(HTTP 500)",
+        "(HTTP 429)",
+    ]
     too_busy = resource_with_transport(owner, lambda inner: AnswersFirstWith(inner, [503] * 5), **FAST_RETRIES)
     with pytest.raises(ArgillaUnreachableError, match=r"kept answering 503 to GET /api/v1/me after 3 tries"):
         too_busy.client.check_connection()
@@ -116,7 +133,10 @@ def test_client_errors_are_not_retried(argilla_server, caplog):
         wrong_key.client.check_connection()
     annotator = next(account for account in argilla_server.credentials.annotators if account.username == "ana")
     annotator_key = ArgillaResource(api_url=argilla_server.url, api_key=annotator.api_key, **FAST_RETRIES)
-    with caplog.at_level(logging.WARNING), pytest.raises(ArgillaUnauthorizedError, match=r"refused GET /api/v1/users \(403\).*owner role"):
+    with (
+        caplog.at_level(logging.WARNING),
+        pytest.raises(ArgillaUnauthorizedError, match=r"refused GET /api/v1/users \(403\).*owner role"),
+    ):
         annotator_key.client.annotator_usernames()
     assert not [record for record in caplog.records if "retry" in record.getMessage()]
 
@@ -143,21 +163,29 @@ def crash_mid_push_then_rerun(pipeline: ProjectOnServer, excerpt: pd.DataFrame, 
     assert len(responses_before) == 4
 
     # The user revises their file, so ana's untouched records are pushed again, two per request.
-    excerpt.assign(response=excerpt["response"] + " (revised)").to_json(source_file, orient="records", lines=True, force_ascii=False)
+    excerpt.assign(response=excerpt["response"] + " (revised)").to_json(
+        source_file, orient="records", lines=True, force_ascii=False
+    )
     pipeline.plan()
 
     crashing = resource_with_fault(pipeline.resource, is_bulk_upsert, server.kill, log_batch_size=2, **FAST_RETRIES)
     failed = pipeline.run_job("push_shards", partition_key="ana", argilla=crashing)
     assert not failed.success
     error = failure_text(failed)
-    assert f"cannot reach Argilla at {server.url}" in error and "curation-argilla serve" in error and "rerun" in error, error
+    assert (
+        f"cannot reach Argilla at {server.url}" in error and "curation-argilla serve" in error and "rerun" in error
+    ), error
 
     restarted = ArgillaServerProcess(server.config)
     # The server comes back while a call is already retrying: that call just waits for it.
     restarter = threading.Thread(target=restarted.start)
     restarter.start()
     patient = ArgillaResource(
-        api_url=server.url, api_key=server.owner_api_key, retry_attempts=200, retry_max_delay_seconds=0.5, retry_budget_seconds=120
+        api_url=server.url,
+        api_key=server.owner_api_key,
+        retry_attempts=200,
+        retry_max_delay_seconds=0.5,
+        retry_budget_seconds=120,
     )
     try:
         ana_records = records_by_shard(pipeline, patient.client)["ana"]
@@ -173,10 +201,14 @@ def crash_mid_push_then_rerun(pipeline: ProjectOnServer, excerpt: pd.DataFrame, 
         pipeline.push_all_shards()
         shards = records_by_shard(pipeline)
         external_ids = [record["external_id"] for records in shards.values() for record in records]
-        assert len(external_ids) == len(plan) and set(external_ids) == set(plan["id"]), "exactly one copy of each record"
+        assert len(external_ids) == len(plan) and set(external_ids) == set(plan["id"]), (
+            "exactly one copy of each record"
+        )
         for record in shards["ana"]:
             answered = bool(record.get("responses"))
-            assert record["fields"]["response"].endswith("(revised)") != answered, "untouched records revised, answered ones kept"
+            assert record["fields"]["response"].endswith("(revised)") != answered, (
+                "untouched records revised, answered ones kept"
+            )
         assert responses_by_record(pipeline) == responses_before, "every response still there, unchanged"
     finally:
         restarted.stop()
@@ -196,8 +228,11 @@ def excerpt_file(folder) -> tuple[pd.DataFrame, object]:
     return excerpt, source_file
 
 
-def push_a_revision(pipeline: ProjectOnServer, excerpt: pd.DataFrame, source_file, argilla: ArgillaResource | None = None):
-    """Plan and push; ana answers four records; the file is revised, so ana's other records are upserted again, two per request.
+def push_a_revision(
+    pipeline: ProjectOnServer, excerpt: pd.DataFrame, source_file, argilla: ArgillaResource | None = None
+):
+    """Plan and push; ana answers four records; the file is revised, so ana's other records are upserted again, two per
+    request.
 
     Returns the push run of the revision (through `argilla`), the plan and the responses as they were before it.
     """
@@ -208,7 +243,9 @@ def push_a_revision(pipeline: ProjectOnServer, excerpt: pd.DataFrame, source_fil
     submit(pipeline, "ana", ana_ids[3:4], status="draft", mark="(draft)")
     responses_before = responses_by_record(pipeline)
     assert len(responses_before) == 4
-    excerpt.assign(response=excerpt["response"] + " (revised)").to_json(source_file, orient="records", lines=True, force_ascii=False)
+    excerpt.assign(response=excerpt["response"] + " (revised)").to_json(
+        source_file, orient="records", lines=True, force_ascii=False
+    )
     replanned = pipeline.plan()
     assert replanned[["id", "annotator"]].equals(plan[["id", "annotator"]]), "the revision moves no record"
     return pipeline.run_job("push_shards", partition_key="ana", argilla=argilla), plan, responses_before
@@ -222,10 +259,17 @@ def clean_revision_push(argilla_server, tmp_path_factory):
     (folder / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
         pipeline = ProjectOnServer(
-            argilla_server, instance, folder, name="writes_clean", source={"file": str(source_file)}, annotation=WRITE_TEAM
+            argilla_server,
+            instance,
+            folder,
+            name="writes_clean",
+            source={"file": str(source_file)},
+            annotation=WRITE_TEAM,
         )
         delete_curation_datasets(pipeline)
-        pushed, _, _ = push_a_revision(pipeline, excerpt, source_file, pipeline.resource.model_copy(update={"log_batch_size": 2}))
+        pushed, _, _ = push_a_revision(
+            pipeline, excerpt, source_file, pipeline.resource.model_copy(update={"log_batch_size": 2})
+        )
         assert pushed.success
         yield comparable_argilla(pipeline)
         delete_curation_datasets(pipeline)
@@ -245,14 +289,18 @@ def assert_each_record_once_as_a_clean_push_left_it(pipeline, plan, responses_be
             questions = [suggestion["question_id"] for suggestion in record.get("suggestions") or []]
             assert len(questions) == len(set(questions)), f"one suggestion per question on {record['external_id']}"
     revised = [r for r in shards["ana"] if r["fields"]["response"].endswith("(revised)")]
-    assert len(revised) == len(shards["ana"]) - 4, "every untouched record of ana's carries the revision, no half-applied batch"
+    assert len(revised) == len(shards["ana"]) - 4, (
+        "every untouched record of ana's carries the revision, no half-applied batch"
+    )
     assert responses_by_record(pipeline) == responses_before, "every answer untouched"
     assert comparable_argilla(pipeline) == clean, "fields, suggestions, metadata and answers as after a clean push"
 
 
 def write_fault_pipeline(server, folder, instance, name: str) -> tuple[ProjectOnServer, pd.DataFrame, object]:
     excerpt, source_file = excerpt_file(folder)
-    pipeline = ProjectOnServer(server, instance, folder, name=name, source={"file": str(source_file)}, annotation=WRITE_TEAM)
+    pipeline = ProjectOnServer(
+        server, instance, folder, name=name, source={"file": str(source_file)}, annotation=WRITE_TEAM
+    )
     delete_curation_datasets(pipeline)
     return pipeline, excerpt, source_file
 
@@ -299,7 +347,10 @@ def test_a_batch_upsert_refused_until_the_retries_run_out_fails_once_then_the_re
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         pipeline, excerpt, source_file = write_fault_pipeline(argilla_server, tmp_path, instance, "writes_refused")
         always_busy = resource_with_transport(
-            pipeline.resource, lambda inner: FaultOnNth(inner, is_bulk_upsert, 2, answered_with([503] * 10)), log_batch_size=2, **FAST_RETRIES
+            pipeline.resource,
+            lambda inner: FaultOnNth(inner, is_bulk_upsert, 2, answered_with([503] * 10)),
+            log_batch_size=2,
+            **FAST_RETRIES,
         )
         try:
             failed, plan, responses_before = push_a_revision(pipeline, excerpt, source_file, always_busy)
@@ -308,9 +359,15 @@ def test_a_batch_upsert_refused_until_the_retries_run_out_fails_once_then_the_re
             assert f"Argilla at {argilla_server.url} kept failing (503) while upserting records" in error, error
             assert "after 3 tries; check the server's log and rerun" in error
             ana = records_by_shard(pipeline)["ana"]
-            revised = sorted(record["external_id"] for record in ana if record["fields"]["response"].endswith("(revised)"))
-            assert len(revised) == 2, "the batch before the refused one is in; the refused one and those after it are not"
-            assert len(ana) == len(set(record["external_id"] for record in ana)) == len(plan[plan["annotator"] == "ana"])
+            revised = sorted(
+                record["external_id"] for record in ana if record["fields"]["response"].endswith("(revised)")
+            )
+            assert len(revised) == 2, (
+                "the batch before the refused one is in; the refused one and those after it are not"
+            )
+            assert (
+                len(ana) == len(set(record["external_id"] for record in ana)) == len(plan[plan["annotator"] == "ana"])
+            )
             assert responses_by_record(pipeline) == responses_before
 
             rerun = pipeline.run_job("push_shards", partition_key="ana")
@@ -384,7 +441,8 @@ def written_state(pipeline: ProjectOnServer) -> dict:
 
 @pytest.fixture(scope="module")
 def collected_pipeline(argilla_server, tmp_path_factory):
-    """A project planned, pushed and collected once: there is something in Argilla, Dagster and on disk a failed run could change."""
+    """A project planned, pushed and collected once: there is something in Argilla, Dagster and on disk a failed run could
+    change."""
     folder = tmp_path_factory.mktemp("nothing_written")
     (folder / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
@@ -398,7 +456,9 @@ def collected_pipeline(argilla_server, tmp_path_factory):
 
 
 @pytest.mark.parametrize("asset_name", ARGILLA_ASSETS)
-def test_each_argilla_asset_fails_with_one_clear_error_when_unreachable_or_the_key_is_wrong(collected_pipeline, asset_name):
+def test_each_argilla_asset_fails_with_one_clear_error_when_unreachable_or_the_key_is_wrong(
+    collected_pipeline, asset_name
+):
     pipeline = collected_pipeline
     before = written_state(pipeline)
     assert before["argilla"] and before["files"] and all(before["materializations"].values())
@@ -408,7 +468,10 @@ def test_each_argilla_asset_fails_with_one_clear_error_when_unreachable_or_the_k
     partition = "ana" if asset_name == "annotator_shards" else None
     expected = {
         unreachable: [f"cannot reach Argilla at {url}", "curation-argilla serve"],
-        wrong_key: [f"Argilla at {pipeline.server.url} rejected the API key (401)", "curation-argilla credentials --env"],
+        wrong_key: [
+            f"Argilla at {pipeline.server.url} rejected the API key (401)",
+            "curation-argilla credentials --env",
+        ],
     }
     for argilla, phrases in expected.items():
         failed = pipeline.materialize([asset_name], partition_key=partition, argilla=argilla, raise_on_error=False)
@@ -426,7 +489,10 @@ def test_sensor_skips_and_keeps_its_cursor_when_unreachable_or_the_key_is_wrong(
     url = f"http://127.0.0.1:{free_port()}"
     # Default retries: the sensor shortens them itself, so a tick ends well within Dagster's timeout.
     for argilla, phrase in (
-        (ArgillaResource(api_url=url, api_key="x"), f"cannot reach Argilla at {url}: GET /api/v1/users failed 2 time(s)"),
+        (
+            ArgillaResource(api_url=url, api_key="x"),
+            f"cannot reach Argilla at {url}: GET /api/v1/users failed 2 time(s)",
+        ),
         (ArgillaResource(api_url=pipeline.server.url, api_key="not-a-key"), "rejected the API key"),
     ):
         tick = pipeline.sensor_tick(cursor=cursor, argilla=argilla)
@@ -472,7 +538,9 @@ def test_answers_submitted_while_feedback_is_collected_are_fully_in_or_in_the_ne
 
     annotator_thread = threading.Thread(target=annotate)
     annotator_thread.start()
-    during = pipeline.materialize(["collected_feedback"], argilla=slow_reader).output_for_node(pipeline.node("collected_feedback"))
+    during = pipeline.materialize(["collected_feedback"], argilla=slow_reader).output_for_node(
+        pipeline.node("collected_feedback")
+    )
     annotator_thread.join()
     assert len(sent) == 12
 
@@ -524,7 +592,9 @@ def test_a_run_killed_mid_way_then_rerun_ends_as_one_clean_run(argilla_server, t
             plan = pipeline.plan()
             if scenario == "killed and rerun":
                 dying = resource_with_fault(pipeline.resource, is_bulk_upsert, crash, log_batch_size=2)
-                killed = pipeline.materialize(["annotator_shards"], partition_key="ana", argilla=dying, raise_on_error=False)
+                killed = pipeline.materialize(
+                    ["annotator_shards"], partition_key="ana", argilla=dying, raise_on_error=False
+                )
                 assert not killed.success and "the run was killed here" in failure_text(killed)
                 assert len(records_by_shard(pipeline)["ana"]) == 2, "one batch of ana's shard landed"
                 # The rerun starts over from the plan, which now sees a half-pushed layout.
@@ -532,7 +602,9 @@ def test_a_run_killed_mid_way_then_rerun_ends_as_one_clean_run(argilla_server, t
                 assert replanned.equals(plan), "the plan made after the crash is the clean run's plan"
             pipeline.push_all_shards()
             if scenario == "killed and rerun":
-                dying_reader = resource_with_fault(pipeline.resource, lambda request: request.url.path.endswith("/records"), crash)
+                dying_reader = resource_with_fault(
+                    pipeline.resource, lambda request: request.url.path.endswith("/records"), crash
+                )
                 assert not pipeline.run_job("refresh_curation", argilla=dying_reader).success
                 # With no new work since, the sensor still asks for the failed refresh again.
                 first_tick = pipeline.sensor_tick()
@@ -618,15 +690,25 @@ def test_a_push_process_killed_mid_way_is_asked_again_and_the_rerun_ends_as_one_
                 # The process died without a word: Dagster still shows the run as started, and the sensor
                 # does not push the shard a second time alongside what it believes is running.
                 assert killed.status == dg.DagsterRunStatus.STARTED
-                while_started = {r.partition_key: r.run_key for r in pipeline.sensor_tick().run_requests if r.job_name == push}
-                assert while_started["ana"] == killed.tags["dagster/run_key"], "a key already used: the daemon launches nothing"
+                while_started = {
+                    r.partition_key: r.run_key for r in pipeline.sensor_tick().run_requests if r.job_name == push
+                }
+                assert while_started["ana"] == killed.tags["dagster/run_key"], (
+                    "a key already used: the daemon launches nothing"
+                )
                 # Terminating the dead run in the Dagster UI marks it canceled; the sensor then asks for the push again.
                 pipeline.instance.report_run_canceled(killed)
                 requests = {r.partition_key: r for r in pipeline.sensor_tick().run_requests if r.job_name == push}
-                assert requests["ana"].run_key != killed.tags["dagster/run_key"] and requests["ana"].run_key.endswith(":1")
-                assert pipeline.plan()[["id", "annotator"]].equals(plan[["id", "annotator"]]), "the rerun's plan is the clean plan"
+                assert requests["ana"].run_key != killed.tags["dagster/run_key"] and requests["ana"].run_key.endswith(
+                    ":1"
+                )
+                assert pipeline.plan()[["id", "annotator"]].equals(plan[["id", "annotator"]]), (
+                    "the rerun's plan is the clean plan"
+                )
             for partition, request in sorted(requests.items()):
-                assert pipeline.run_job("push_shards", partition_key=partition, tags={"dagster/run_key": request.run_key}).success
+                assert pipeline.run_job(
+                    "push_shards", partition_key=partition, tags={"dagster/run_key": request.run_key}
+                ).success
             feedback, curated = annotate_and_refresh(pipeline, plan)
             assert (feedback["status"] == "submitted").sum() == 6 and len(curated) == 6
             final_states.append((plan, comparable_argilla(pipeline), comparable_curated(curated)))
@@ -655,18 +737,24 @@ def test_the_sensor_asks_again_for_a_failed_push_or_refresh_at_most_3_times_in_a
         pipeline.plan()
         (plan_record,) = instance.fetch_materializations(pipeline.key("annotation_assignments"), limit=1).records
         pushes, refreshes, cursor = requested()
-        assert pushes == {name: f"annotator_shards:{name}:{plan_record.storage_id}:0" for name in ("ana", "bruno", "chen")}
+        assert pushes == {
+            name: f"annotator_shards:{name}:{plan_record.storage_id}:0" for name in ("ana", "bruno", "chen")
+        }
         assert refreshes == [], "no answer yet, no failed refresh: nothing to refresh"
 
         for failures in (1, 2, 3, 4):
             assert not pipeline.run_job("push_shards", partition_key="ana", argilla=unreachable).success
             pushes, _, cursor = requested(cursor)
             if failures <= 3:
-                assert pushes["ana"] == f"annotator_shards:ana:{plan_record.storage_id}:{failures}", "asked again, under a new key"
+                assert pushes["ana"] == f"annotator_shards:ana:{plan_record.storage_id}:{failures}", (
+                    "asked again, under a new key"
+                )
             else:
                 assert "ana" not in pushes, "after 3 automatic retries the push waits for a person"
                 assert f"{push} for ana failed 4 times in a row: launch it by hand once fixed" in pipeline.sensor_log
-            assert pushes["bruno"].endswith(":0") and pushes["chen"].endswith(":0"), "each shard counts its own failures"
+            assert pushes["bruno"].endswith(":0") and pushes["chen"].endswith(":0"), (
+                "each shard counts its own failures"
+            )
 
         # A new plan starts the count over: the failures were against the old one.
         pipeline.plan()
@@ -676,7 +764,9 @@ def test_the_sensor_asks_again_for_a_failed_push_or_refresh_at_most_3_times_in_a
         for partition in ("ana", "bruno", "chen"):
             assert pipeline.run_job("push_shards", partition_key=partition).success
         pushes, refreshes, cursor = requested(cursor)
-        assert pushes == {} and refreshes == [f"refresh:{cursor}:0"], "every shard pushed; new datasets seen: one refresh"
+        assert pushes == {} and refreshes == [f"refresh:{cursor}:0"], (
+            "every shard pushed; new datasets seen: one refresh"
+        )
         assert pipeline.run_job("refresh_curation").success
         assert requested(cursor)[:2] == ({}, []), "nothing new"
 
@@ -716,7 +806,9 @@ def test_annotators_who_leave_keep_their_answers_and_hand_over_untouched_records
     server = pipeline.server
     plan = pipeline.plan()
     pipeline.push_all_shards()
-    share = {annotator: sorted(plan.loc[plan["annotator"] == annotator, "id"]) for annotator in ("ana", "bruno", "chen")}
+    share = {
+        annotator: sorted(plan.loc[plan["annotator"] == annotator, "id"]) for annotator in ("ana", "bruno", "chen")
+    }
     sent = {
         "bruno": submit(pipeline, "bruno", share["bruno"][:2], mark="(bruno)"),
         "chen": submit(pipeline, "chen", share["chen"][:2], mark="(chen)"),
@@ -759,5 +851,7 @@ def test_annotators_who_leave_keep_their_answers_and_hand_over_untouched_records
                 assert curated_by_id.loc[record_id, "response"] == answer["new-response"]
         assert len(curated) == 4
         assert declared.last_checks == {
-            "argilla_matches_plan": True, "curated_records_are_valid": True, "no_annotator_agrees_far_less": True
+            "argilla_matches_plan": True,
+            "curated_records_are_valid": True,
+            "no_annotator_agrees_far_less": True,
         }

@@ -11,9 +11,9 @@ import pytest
 
 from curation_assets.argilla_adapter.client import ArgillaClient
 from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings
-from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets.argilla_adapter.mapping import to_argilla_records
 from curation_assets.argilla_adapter.rest import Connection
+from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets_tests.argilla_helpers import DOLLY_LIKE_ROWS, annotator_account
 
 pytestmark = pytest.mark.server
@@ -30,12 +30,18 @@ def shards(argilla_server):
         dataset = argilla.ensure_annotator_dataset(annotator, DATASET, curation_dataset_settings)
         argilla.upsert_records(dataset, to_argilla_records(pd.DataFrame(rows)))
         record = next(argilla.iter_records(dataset.id))
-        workspace_ids = {workspace["name"]: workspace["id"] for workspace in argilla.request("GET", "/api/v1/me/workspaces")["items"]}
+        workspace_ids = {
+            workspace["name"]: workspace["id"] for workspace in argilla.request("GET", "/api/v1/me/workspaces")["items"]
+        }
         ids[annotator] = {"dataset": dataset.id, "workspace": workspace_ids[annotator], "record": record["id"]}
     with AnnotatorSession(argilla_server.url, annotator_account(argilla_server, "bruno").api_key) as bruno:
         queued = bruno.queue(ids["bruno"]["dataset"], limit=1)[0][0]
-        ids["bruno"]["response"] = bruno.respond(queued, "submitted", {"new-instruction": "bruno's", "new-response": "answer"})["id"]
-    owner = httpx.get(f"{argilla_server.url}/api/v1/me", headers={"X-Argilla-Api-Key": argilla_server.owner_api_key}).json()
+        ids["bruno"]["response"] = bruno.respond(
+            queued, "submitted", {"new-instruction": "bruno's", "new-response": "answer"}
+        )["id"]
+    owner = httpx.get(
+        f"{argilla_server.url}/api/v1/me", headers={"X-Argilla-Api-Key": argilla_server.owner_api_key}
+    ).json()
     ids["owner"] = owner["id"]
     return ids
 
@@ -58,7 +64,8 @@ def requests_by_ana(ids):
         ("bruno's workspace members", "GET", f"/api/v1/workspaces/{his['workspace']}/users", None, 403),
         ("owner: list users", "GET", "/api/v1/users", None, 403),
         ("owner: read the owner (and so his API key)", "GET", f"/api/v1/users/{ids['owner']}", None, 403),
-        ("owner: create a user", "POST", "/api/v1/users", {"first_name": "m", "username": "mallory", "password": "mallory-pass-1", "role": "owner"}, 403),
+        ("owner: create a user", "POST", "/api/v1/users",
+         {"first_name": "m", "username": "mallory", "password": "mallory-pass-1", "role": "owner"}, 403),
         ("owner: create a workspace", "POST", "/api/v1/workspaces", {"name": "ana-own"}, 403),
         ("owner: list all records of her own dataset", "GET", f"/api/v1/datasets/{mine['dataset']}/records", None, 403),
         ("owner: delete her own dataset", "DELETE", f"/api/v1/datasets/{mine['dataset']}", None, 403),

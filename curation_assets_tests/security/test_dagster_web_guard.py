@@ -17,11 +17,11 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from curation_assets.quickstart.dagster_web_guard import guarded_dagster_dev_command
 from curation_assets.local_argilla.process import free_port
+from curation_assets.quickstart.dagster_web_guard import guarded_dagster_dev_command
 from curation_assets_tests.browser import headless_page
 
-TINY_DEFINITIONS = '''
+TINY_DEFINITIONS = """
 import dagster as dg
 
 @dg.op
@@ -33,7 +33,7 @@ def noop_job():
     noop()
 
 defs = dg.Definitions(jobs=[noop_job])
-'''
+"""
 # dagster dev is a process of its own: not for the fast lane.
 pytestmark = pytest.mark.server
 LAUNCH_RUN = (

@@ -68,7 +68,9 @@ def read_http_answer(connection: socket.socket) -> str:
     while b"\r\n\r\n" not in received:
         received += connection.recv(65536)
     head, _, body = received.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    length = int(
+        next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    )
     while len(body) < length:
         body += connection.recv(65536)
     return (head + b"\r\n\r\n" + body).decode("latin-1")
@@ -94,27 +96,37 @@ def test_an_anonymous_large_body_is_refused_before_it_is_read(server):
         for _ in range(40):
             yield b" " * 8192
 
-    chunked = httpx.post(f"{server.url}/api/v1/datasets", content=chunks(), headers={"Content-Type": "application/json"})
+    chunked = httpx.post(
+        f"{server.url}/api/v1/datasets", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert chunked.status_code == 401, "a body of unknown length is refused once it passes 64 KiB without credentials"
 
     def anonymous(size: int) -> httpx.Response:
-        return httpx.post(f"{server.url}/api/v1/datasets", content=b" " * size, headers={"Content-Type": "application/json"})
+        return httpx.post(
+            f"{server.url}/api/v1/datasets", content=b" " * size, headers={"Content-Type": "application/json"}
+        )
 
     assert "needs a valid API key" in anonymous(ANONYMOUS_BODY_LIMIT + 1).text
-    assert "needs a valid API key" not in anonymous(ANONYMOUS_BODY_LIMIT).text, "up to 64 KiB, the server itself answers"
+    assert "needs a valid API key" not in anonymous(ANONYMOUS_BODY_LIMIT).text, (
+        "up to 64 KiB, the server itself answers"
+    )
 
 
 def test_the_owner_pushes_a_500_record_batch_over_the_anonymous_limit(server):
     dataset = create_curation_dataset(owner_client(server), "bruno", "bruno", "big_batch")
-    text = "A sentence of a long answer, quoted \"here\".\n" * 100
+    text = 'A sentence of a long answer, quoted "here".\n' * 100
     records = [
-        rg.Record(id=str(index), fields={"category": "open_qa", "instruction": f"{index}?", "context": text, "response": text})
+        rg.Record(
+            id=str(index), fields={"category": "open_qa", "instruction": f"{index}?", "context": text, "response": text}
+        )
         for index in range(500)
     ]
     payload_bytes = 500 * 2 * len(json.dumps(text))
     assert payload_bytes > 30 * ANONYMOUS_BODY_LIMIT
     dataset.records.log(records, batch_size=500)
-    total = httpx.get(f"{server.url}/api/v1/datasets/{dataset.id}/records", headers=owner_headers(server), params={"limit": 1})
+    total = httpx.get(
+        f"{server.url}/api/v1/datasets/{dataset.id}/records", headers=owner_headers(server), params={"limit": 1}
+    )
     assert total.json()["total"] == 500
 
 
@@ -122,9 +134,14 @@ def test_a_body_over_the_configured_limit_is_refused_even_with_credentials(tmp_p
     monkeypatch.setenv(MAX_BODY_ENV, "1")
     small = start_embedded_argilla(tmp_path / "argilla", annotator_names=["dora"])
     try:
+
         def post(size: int) -> httpx.Response:
             body = json.dumps({"name": "x" * size, "workspace_id": "not-a-uuid"})
-            return httpx.post(f"{small.url}/api/v1/datasets", content=body, headers={**owner_headers(small), "Content-Type": "application/json"})
+            return httpx.post(
+                f"{small.url}/api/v1/datasets",
+                content=body,
+                headers={**owner_headers(small), "Content-Type": "application/json"},
+            )
 
         too_big = post(1_500_000)
         assert too_big.status_code == 413
@@ -144,7 +161,12 @@ def test_the_default_limit_fits_the_largest_legitimate_batch():
         "id": None,
         "external_id": "15014",
         "fields": {name: text for name in ("category", "instruction", "context", "response", "quality_notes")},
-        "metadata": {"flags": ["citation_markers", "long_context"], "priority": 3, "duplicate_group": "g" * 32, "response_words": 17_000},
+        "metadata": {
+            "flags": ["citation_markers", "long_context"],
+            "priority": 3,
+            "duplicate_group": "g" * 32,
+            "response_words": 17_000,
+        },
         "suggestions": [
             {"question_id": str(uuid.uuid4()), "value": text, "agent": "quality-rules", "score": 0.9, "type": None}
             for _ in range(3)
@@ -170,10 +192,18 @@ def test_failed_sign_ins_are_throttled_per_account_and_logged_without_the_passwo
     assert throttled.status_code == 429, "even the right password waits once the account is throttled"
     assert 0 < int(throttled.headers["Retry-After"]) <= SIGN_IN_WINDOW_SECONDS
     bruno = annotator_account(server, "bruno")
-    assert httpx.post(f"{server.url}/api/v1/token", data={"username": "bruno", "password": bruno.password}).status_code == 201
+    assert (
+        httpx.post(f"{server.url}/api/v1/token", data={"username": "bruno", "password": bruno.password}).status_code
+        == 201
+    )
 
     unknown_name = f"nobody-{uuid.uuid4().hex[:8]}"
-    assert httpx.post(f"{server.url}/api/v1/token", data={"username": unknown_name, "password": wrong_password}).status_code == 401
+    assert (
+        httpx.post(
+            f"{server.url}/api/v1/token", data={"username": unknown_name, "password": wrong_password}
+        ).status_code
+        == 401
+    )
     log = server_log(server, once_it_holds="failed sign-in with an unknown username")
     assert log.count("failed sign-in as 'ana' from 127.0.0.1") == FAILED_SIGN_INS_PER_ACCOUNT
     assert "sign-ins as 'ana' are refused" in log
@@ -215,9 +245,13 @@ def test_no_request_input_reaches_the_log(server):
     )  # fmt: skip
     users = httpx.get(f"{server.url}/api/v1/users", headers=headers).json()["items"]
     bruno_id = next(user["id"] for user in users if user["username"] == "bruno")
-    patched = httpx.patch(f"{server.url}/api/v1/users/{bruno_id}", headers=headers, json={"password": marks["long"] * 10})
+    patched = httpx.patch(
+        f"{server.url}/api/v1/users/{bruno_id}", headers=headers, json={"password": marks["long"] * 10}
+    )
     huge = httpx.post(
-        f"{server.url}/api/v1/datasets", headers=headers, json={"name": marks["field"] * 300_000, "workspace_id": "not-a-uuid"}
+        f"{server.url}/api/v1/datasets",
+        headers=headers,
+        json={"name": marks["field"] * 300_000, "workspace_id": "not-a-uuid"},
     )
     signed_in = httpx.post(f"{server.url}/api/v1/token", data={"username": "bruno", "password": marks["sign_in"]})
     assert (created.status_code, patched.status_code, huge.status_code, signed_in.status_code) == (422, 422, 422, 401)
@@ -227,7 +261,9 @@ def test_no_request_input_reaches_the_log(server):
     assert "request rejected, RequestValidationError" in log, "the rejections are logged (without their values)"
     for mark in marks.values():
         assert mark not in log
-    assert server.log_path.stat().st_size - log_size_before < 20_000, "a 5 MB invalid field costs the log a line, not 10 MB"
+    assert server.log_path.stat().st_size - log_size_before < 20_000, (
+        "a 5 MB invalid field costs the log a line, not 10 MB"
+    )
 
 
 # -- origins, framing, host names -------------------------------------------------------
@@ -241,13 +277,21 @@ def test_cors_and_writes_only_for_the_servers_own_origin(server):
     assert own.headers["access-control-allow-origin"] == server.url
     preflight = httpx.options(
         f"{server.url}/api/v1/users",
-        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-argilla-api-key"},
+        headers={
+            "Origin": "http://evil.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-argilla-api-key",
+        },
     )
     assert "access-control-allow-origin" not in preflight.headers
 
-    write = httpx.post(f"{server.url}/api/v1/workspaces", headers={**headers, "Origin": "http://evil.example"}, json={"name": "csrf"})
+    write = httpx.post(
+        f"{server.url}/api/v1/workspaces", headers={**headers, "Origin": "http://evil.example"}, json={"name": "csrf"}
+    )
     assert write.status_code == 403
-    sign_in = httpx.post(f"{server.url}/api/v1/token", headers={"Origin": "null"}, data={"username": "bruno", "password": "x" * 8})
+    sign_in = httpx.post(
+        f"{server.url}/api/v1/token", headers={"Origin": "null"}, data={"username": "bruno", "password": "x" * 8}
+    )
     assert sign_in.status_code == 403
     workspaces = httpx.get(f"{server.url}/api/v1/me/workspaces", headers=headers).json()["items"]
     assert "csrf" not in [workspace["name"] for workspace in workspaces]
@@ -259,14 +303,18 @@ def test_every_response_forbids_framing_by_other_sites_and_foreign_host_names_ar
         assert response.headers["content-security-policy"] == "frame-ancestors 'self'", path
         assert response.headers["x-frame-options"] == "SAMEORIGIN", path
 
-    rebound = httpx.get(f"{server.url}/api/v1/me", headers={**owner_headers(server), "Host": f"attacker.example:{server.config.port}"})
+    rebound = httpx.get(
+        f"{server.url}/api/v1/me", headers={**owner_headers(server), "Host": f"attacker.example:{server.config.port}"}
+    )
     assert rebound.status_code == 400 and "unknown Host header" in rebound.text
     assert httpx.get(f"{server.url}/sign-in", headers={"Host": f"localhost:{server.config.port}"}).status_code == 200
 
 
 @pytest.mark.browser
 def test_a_page_of_another_site_cannot_frame_the_sign_in_page(server, tmp_path):
-    (tmp_path / "framing.html").write_text(f'<iframe id="argilla" src="{server.url}/sign-in" width="800" height="600"></iframe>')
+    (tmp_path / "framing.html").write_text(
+        f'<iframe id="argilla" src="{server.url}/sign-in" width="800" height="600"></iframe>'
+    )
     site = ThreadingHTTPServer(("127.0.0.1", free_port()), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
     threading.Thread(target=site.serve_forever, daemon=True).start()
     try:

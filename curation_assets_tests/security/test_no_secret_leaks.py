@@ -59,7 +59,9 @@ def run_the_pipeline(server, instance, monkeypatch):
     assert refresh.success
 
     monkeypatch.setenv("ARGILLA_API_KEY", WRONG_API_KEY)
-    failed = defs.resolve_job_def(f"{PROJECT}_refresh_curation").execute_in_process(instance=instance, raise_on_error=False)
+    failed = defs.resolve_job_def(f"{PROJECT}_refresh_curation").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
     assert not failed.success, "the wrong key is refused, so its error path is scanned too"
 
 
@@ -103,13 +105,20 @@ def test_a_full_run_leaves_no_secret_anywhere(deployment, monkeypatch, capfd, ca
 
     assert "rows_valid" in recorded and "rejected the API key" in recorded, "the scan sees metadata and errors"
     captured = [path for path in (root / "dagster_home").rglob("compute_logs/*") if path.suffix in (".out", ".err")]
-    assert captured and any(path.stat().st_size for path in captured), "the runs' captured stdout/stderr are scanned too"
+    assert captured and any(path.stat().st_size for path in captured), (
+        "the runs' captured stdout/stderr are scanned too"
+    )
     outputs = root / "state" / "output" / PROJECT
     published = {path.relative_to(outputs).parts[0] for path in files_under(outputs)}
     assert {"statistics", "curated_dolly", "feedback", "quality"} <= published, "the published files are scanned too"
     leaks = []
     for name, secret in secrets.items():
-        for where, text in (("dagster records", recorded), ("stdout", printed.out), ("stderr", printed.err), ("log records", logged)):
+        for where, text in (
+            ("dagster records", recorded),
+            ("stdout", printed.out),
+            ("stderr", printed.err),
+            ("log records", logged),
+        ):
             if secret in text:
                 leaks.append(f"{name} in {where}")
         for path in files_under(root):
@@ -122,7 +131,11 @@ def test_a_full_run_leaves_no_secret_anywhere(deployment, monkeypatch, capfd, ca
     # Positive control and the allowed places: the scanner finds the secrets where they belong, and only
     # their owner can read them.
     stored = (server.data_dir / "credentials.json").read_text()
-    assert all(secret in stored for name, secret in secrets.items() if "password" in name or name.endswith("api key") and "wrong" not in name)
+    assert all(
+        secret in stored
+        for name, secret in secrets.items()
+        if "password" in name or name.endswith("api key") and "wrong" not in name
+    )
     assert stat.S_IMODE(server.data_dir.stat().st_mode) == 0o700
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in server.data_dir.iterdir() if path.is_file()}
     assert {"credentials.json", "auth-secret", "argilla.db", "server.log"} <= set(modes)

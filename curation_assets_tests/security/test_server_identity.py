@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from curation_assets.argilla_adapter.errors import ArgillaUnreachableError
+from curation_assets.defs.resources import ArgillaResource
 from curation_assets.local_argilla.bootstrap import plan_credentials
 from curation_assets.local_argilla.config import LocalArgillaConfig, persistent_auth_secret, write_private_file
 from curation_assets.local_argilla.identity import (
@@ -26,8 +28,6 @@ from curation_assets.local_argilla.identity import (
     verify_embedded_server,
 )
 from curation_assets.local_argilla.process import ArgillaServerProcess, free_port
-from curation_assets.argilla_adapter.errors import ArgillaUnreachableError
-from curation_assets.defs.resources import ArgillaResource
 from curation_assets_tests.local_argilla.test_cli import run_cli
 
 # Processes of their own (a fake or real server, dagster dev): not for the fast lane.
@@ -35,7 +35,8 @@ pytestmark = pytest.mark.server
 
 
 class Impostor:
-    """Answers every request like Argilla 2.8 (version, empty lists); `relay_identity_to` forwards the challenge to a real server."""
+    """Answers every request like Argilla 2.8 (version, empty lists); `relay_identity_to` forwards the challenge to a real
+    server."""
 
     def __init__(self, port: int, relay_identity_to: str | None = None, forged_proof: str | None = None):
         self.requests: list[str] = []
@@ -74,7 +75,7 @@ class Impostor:
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "Impostor":
+    def __enter__(self) -> Impostor:
         self.thread.start()
         return self
 
@@ -88,7 +89,8 @@ class Impostor:
 
 @pytest.fixture
 def data_dir_with_credentials(tmp_path) -> LocalArgillaConfig:
-    """A data dir as `serve` leaves it (credentials and auth secret), its server not running: the port is free for an impostor."""
+    """A data dir as `serve` leaves it (credentials and auth secret), its server not running: the port is free for an
+    impostor."""
     config = LocalArgillaConfig(data_dir=tmp_path / "argilla", port=free_port())
     write_private_file(config.credentials_path, plan_credentials(None, ["ana"]).to_json())
     persistent_auth_secret(config)
@@ -114,12 +116,18 @@ def test_status_refuses_an_impostor_and_sends_it_no_key(data_dir_with_credential
 def test_the_quickstart_refuses_an_impostor_and_sends_it_no_key(data_dir_with_credentials, tmp_path):
     config = data_dir_with_credentials
     command = [sys.executable, "-m", "curation_assets.quickstart", "--once", "--argilla-port", str(config.port)]
-    environment = {**os.environ, "CURATION_STATE_DIR": str(tmp_path / "state"), "CURATION_ARGILLA_HOME": str(config.data_dir)}
+    environment = {
+        **os.environ,
+        "CURATION_STATE_DIR": str(tmp_path / "state"),
+        "CURATION_ARGILLA_HOME": str(config.data_dir),
+    }
     with Impostor(config.port) as impostor:
         result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "using the one already running" not in result.stdout
-    assert "is not the embedded Argilla of" in result.stderr and "does not answer the identity challenge" in result.stderr
+    assert (
+        "is not the embedded Argilla of" in result.stderr and "does not answer the identity challenge" in result.stderr
+    )
     assert impostor.requests
     assert not impostor.received(owner_key(config)) and not impostor.received("X-Argilla-Api-Key")
 
@@ -133,7 +141,9 @@ def test_the_server_process_and_the_pipeline_check_refuse_an_impostor(data_dir_w
             verify_before_sending_key(config.url, owner_key(config), config.data_dir)
         asked = len(impostor.requests)
         verify_before_sending_key(config.url, "a-remote-argilla-key", config.data_dir)
-        assert len(impostor.requests) == asked, "a key that is not the embedded owner's is not checked (nothing is sent)"
+        assert len(impostor.requests) == asked, (
+            "a key that is not the embedded owner's is not checked (nothing is sent)"
+        )
     assert not impostor.received(owner_key(config))
 
 

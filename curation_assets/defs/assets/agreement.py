@@ -25,7 +25,8 @@ def build_annotator_agreement(project: Project) -> dg.AssetsDefinition:
         check_specs=[dg.AssetCheckSpec("no_annotator_agrees_far_less", asset=key)],
     )
     def annotator_agreement(collected_feedback: pd.DataFrame, quality_signals: pd.DataFrame):
-        """Agreement on records two or more annotators answered: submit vs discard, changed vs kept per field, how similar the final texts are; per pair and per annotator."""
+        """Agreement on records two or more annotators answered: submit vs discard, changed vs kept per field, how similar
+        the final texts are; per pair and per annotator."""
         feedback, _ = within_source(collected_feedback, quality_signals["id"])
         agreement = compute_agreement(feedback, threshold)
         people = agreement.annotators
@@ -50,9 +51,8 @@ def build_annotator_agreement(project: Project) -> dg.AssetsDefinition:
             metadata["by_annotator"] = dg.MetadataValue.md(markdown_table(people, rows=50))
             metadata["pairs"] = dg.MetadataValue.md(markdown_table(agreement.pairs, rows=50))
         else:
-            metadata["note"] = (
-                "no record was answered by two annotators yet"
-                + ("" if project.settings.annotation.overlap.share else " (overlap is off: set annotation.overlap.share)")
+            metadata["note"] = "no record was answered by two annotators yet" + (
+                "" if project.settings.annotation.overlap.share else " (overlap is off: set annotation.overlap.share)"
             )
         yield dg.Output(agreement.tables(), metadata=metadata)
         outliers = people.loc[people["outlier"], "annotator"].tolist() if len(people) else []

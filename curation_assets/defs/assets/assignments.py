@@ -30,7 +30,9 @@ def current_placement(
 def refuse_a_source_switch(project: Project, datasets: dict[str, ArgillaDataset]) -> None:
     """Stop before anything is planned or pushed if the datasets were built from another source."""
     stamps = {shard: dataset.metadata.get(SOURCE_STAMP) for shard, dataset in datasets.items()}
-    switch = source_switch(project.name, project.source.identity, project.source.replaces, stamps, project.where_declared)
+    switch = source_switch(
+        project.name, project.source.identity, project.source.replaces, stamps, project.where_declared
+    )
     if switch is not None:
         raise dg.Failure(description=switch.message(), allow_retries=False)
 
@@ -51,7 +53,9 @@ def build_annotation_assignments(project: Project) -> dg.AssetsDefinition:
         datasets = argilla.datasets_named(project.dataset_name)
         refuse_a_source_switch(project, datasets)
         existing = argilla.annotator_usernames()
-        annotators = existing if settings.annotators == "all" else [name for name in settings.annotators if name in existing]
+        annotators = (
+            existing if settings.annotators == "all" else [name for name in settings.annotators if name in existing]
+        )
         without_account = [] if settings.annotators == "all" else sorted(set(settings.annotators) - set(existing))
         if without_account:
             context.log.warning(
@@ -74,7 +78,11 @@ def build_annotation_assignments(project: Project) -> dg.AssetsDefinition:
             overlap_share=settings.overlap.share,
             annotators_per_overlap_record=settings.overlap.annotators_per_record,
         )
-        moved = sum(1 for record_id, annotator in zip(plan["id"], plan["annotator"]) if annotator not in placements.get(record_id, {annotator}))
+        moved = sum(
+            1
+            for record_id, annotator in zip(plan["id"], plan["annotator"])
+            if annotator not in placements.get(record_id, {annotator})
+        )
         shares = plan["annotator"].value_counts().sort_index()
         # Someone taken off the team (or deleted) keeps the records they answered, and nothing else.
         former = shares[~shares.index.isin(annotators)]

@@ -4,11 +4,11 @@ import dagster as dg
 import pandas as pd
 
 from ...logic.curation import curate_with_rule_fixes, dataset_card, within_source
-from ..source_loading import DATA_DIR
 from ...logic.statistics import markdown_report
 from ...logic.vocabulary import ResponseStatus
 from ..project import Project
 from ..publishing import push_to_hub, write_curated
+from ..source_loading import DATA_DIR
 
 DOLLY_ATTRIBUTION_HEADING = "## License and attribution (CC BY-SA 3.0)"
 
@@ -37,7 +37,8 @@ def build_curated_dolly(project: Project) -> dg.AssetsDefinition:
         review_queue: pd.DataFrame,
         collected_reviews: pd.DataFrame,
     ):
-        """Submitted records with the annotators' answers in place of the originals, disagreements as a reviewer adjudicated them (opt-in: plus rule-cleaned untouched records); discards, drafts and the rest left out."""
+        """Submitted records with the annotators' answers in place of the originals, disagreements as a reviewer
+        adjudicated them (opt-in: plus rule-cleaned untouched records); discards, drafts and the rest left out."""
         # Only records of the declared source: answers to a replaced source's records stay in Argilla, not here.
         feedback, answers_outside_source = within_source(collected_feedback, quality_signals["id"])
         adjudications = collected_reviews[collected_reviews["status"] == ResponseStatus.SUBMITTED]

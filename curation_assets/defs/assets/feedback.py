@@ -39,7 +39,10 @@ def build_collected_feedback(project: Project) -> dg.AssetsDefinition:
                     rows, records_read = merged, records_read + len(changed)
             if rows is None:
                 full = list(argilla.iter_records(dataset.id))
-                rows, records_read = feedback_frame(feedback_rows(full, shard, usernames_by_id)), records_read + len(full)
+                rows, records_read = (
+                    feedback_frame(feedback_rows(full, shard, usernames_by_id)),
+                    records_read + len(full),
+                )
                 full_reads.append(shard)
             if read_since:
                 cache.save(dataset.id, rows, read_since)

@@ -25,9 +25,13 @@ def build_annotator_pace(project: Project) -> dg.AssetsDefinition:
         kinds={"pandas", "plotly"},
     )
     def annotator_pace(
-        collected_feedback: pd.DataFrame, quality_signals: pd.DataFrame, change_statistics: dict, annotator_agreement: dict
+        collected_feedback: pd.DataFrame,
+        quality_signals: pd.DataFrame,
+        change_statistics: dict,
+        annotator_agreement: dict,
     ) -> dg.Output[dict]:
-        """Per annotator: answers per hour and median seconds per record (breaks over the pause cut-off left out), records left and ETA, next to edit rate and agreement."""
+        """Per annotator: answers per hour and median seconds per record (breaks over the pause cut-off left out), records
+        left and ETA, next to edit rate and agreement."""
         import plotly.express as px
 
         feedback, _ = within_source(collected_feedback, quality_signals["id"])
@@ -38,7 +42,9 @@ def build_annotator_pace(project: Project) -> dg.AssetsDefinition:
         for name, table in pace.tables().items():
             table.to_csv(folder / f"{name}.csv", index=False)
         if len(pace.timeline):
-            figure = px.line(pace.timeline, x="hour", y="answers", color="annotator", markers=True, title="Answers per hour")
+            figure = px.line(
+                pace.timeline, x="hour", y="answers", color="annotator", markers=True, title="Answers per hour"
+            )
             figure.write_html(folder / "pace_timeline.html", include_plotlyjs="directory")
         progress = pace.progress.iloc[0].to_dict()
         metadata = {
@@ -52,7 +58,9 @@ def build_annotator_pace(project: Project) -> dg.AssetsDefinition:
         rated = pace.pace.dropna(subset=["answers_per_hour"])
         if len(rated):
             metadata["chart_answers_per_hour"] = dg.MetadataValue.md(
-                text_bar_chart(list(rated["annotator"]), [float(rate) for rate in rated["answers_per_hour"]], "answers per hour")
+                text_bar_chart(
+                    list(rated["annotator"]), [float(rate) for rate in rated["answers_per_hour"]], "answers per hour"
+                )
             )
         return dg.Output(pace.tables(), metadata=metadata)
 

@@ -19,7 +19,8 @@ def build_quality_signals(project: Project) -> dg.AssetsDefinition:
         kinds={"pandas"},
     )
     def quality_signals(raw_dolly: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-        """Per record: flags with reasons (citation markers, whitespace, encoding, copies, short, context, duplicates, language), priority and rule-cleaned texts."""
+        """Per record: flags with reasons (citation markers, whitespace, encoding, copies, short, context, duplicates,
+        language), priority and rule-cleaned texts."""
         signals = compute_quality_signals(raw_dolly, language=language)
         # In slices: to_json builds the whole document in memory first (1.2 GiB more at 100,000 records).
         write_jsonl(signals, project.output_folder("quality") / "quality_signals.jsonl", force_ascii=False)
@@ -34,7 +35,9 @@ def build_quality_signals(project: Project) -> dg.AssetsDefinition:
                 "flag_counts": dg.MetadataValue.json(flag_counts(signals)),
                 "duplicate_groups": int(signals.loc[signals["duplicate_group"] != "", "duplicate_group"].nunique()),
                 "preview": dg.MetadataValue.md(
-                    markdown_table(preview[["id", "priority", "reasons"]], limit=160) if len(flagged) else "_no record flagged_"
+                    markdown_table(preview[["id", "priority", "reasons"]], limit=160)
+                    if len(flagged)
+                    else "_no record flagged_"
                 ),
             },
         )

@@ -27,8 +27,11 @@ def build_review_queue(project: Project) -> dg.AssetsDefinition:
         kinds={"argilla", "pandas"},
         required_resource_keys={project.argilla_resource_key},
     )
-    def review_queue(context: dg.AssetExecutionContext, collected_feedback: pd.DataFrame, quality_signals: pd.DataFrame):
-        """Records whose annotators disagree (one discarded and one submitted, or final texts below the similarity threshold), each with the reviewer who adjudicates it."""
+    def review_queue(
+        context: dg.AssetExecutionContext, collected_feedback: pd.DataFrame, quality_signals: pd.DataFrame
+    ):
+        """Records whose annotators disagree (one discarded and one submitted, or final texts below the similarity
+        threshold), each with the reviewer who adjudicates it."""
         argilla = argilla_client(context, project.argilla_resource_key)
         feedback, _ = within_source(collected_feedback, quality_signals["id"])
         disagreements = find_disagreements(feedback, review.similarity_threshold)
@@ -51,7 +54,9 @@ def build_review_queue(project: Project) -> dg.AssetsDefinition:
         new_partitions = sorted(set(assigned["reviewer"]) - set(context.instance.get_dynamic_partitions(partitions)))
         if new_partitions:
             context.instance.add_dynamic_partitions(partitions, new_partitions)
-        shown = queue.assign(annotators=queue["annotators"].map(", ".join))[["record_id", "annotators", "reason", "reviewer"]]
+        shown = queue.assign(annotators=queue["annotators"].map(", ".join))[
+            ["record_id", "annotators", "reason", "reviewer"]
+        ]
         return dg.Output(
             queue[REVIEW_QUEUE_COLUMNS],
             metadata={
@@ -59,7 +64,9 @@ def build_review_queue(project: Project) -> dg.AssetsDefinition:
                 "without_reviewer": int((queue["reviewer"] == "").sum()),
                 "by_reviewer": dg.MetadataValue.json(queue["reviewer"].value_counts().to_dict()),
                 "until_adjudicated": review.until_adjudicated,
-                "preview": dg.MetadataValue.md(markdown_table(shown, rows=20, limit=120) if len(queue) else "_no disagreement_"),
+                "preview": dg.MetadataValue.md(
+                    markdown_table(shown, rows=20, limit=120) if len(queue) else "_no disagreement_"
+                ),
             },
         )
 
@@ -81,7 +88,8 @@ def build_review_shards(project: Project) -> dg.AssetsDefinition:
     def review_shards(
         context: dg.AssetExecutionContext, review_queue: pd.DataFrame, collected_feedback: pd.DataFrame
     ) -> dg.MaterializeResult:
-        """The reviewer's disagreements in their own review dataset: the original, every version, the closest one pre-filled; answered reviews never touched."""
+        """The reviewer's disagreements in their own review dataset: the original, every version, the closest one pre-
+        filled; answered reviews never touched."""
         argilla = argilla_client(context, project.argilla_resource_key)
         reviewer = context.partition_key
         mine = review_queue[review_queue["reviewer"] == reviewer]
@@ -91,7 +99,9 @@ def build_review_shards(project: Project) -> dg.AssetsDefinition:
         # Versions change while a review waits (an annotator edits an answer): unanswered reviews are pushed again.
         to_push = mine[~mine["record_id"].isin(answered)]
         withdrawn = [
-            record["id"] for record in existing if record["external_id"] not in set(mine["record_id"]) and record["external_id"] not in answered
+            record["id"]
+            for record in existing
+            if record["external_id"] not in set(mine["record_id"]) and record["external_id"] not in answered
         ]
         argilla.upsert_records(dataset, to_review_records(to_push, collected_feedback))
         argilla.delete_records(dataset.id, withdrawn)
@@ -102,7 +112,9 @@ def build_review_shards(project: Project) -> dg.AssetsDefinition:
                 "reviews_pushed": len(to_push),
                 "reviews_answered": len(answered),
                 "reviews_withdrawn": len(withdrawn),
-                "argilla_dataset": dg.MetadataValue.url(f"{argilla.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode"),
+                "argilla_dataset": dg.MetadataValue.url(
+                    f"{argilla.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode"
+                ),
             }
         )
 

@@ -36,20 +36,27 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         quality_signals: pd.DataFrame,
         annotation_assignments: pd.DataFrame,
     ) -> dg.MaterializeResult:
-        """The annotator's records in their own Argilla workspace, flagged ones first: created if missing, upserted by id, answered records never touched."""
+        """The annotator's records in their own Argilla workspace, flagged ones first: created if missing, upserted by id,
+        answered records never touched."""
         argilla = argilla_client(context, project.argilla_resource_key)
         annotator = context.partition_key
         existing_datasets = argilla.datasets_named(project.dataset_name)
         # The plan checked this too; a push launched on its own (from the UI) must not mix sources either.
-        refuse_a_source_switch(project, {annotator: existing_datasets[annotator]} if annotator in existing_datasets else {})
+        refuse_a_source_switch(
+            project, {annotator: existing_datasets[annotator]} if annotator in existing_datasets else {}
+        )
         mine = annotation_assignments[annotation_assignments["annotator"] == annotator]
         planned = raw_dolly[raw_dolly["id"].isin(mine["id"])]
 
         stamp = {PROJECT_STAMP: project.name, SOURCE_STAMP: source_identity}
-        dataset = argilla.ensure_annotator_dataset(annotator, project.dataset_name, curation_dataset_settings, metadata=stamp)
+        dataset = argilla.ensure_annotator_dataset(
+            annotator, project.dataset_name, curation_dataset_settings, metadata=stamp
+        )
         switched = argilla.render_text_fields_sanitized(dataset)
         if switched:
-            context.log.warning(f"fields {switched} of {annotator}'s dataset showed markup unsanitized; now markdown (sanitized)")
+            context.log.warning(
+                f"fields {switched} of {annotator}'s dataset showed markup unsanitized; now markdown (sanitized)"
+            )
         added_properties = argilla.ensure_metadata_properties(dataset, quality_metadata_properties())
         fingerprint = shard_fingerprint(planned, dataset.id, quality_signals)
         last_push = _last_push_metadata(context, annotator)
@@ -59,7 +66,8 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
             and last_push.get("shard_fingerprint") == fingerprint
             and last_push.get("records_in_dataset") == argilla.record_total(dataset.id)
         ):
-            # Same plan, same source text and signals, same dataset holding as many records as we left: nothing to read or push.
+            # Same plan, same source text and signals, same dataset holding as many records as we left: nothing to read
+            # or push.
             argilla.stamp_dataset(dataset, stamp)
             return dg.MaterializeResult(
                 metadata={**last_push, "records_pushed": 0, "records_pushed_flagged": 0, "records_unchanged": len(planned),
@@ -90,7 +98,9 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
                 "source": source_identity,
                 "records_planned": len(planned),
                 "records_pushed": len(sync["push"]),
-                "records_pushed_flagged": int(to_push["id"].astype(str).map(quality_signals.set_index("id")["priority"]).gt(0).sum()),
+                "records_pushed_flagged": int(
+                    to_push["id"].astype(str).map(quality_signals.set_index("id")["priority"]).gt(0).sum()
+                ),
                 "records_unchanged": sync["unchanged"],
                 "records_removed_unanswered": len(sync["remove_record_uuids"]),
                 "answered_records_kept_outside_plan": len(sync["answered_outside_plan"]),

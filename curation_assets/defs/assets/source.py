@@ -5,8 +5,8 @@ import pandas as pd
 
 from ...logic.markdown import markdown_table
 from ...logic.source import SourceError, defect_counts, validate_records
-from ..source_loading import load_source
 from ..project import Project
+from ..source_loading import load_source
 
 
 def build_raw_dolly(project: Project) -> dg.AssetsDefinition:
@@ -26,12 +26,16 @@ def build_raw_dolly(project: Project) -> dg.AssetsDefinition:
             loaded = load_source(location, source.split, source.column_mapping, source.id_column, kind=source.kind)
         except SourceError as error:
             # A Failure shows its description as the run's error in the UI, not a stack trace to decode.
-            raise dg.Failure(description=str(error), metadata={"source": source.identity}, allow_retries=False) from error
+            raise dg.Failure(
+                description=str(error), metadata={"source": source.identity}, allow_retries=False
+            ) from error
         valid, quarantine = validate_records(loaded, source.known_categories)
         quarantine_path = project.output_folder("quarantine") / "raw_dolly_quarantine.jsonl"
         quarantine.to_json(quarantine_path, orient="records", lines=True, force_ascii=False, default_handler=str)
         if len(quarantine):
-            context.log.warning(f"{len(quarantine)} row(s) of {source.identity} quarantined with their reasons in {quarantine_path}")
+            context.log.warning(
+                f"{len(quarantine)} row(s) of {source.identity} quarantined with their reasons in {quarantine_path}"
+            )
         defects = dg.MetadataValue.json(defect_counts(quarantine))
         yield dg.Output(
             valid,

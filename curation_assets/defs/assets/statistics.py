@@ -20,7 +20,8 @@ def build_change_statistics(project: Project) -> dg.AssetsDefinition:
         kinds={"plotly", "pandas"},
     )
     def change_statistics(collected_feedback: pd.DataFrame, quality_signals: pd.DataFrame) -> dg.Output[dict]:
-        """Response status, changed-field combinations, per category, per annotator, how much each field changed, and each quality flag's precision."""
+        """Response status, changed-field combinations, per category, per annotator, how much each field changed, and each
+        quality flag's precision."""
         feedback, _ = within_source(collected_feedback, quality_signals["id"])
         statistics = compute_statistics(feedback, quality_signals)
         folder = project.output_folder("statistics")
@@ -36,7 +37,9 @@ def build_change_statistics(project: Project) -> dg.AssetsDefinition:
             tables,
             metadata={
                 **{name: dg.MetadataValue.md(chart) for name, chart in inline_charts(statistics).items()},
-                "submitted": int(statistics.status_counts.set_index("status")["count"].get(ResponseStatus.SUBMITTED, 0)),
+                "submitted": int(
+                    statistics.status_counts.set_index("status")["count"].get(ResponseStatus.SUBMITTED, 0)
+                ),
                 "report": dg.MetadataValue.md(markdown_report(tables, png)),
                 "charts_folder": dg.MetadataValue.path(str(folder)),
             },
