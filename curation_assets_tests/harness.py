@@ -33,6 +33,9 @@ class ProjectOnServer:
         self.folder = Path(folder)
         settings.setdefault("source", SHIPPED_SOURCE)
         settings.setdefault("output_dir", str(self.folder / "output"))
+        # Tests tick the sensor back to back and expect each tick to poll, as without a webhook receiver; the webhook
+        # tests (test_webhooks_into_dagster.py) give a marks folder instead.
+        settings.setdefault("argilla", {"webhooks": {"enabled": False}})
         self.project = Project.in_code(name, **settings)
         self.resource = ArgillaResource(api_url=server.url, api_key=server.owner_api_key)
         # For the tests' own look at Argilla (the runs use the resource's client, as Dagster runs them).

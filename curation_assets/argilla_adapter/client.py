@@ -295,3 +295,28 @@ class ArgillaClient(RestSession):
                 )
                 switched.append(dataset_field["name"])
         return switched
+
+    # -- webhooks ------------------------------------------------------------------------
+
+    def ensure_webhook(self, url: str, events: tuple[str, ...], description: str) -> dict:
+        """The enabled webhook posting these events to `url` (created, or re-enabled and updated), with its secret.
+
+        Webhooks with the same description but another URL (an earlier receiver port) are pointed
+        at `url` rather than left to fail on every answer; one webhook per description is kept.
+        """
+        mine = [
+            hook for hook in self.request("GET", "/api/v1/webhooks")["items"] if hook.get("description") == description
+        ]
+        wanted = {"url": url, "events": sorted(events), "enabled": True}
+        if not mine:
+            return self.request("POST", "/api/v1/webhooks", json={**wanted, "description": description})
+        keep, *extra = sorted(mine, key=lambda hook: hook["url"] != url)
+        for hook in extra:
+            self.request("DELETE", f"/api/v1/webhooks/{hook['id']}")
+        if {"url": keep["url"], "events": sorted(keep["events"]), "enabled": keep["enabled"]} != wanted:
+            keep = self.request("PATCH", f"/api/v1/webhooks/{keep['id']}", json=wanted)
+        return keep
+
+    def disable_webhook(self, webhook_id: str) -> None:
+        """Argilla stops posting to it (kept, with its secret, for the next start)."""
+        self.request("PATCH", f"/api/v1/webhooks/{webhook_id}", json={"enabled": False})

@@ -47,6 +47,9 @@ def build_jobs(project: Project) -> ProjectJobs:
         refresh=dg.define_asset_job(
             project.job_name("refresh_curation"),
             selection=dg.AssetSelection.assets(*(key(name) for name in REFRESHED)),
+            # Its steps run one after another anyway (each needs the one before): in the run's own process they skip
+            # a Python start and an import of the code per step, seconds each (bench/freshness.py).
+            executor_def=dg.in_process_executor,
             description=(
                 "Collect responses and reviews, chart the changes, measure agreement and pace, "
                 "queue disagreements for review, and publish the curated dataset."

@@ -28,6 +28,12 @@ from ..local_argilla.bootstrap import Credentials, read_credentials
 from ..local_argilla.config import DEFAULT_PORT, LocalArgillaConfig, default_data_dir
 from ..local_argilla.identity import ServerIdentityError
 from ..local_argilla.process import ArgillaServerProcess
+from ..logic.webhook_events import secret_key
+from ..webhooks.marks import WebhookMarks
+from ..webhooks.receiver import DEFAULT_PORT as WEBHOOK_PORT
+from ..webhooks.receiver import WebhookReceiver
+from ..webhooks.registration import register as register_webhook
+from ..webhooks.secret import save_secret
 from . import declare
 from .console import QUIET_RUN_CONFIG, VERBOSE_RUN_CONFIG, failure_message, run_summary
 from .dagster_web_guard import guarded_dagster_dev_command
@@ -35,7 +41,9 @@ from .simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator, sim
 
 DAGSTER_PORT = 3000
 # Kept on disk in DAGSTER_HOME: runs, events and storage stay there; no usage statistics leave the machine.
-DAGSTER_INSTANCE_SETTINGS = "telemetry:\n  enabled: false\n"
+# The run queue hands a requested run to the launcher every second (Dagster's default: 5 s), part of a refresh's
+# freshness budget (bench/freshness.py).
+DAGSTER_INSTANCE_SETTINGS = {"telemetry": {"enabled": False}, "run_queue": {"dequeue_interval_seconds": 1}}
 
 
 class QuickstartError(RuntimeError):
@@ -92,9 +100,14 @@ def _run(arguments: argparse.Namespace) -> int:
                         return 1
             _print_where(argilla_config, credentials, created_accounts, names, dagster_home, dagster_url=None)
             return 0
-        return _serve_dagster(
-            argilla_config, credentials, created_accounts, names, dagster_home, arguments.dagster_port
-        )
+        webhooks = None if arguments.no_webhooks else start_webhooks(argilla_config.url, credentials.owner.api_key)
+        try:
+            return _serve_dagster(
+                argilla_config, credentials, created_accounts, names, dagster_home, arguments.dagster_port
+            )
+        finally:
+            if webhooks is not None:
+                webhooks.close()
     finally:
         if argilla_server is not None:
             argilla_server.stop()
@@ -184,6 +197,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="show Dagster's event stream and warnings")
     run.add_argument("--argilla-port", type=int, default=DEFAULT_PORT)
     run.add_argument("--dagster-port", type=int, default=DAGSTER_PORT)
+    run.add_argument(
+        "--no-webhooks",
+        action="store_true",
+        help="do not register Argilla's answer webhook: the sensor then notices answers by polling, every 30 s",
+    )
     return parser  # fmt: skip
 
 
@@ -198,12 +216,21 @@ def _names_or_keyword(text: str) -> list[str] | str:
 
 
 def prepare_dagster_home() -> Path:
-    """DAGSTER_HOME in the state folder, so runs, events and storage persist and stay in this clone."""
+    """DAGSTER_HOME in the state folder, so runs, events and storage persist and stay in this clone.
+
+    Settings missing from its dagster.yaml are added; the ones there (yours) are kept.
+    """
+    import yaml
+
     home = state.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
-    settings = home / "dagster.yaml"
-    if not settings.exists():
-        settings.write_text(DAGSTER_INSTANCE_SETTINGS)
+    settings_file = home / "dagster.yaml"
+    settings = (yaml.safe_load(settings_file.read_text()) if settings_file.exists() else None) or {}
+    completed = {**DAGSTER_INSTANCE_SETTINGS, **settings}
+    if "run_coordinator" in settings:
+        completed.pop("run_queue", None)  # Dagster refuses both: a run coordinator of your own is kept as it is
+    if completed != settings:
+        settings_file.write_text(yaml.safe_dump(completed, sort_keys=False))
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -395,6 +422,49 @@ def _simulate(url: str, credentials: Credentials, share: float, names: list[str]
 def _dataset_name(name: str) -> str:
     attributes = declare.read_attributes(name)
     return (attributes.get("argilla") or {}).get("dataset") or name
+
+
+# -- webhooks -------------------------------------------------------------------------------
+
+
+class QuickstartWebhooks:
+    """The receiver this command runs, and the webhook it registered in Argilla (disabled again on the way out)."""
+
+    def __init__(self, receiver: WebhookReceiver, webhook_id: str, connection: Connection):
+        self.receiver = receiver
+        self.webhook_id = webhook_id
+        self.connection = connection
+
+    def close(self) -> None:
+        try:
+            with ArgillaClient(self.connection) as argilla:
+                # Else Argilla would post every answer to a closed port until the next start.
+                argilla.disable_webhook(self.webhook_id)
+        except ArgillaError:
+            pass  # Argilla is gone too: nothing will be posted
+        self.receiver.stop()
+
+
+def start_webhooks(argilla_url: str, owner_api_key: str, port: int = WEBHOOK_PORT) -> QuickstartWebhooks | None:
+    """A receiver in this process on 127.0.0.1, and Argilla's answer webhook pointed at it; None (polling) if refused."""
+    marks = WebhookMarks()
+    try:
+        receiver = WebhookReceiver([], marks, port=port)
+    except OSError:
+        receiver = WebhookReceiver([], marks, port=0)  # the usual port is taken: any free one, registered below
+    connection = Connection(argilla_url, owner_api_key)
+    try:
+        with ArgillaClient(connection) as argilla:
+            webhook = register_webhook(argilla, receiver.url)
+    except ArgillaError as error:
+        receiver.server.server_close()
+        print(f"Webhooks:    not registered ({error}); the sensor polls Argilla every 30 s instead.")
+        return None
+    receiver.keys = [secret_key(webhook["secret"])]
+    save_secret(webhook["secret"])
+    receiver.start()
+    print(f"Webhooks:    Argilla posts each answer to {receiver.url}; the sensor hears of it within seconds.")
+    return QuickstartWebhooks(receiver, webhook["id"], connection)
 
 
 # -- what the user sees at the end ----------------------------------------------------------
