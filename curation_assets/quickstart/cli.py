@@ -27,8 +27,8 @@ from ..argilla_adapter.errors import ArgillaError
 from ..argilla_adapter.rest import Connection
 from ..local_argilla.bootstrap import Credentials, read_credentials
 from ..local_argilla.config import DEFAULT_PORT, LocalArgillaConfig, default_data_dir
-from ..local_argilla.identity import ServerIdentityError
 from ..local_argilla.process import ArgillaServerProcess
+from ..server_identity import ServerIdentityError
 from . import declare
 from .console import QUIET_RUN_CONFIG, VERBOSE_RUN_CONFIG, failure_message, run_summary
 from .dagster_web_guard import guarded_dagster_dev_command
@@ -398,12 +398,12 @@ def _simulate(url: str, credentials: Credentials, share: float, seconds_per_reco
         accounts = [account for account in credentials.annotators if account.username in team]
         # Side by side, as a team works: the pace table then shows each person's own speed.
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(accounts))) as pool:
-            results = pool.map(
-                lambda account: simulate_annotator(url, account.api_key, account.username, plan, dataset_name),
-                accounts,
-            )
+            results = [
+                pool.submit(simulate_annotator, url, account.api_key, account.username, plan, dataset_name)
+                for account in accounts
+            ]
             for account, actions in zip(accounts, results):
-                print(f"  {name}: simulated {account.username}: {dict(actions)}")
+                print(f"  {name}: simulated {account.username}: {dict(actions.result())}")
 
 
 def _dataset_name(name: str) -> str:
