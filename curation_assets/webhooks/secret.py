@@ -7,7 +7,6 @@ import stat
 from pathlib import Path
 
 from .. import state
-from ..local_argilla.config import write_private_file
 from ..logic.webhook_events import secret_key
 
 SECRET_ENV = "CURATION_WEBHOOK_SECRET"
@@ -65,5 +64,9 @@ def save_secret(secret: str, path: Path | str | None = None) -> Path:
     """Keep the secret Argilla generated, readable by its owner only (0600 in a 0700 folder)."""
     file = secret_file(path)
     file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_private_file(file, secret.strip() + "\n")
+    # 0600 from creation: the secret is never readable by others, not even for a moment.
+    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secret.strip() + "\n")
+    os.chmod(file, 0o600)
     return file
