@@ -9,7 +9,7 @@ import dagster as dg
 
 from ..argilla_adapter.client import ArgillaClient
 from ..argilla_adapter.errors import ArgillaUnauthorizedError, ArgillaUnreachableError
-from ..logic.activity import POLL_SECONDS, ArgillaActivity, decide, needs_a_poll
+from ..logic.activity import POLL_SECONDS, ArgillaActivity, SensorMemory, decide, needs_a_poll
 from ..logic.vocabulary import FINISHED_STATUSES
 from ..webhooks.marks import WebhookMarks
 from .jobs import ProjectJobs
@@ -182,7 +182,10 @@ def build_activity_sensor(project: Project, jobs: ProjectJobs) -> dg.SensorDefin
         if decision.refresh or 0 < failed_refreshes <= AUTOMATIC_RETRIES:
             # The cursor moved on when the failed refresh was requested: without this it would wait for new work.
             run_requests.append(
-                dg.RunRequest(run_key=f"refresh:{decision.cursor}:{failed_refreshes}", job_name=jobs.refresh.name)
+                dg.RunRequest(
+                    run_key=f"refresh:{SensorMemory.from_cursor(decision.cursor).refresh_key()}:{failed_refreshes}",
+                    job_name=jobs.refresh.name,
+                )
             )
 
         if not run_requests and not decision.new_annotators:

@@ -64,6 +64,13 @@ class SensorMemory:
             sort_keys=True,
         )
 
+    def refresh_key(self) -> str:
+        """What a refresh asked for now would publish: the counts and marks (not when they were polled).
+
+        The refresh's run key: the same news asked for on two ticks (a retry after a failure) is one run.
+        """
+        return json.dumps({"finished": self.finished_by_dataset, "webhook_marks": self.webhook_marks}, sort_keys=True)
+
     def marks_moved(self, marks: dict[str, str]) -> list[str]:
         """The datasets whose webhook mark moved since the last poll."""
         return sorted(name for name, mark in marks.items() if self.webhook_marks.get(name) != mark)

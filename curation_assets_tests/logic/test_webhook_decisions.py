@@ -106,3 +106,11 @@ def test_a_cursor_from_before_webhooks_is_read_as_its_counts():
     old = json.dumps(COUNTS)
     assert SensorMemory.from_cursor(old).finished_by_dataset == COUNTS
     assert not polled(now=1.0, cursor=old).refresh
+
+
+def test_the_refresh_run_key_names_the_news_not_the_time_of_the_poll():
+    """The same news asked for on two ticks (a failed refresh retried) must be one run key, so Dagster runs it once."""
+    first, again = polled(now=1000.0), polled(now=1000.0 + POLL_SECONDS, cursor=polled(now=1000.0).cursor)
+    assert SensorMemory.from_cursor(first.cursor).refresh_key() == SensorMemory.from_cursor(again.cursor).refresh_key()
+    moved = polled(now=1040.0, marks={"curation": "m1"}, cursor=again.cursor)
+    assert SensorMemory.from_cursor(moved.cursor).refresh_key() != SensorMemory.from_cursor(again.cursor).refresh_key()
