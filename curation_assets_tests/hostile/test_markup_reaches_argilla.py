@@ -127,7 +127,8 @@ INJECTION_PROBE = """(token) => {
     payload_elements: elements.filter(e => [...e.attributes].some(a => a.value.includes(token))
                                            || (e.tagName === 'STYLE' && e.textContent.includes(token)))
                               .map(e => e.outerHTML.slice(0, 80)),
-    forms: elements.filter(e => e.matches('form, input[type=password], iframe, object, embed, video, audio')).length,
+    forms: elements.filter(e => e.matches('form:not(.questions-form), input[type=password], iframe, object, embed, video, audio'))
+                   .map(e => e.outerHTML.slice(0, 120)),
     handlers: elements.filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).map(e => e.outerHTML.slice(0, 80)),
     javascript_links: elements.filter(e => /^\\s*javascript:/i.test(e.getAttribute('href') || '')).length,
     body_background: getComputedStyle(document.body).backgroundColor,
@@ -185,7 +186,7 @@ def test_markup_stays_inert_in_the_annotation_ui(argilla_server, tmp_path, artif
             "elements_in_fields": [],
             "field_texts": [finding["field_texts"][0], text, text, text],
             "payload_elements": [],
-            "forms": 0,
+            "forms": [],
             "handlers": [],
             "javascript_links": 0,
             "body_background": unstyled,
