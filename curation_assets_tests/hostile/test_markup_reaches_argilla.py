@@ -74,6 +74,16 @@ def test_markup_reaches_argilla_as_display_copies_and_every_text_read_back_is_ex
             text = sent[queued.external_id]["response"]
             assert queued.fields["response"] == display_copy(text) and original_text(queued.fields["response"]) == text
             assert {questions[q]: s["value"] for q, s in queued.suggestions.items()}["new-response"] == text
+        # The UI's text search finds what the annotator sees: `<img` matches the display copy `&lt;img`.
+        found = session.request(
+            "POST", f"/api/v1/me/datasets/{dataset_id}/records/search", json={"query": {"text": {"q": "<img onerror"}}}
+        )
+        expected = {
+            record_id
+            for record_id, row in sent.items()
+            if "<img" in row["response"].lower() and "onerror" in row["response"].lower()
+        }
+        assert expected and {item["record"]["external_id"] for item in found["items"]} == expected
         first = queue[0]
         text = sent[first.external_id]["response"]
         session.respond(
