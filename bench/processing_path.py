@@ -535,6 +535,123 @@ def measure_signals(mode: str, records: int, work_dir: Path) -> dict:
             "load_average_after": [round(value, 2) for value in os.getloadavg()]}  # fmt: skip
 
 
+# -- the tables and the plot of bench/README.md, from a results file --------------------------------------------
+
+GOAL_SECONDS, GOAL_MIB = 120, 4096  # at 1M records
+
+
+def _mib(value: int) -> str:
+    return f"{value:,} MiB"
+
+
+def render_markdown(report: dict, results_name: str) -> str:
+    """The tables bench/README.md shows: one row per size, then seconds and peak memory per step and size."""
+    runs = [run for run in report["runs"] if run["mode"] == "assets"]
+    smallest = runs[0]["total_seconds"] / runs[0]["records"]
+    lines = [
+        f"`{report['command']}` → `{results_name}` ({report['machine']['cores']} cores, "
+        f"{report['machine']['memory_gib']} GiB, Python {report['machine']['python']}, {report['timestamp']}).",
+        "",
+        "| records | total (steps' own work) | per record | vs smallest | CPU (steps + workers) | pickling | peak (step) "
+        "| quality workers: peak each | load average before → after (1 min) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |",
+    ]
+    for run in runs:
+        per_record = run["total_seconds"] / run["records"]
+        lines.append(
+            f"| {run['records']:,} | **{run['total_seconds']:.1f} s** | {1e6 * per_record:,.0f} µs "
+            f"| {per_record / smallest:.2f}x | {run['cpu_seconds']:.1f} s | {run['io_seconds']:.1f} s "
+            f"| **{_mib(run['peak_rss_mib'])}** ({run['peak_step']}) "
+            f"| {_mib(run['worker_peak_rss_mib']) if run['worker_peak_rss_mib'] else 'one process'} "
+            f"| {run['load_average_before'][0]:.1f} → {run['load_average_after'][0]:.1f} |"
+        )
+    lines += [
+        "",
+        "Seconds per step (in brackets the functions timed inside it) and the step's peak memory:",
+        "",
+        "| step | " + " | ".join(f"{run['records']:,}" for run in runs) + " |",
+        "| --- | " + " | ".join("---" for _ in runs) + " |",
+    ]
+    for name in runs[0]["steps"]:
+        cells = []
+        for run in runs:
+            step = run["steps"][name]
+            parts = ", ".join(f"{part} {seconds:.1f}" for part, seconds in step["seconds"].items() if part != "total")
+            cell = f"{step['seconds']['total']:.1f} s" + (f" ({parts})" if parts else "")
+            cells.append(f"{cell}; {_mib(step['peak_rss_mib'])}")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    for run in report["runs"]:
+        if run["mode"] == "duplicate_corpus":
+            seconds = run["seconds"]
+            lines += ["", f"`--duplicate-corpus {run['records']}`: {run['exact_copies']:,} exact and "
+                      f"{run['near_copies']:,} near copies of one record; one group of {run['group_size']:,}, every "
+                      f"copy in it: {run['copies_in_one_group']}; the signals took {seconds['with_copies']} and "
+                      f"{seconds['with_copies_again']} s against {seconds['ordinary']} and {seconds['ordinary_again']} s "
+                      "for the ordinary records, alternated."]  # fmt: skip
+        if run["mode"] == "compare_workers":
+            seconds = run["seconds"]
+            lines += ["", f"`--compare-workers {run['records']}`: one process {seconds['one_process']} s, "
+                      f"{run['default_workers']} workers {seconds['default_workers']} s, alternated; identical results: "
+                      f"{run['identical']}."]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def render_plot(report: dict, path: Path) -> None:
+    """Time and peak memory against records (log-log, with the linear extrapolation and the 1M goals), and the time
+    per record of each step at each size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [run for run in report["runs"] if run["mode"] == "assets"]
+    sizes = [run["records"] for run in runs]
+    figure, (time_axis, memory_axis, steps_axis) = plt.subplots(1, 3, figsize=(15, 4.5), dpi=90)
+    reach = [*sizes, 1_000_000] if sizes[-1] < 1_000_000 else sizes
+    largest = runs[-1]["total_seconds"] / sizes[-1]
+    time_axis.loglog(sizes, [run["total_seconds"] for run in runs], "o-", label="measured")
+    time_axis.loglog(
+        reach, [largest * size for size in reach], "--", color="grey", label="linear from the largest size"
+    )
+    time_axis.plot([1_000_000], [GOAL_SECONDS], "r*", markersize=12, label=f"goal at 1M: {GOAL_SECONDS} s")
+    time_axis.set(title="Processing path (steps' own work)", xlabel="records", ylabel="seconds")
+    time_axis.legend()
+    memory_axis.loglog(sizes, [run["peak_rss_mib"] for run in runs], "o-", color="#dd8452", label="peak of any step")
+    memory_axis.axhline(GOAL_MIB, color="red", linestyle=":", label="goal: 4 GiB")
+    memory_axis.set_xlim(time_axis.get_xlim())
+    memory_axis.set(title="Peak memory (VmHWM)", xlabel="records", ylabel="MiB")
+    memory_axis.legend()
+    bottom = np.zeros(len(runs))
+    for name in runs[0]["steps"]:
+        per_record = np.array([1e6 * run["steps"][name]["seconds"]["total"] / run["records"] for run in runs])
+        if per_record.max() >= 10:  # the steps that matter; the rest are summed below
+            steps_axis.bar(range(len(runs)), per_record, bottom=bottom, label=name)
+            bottom += per_record
+    rest = np.array([1e6 * run["total_seconds"] / run["records"] for run in runs]) - bottom
+    steps_axis.bar(range(len(runs)), rest, bottom=bottom, label="the other steps", color="lightgrey")
+    steps_axis.set_xticks(range(len(runs)), [f"{size:,}" for size in sizes])
+    steps_axis.set(title="Time per record, by step", xlabel="records", ylabel="µs per record")
+    steps_axis.legend(fontsize=7)
+    loads = ", ".join(f"{run['load_average_before'][0]:.1f}" for run in runs)
+    figure.suptitle(
+        f"bench/processing_path.py, {report['timestamp']}: {report['machine']['cores']} cores, "
+        f"{report['machine']['memory_gib']} GiB, 1-min load average before each size {loads}"
+    )
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def render(results: Path) -> None:
+    """RESULTS.md (the tables) and RESULTS.png (the plot) beside a results file."""
+    report = json.loads(results.read_text())
+    table = render_markdown(report, os.path.relpath(results.resolve(), BENCH_DIR.parent))
+    results.with_suffix(".md").write_text(table)
+    render_plot(report, results.with_suffix(".png"))
+    print(table)
+    print(f"written: {results.with_suffix('.md')}, {results.with_suffix('.png')}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
@@ -552,8 +669,17 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, help="the results file (default: bench/results/processing-<timestamp>.json)"
     )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS",
+        help="only write RESULTS.md (tables) and RESULTS.png (plot) from a file",
+    )
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.render:
+        render(arguments.render)
+        return
     if arguments.child:
         mode, *rest = arguments.child
         if mode == "step":
@@ -598,6 +724,7 @@ def main() -> None:
             # After every run, so a run stopped halfway keeps what it measured.
             out.write_text(json.dumps(report, indent=1))
             print(json.dumps(result), flush=True)
+    render(out)
     print(f"written: {out}" + (f"; profiles in {profile_dir}" if profile_dir else ""))
 
 
