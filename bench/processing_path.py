@@ -567,7 +567,9 @@ def render_markdown(report: dict, results_name: str) -> str:
         )
     lines += [
         "",
-        "Seconds per step (in brackets the functions timed inside it) and the step's peak memory:",
+        "Per step: wall seconds of the asset's own work (in brackets the functions timed inside it); CPU seconds of the "
+        "step process (its interpreter's start, about 3 s, and the unpickling included) and of its worker processes; "
+        "peak memory:",
         "",
         "| step | " + " | ".join(f"{run['records']:,}" for run in runs) + " |",
         "| --- | " + " | ".join("---" for _ in runs) + " |",
@@ -578,7 +580,10 @@ def render_markdown(report: dict, results_name: str) -> str:
             step = run["steps"][name]
             parts = ", ".join(f"{part} {seconds:.1f}" for part, seconds in step["seconds"].items() if part != "total")
             cell = f"{step['seconds']['total']:.1f} s" + (f" ({parts})" if parts else "")
-            cells.append(f"{cell}; {_mib(step['peak_rss_mib'])}")
+            cpu = f"CPU {step['cpu_seconds']:.1f}" + (
+                f" + workers {step['worker_cpu_seconds']:.1f}" if step["worker_cpu_seconds"] >= 0.1 else ""
+            )
+            cells.append(f"{cell}; {cpu}; {_mib(step['peak_rss_mib'])}")
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     for run in report["runs"]:
         if run["mode"] == "duplicate_corpus":
