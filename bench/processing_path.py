@@ -611,7 +611,7 @@ def render_plot(report: dict, path: Path) -> None:
 
     runs = [run for run in report["runs"] if run["mode"] == "assets"]
     sizes = [run["records"] for run in runs]
-    figure, (time_axis, memory_axis, steps_axis) = plt.subplots(1, 3, figsize=(15, 4.5), dpi=90)
+    figure, (time_axis, memory_axis, steps_axis) = plt.subplots(1, 3, figsize=(17, 4.5), dpi=90)
     reach = [*sizes, 1_000_000] if sizes[-1] < 1_000_000 else sizes
     largest = runs[-1]["total_seconds"] / sizes[-1]
     time_axis.loglog(sizes, [run["total_seconds"] for run in runs], "o-", label="measured")
@@ -627,16 +627,17 @@ def render_plot(report: dict, path: Path) -> None:
     memory_axis.set(title="Peak memory (VmHWM)", xlabel="records", ylabel="MiB")
     memory_axis.legend()
     bottom = np.zeros(len(runs))
-    for name in runs[0]["steps"]:
+    colours = plt.get_cmap("tab20").colors
+    for index, name in enumerate(runs[0]["steps"]):
         per_record = np.array([1e6 * run["steps"][name]["seconds"]["total"] / run["records"] for run in runs])
         if per_record.max() >= 10:  # the steps that matter; the rest are summed below
-            steps_axis.bar(range(len(runs)), per_record, bottom=bottom, label=name)
+            steps_axis.bar(range(len(runs)), per_record, bottom=bottom, label=name, color=colours[index])
             bottom += per_record
     rest = np.array([1e6 * run["total_seconds"] / run["records"] for run in runs]) - bottom
     steps_axis.bar(range(len(runs)), rest, bottom=bottom, label="the other steps", color="lightgrey")
     steps_axis.set_xticks(range(len(runs)), [f"{size:,}" for size in sizes])
     steps_axis.set(title="Time per record, by step", xlabel="records", ylabel="µs per record")
-    steps_axis.legend(fontsize=7)
+    steps_axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     loads = ", ".join(f"{run['load_average_before'][0]:.1f}" for run in runs)
     figure.suptitle(
         f"bench/processing_path.py, {report['timestamp']}: {report['machine']['cores']} cores, "
