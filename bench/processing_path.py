@@ -547,10 +547,18 @@ def _mib(value: int) -> str:
 def render_markdown(report: dict, results_name: str) -> str:
     """The tables bench/README.md shows: one row per size, then seconds and peak memory per step and size."""
     runs = [run for run in report["runs"] if run["mode"] == "assets"]
-    smallest = runs[0]["total_seconds"] / runs[0]["records"]
     lines = [
         f"`{report['command']}` → `{results_name}` ({report['machine']['cores']} cores, "
         f"{report['machine']['memory_gib']} GiB, Python {report['machine']['python']}, {report['timestamp']}).",
+    ]
+    lines += _size_tables(runs) if runs else []
+    lines += _signal_comparisons(report)
+    return "\n".join(lines) + "\n"
+
+
+def _size_tables(runs: list[dict]) -> list[str]:
+    smallest = runs[0]["total_seconds"] / runs[0]["records"]
+    lines = [
         "",
         "| records | total (steps' own work) | per record | vs smallest | CPU (steps + workers) | pickling | peak (step) "
         "| quality workers: peak each | load average before → after (1 min) |",
@@ -585,6 +593,11 @@ def render_markdown(report: dict, results_name: str) -> str:
             )
             cells.append(f"{cell}; {cpu}; {_mib(step['peak_rss_mib'])}")
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _signal_comparisons(report: dict) -> list[str]:
+    lines = []
     for run in report["runs"]:
         if run["mode"] == "duplicate_corpus":
             seconds = run["seconds"]
@@ -598,7 +611,7 @@ def render_markdown(report: dict, results_name: str) -> str:
             lines += ["", f"`--compare-workers {run['records']}`: one process {seconds['one_process']} s, "
                       f"{run['default_workers']} workers {seconds['default_workers']} s, alternated; identical results: "
                       f"{run['identical']}."]  # fmt: skip
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def render_plot(report: dict, path: Path) -> None:
@@ -653,9 +666,12 @@ def render(results: Path) -> None:
     report = json.loads(results.read_text())
     table = render_markdown(report, os.path.relpath(results.resolve(), BENCH_DIR.parent))
     results.with_suffix(".md").write_text(table)
-    render_plot(report, results.with_suffix(".png"))
     print(table)
-    print(f"written: {results.with_suffix('.md')}, {results.with_suffix('.png')}")
+    if any(run["mode"] == "assets" for run in report["runs"]):
+        render_plot(report, results.with_suffix(".png"))
+        print(f"written: {results.with_suffix('.md')}, {results.with_suffix('.png')}")
+    else:
+        print(f"written: {results.with_suffix('.md')}")
 
 
 def main() -> None:
