@@ -36,7 +36,9 @@ In pipeline order:
   curated_dolly                     the asset (files only, no Hub)
 
 Writes every measurement, with the machine and its load average, to
-bench/results/processing-<timestamp>.json (--out to choose) and prints one JSON line per size.
+bench/results/processing-<timestamp>.json (--out to choose), prints one JSON line per size, and at the
+end renders that file (as `--render RESULTS.json` does): RESULTS.md, the tables bench/README.md shows,
+and RESULTS.png, time and peak memory against records and the time per record of each step.
 `--duplicate-corpus N` times the quality signals on N records of which thousands are copies of one
 record, beside the N ordinary records; `--compare-workers N` times them on N records with one process
 and with the default workers, alternated, and checks the results are identical.
