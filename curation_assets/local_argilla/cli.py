@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from ..server_identity import ServerIdentityError, server_is_embedded_argilla_of
 from .bootstrap import NewerDatabaseError, annotator_names_from, read_credentials
 from .config import (
     DATABASE_URL_ENV,
@@ -19,7 +20,6 @@ from .config import (
     LocalArgillaConfig,
     default_data_dir,
 )
-from .identity import ServerIdentityError, server_is_embedded_argilla_of
 from .interpreter import has_argilla_server, server_command
 from .server import CannotServeError, ServeOptions
 
