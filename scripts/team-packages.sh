@@ -16,9 +16,9 @@ ensure_team_packages() {
     if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
         echo "Installing ${missing[*]} for the team profile (Debian's packages)"
         # Debian's package would create and start a system-wide cluster on port 5432: the profile runs its own.
-        mkdir -p /etc/postgresql-common
-        [ -e /etc/postgresql-common/createcluster.conf ] ||
-            echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
+        # (A drop-in, which the packaged createcluster.conf includes: the file itself belongs to the package.)
+        mkdir -p /etc/postgresql-common/createcluster.d
+        echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/curation-assets.conf
         # No service starts inside an image without an init system (and none is wanted here).
         local policy_added=""
         if [ ! -e /usr/sbin/policy-rc.d ]; then
