@@ -18,7 +18,7 @@ from dagster._core.run_coordinator.queued_run_coordinator import QueuedRunCoordi
 from dagster_postgres.run_storage import PostgresRunStorage
 
 from curation_assets.defs.resources import ARGILLA_WRITES_POOL
-from curation_assets.quickstart.cli import start_over
+from curation_assets.quickstart.cli import main, start_over
 from curation_assets.state import STATE_DIR_ENV
 from curation_assets.team.dagster_instance import ARGILLA_WRITE_SLOTS, MAX_CONCURRENT_RUNS
 from curation_assets.team.postgres import libpq_url
@@ -85,3 +85,9 @@ def test_the_team_profile_runs_the_pipeline_on_postgresql_with_workers_a_run_que
         monkeypatch.setenv(STATE_DIR_ENV, str(team))
         assert start_over(assume_yes=True, team=True)
     assert not team.exists() and not (default_postgres_folder(services_folder) / "data").exists()
+
+
+def test_several_argilla_workers_need_the_team_profile(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--argilla-workers", "3", "--once"])
+    assert exited.value.code == 2 and "goes with --profile team" in capsys.readouterr().err

@@ -52,7 +52,10 @@ class QuickstartError(RuntimeError):
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    if arguments.argilla_workers is not None and (arguments.argilla_workers < 1 or arguments.profile != "team"):
+        parser.error("--argilla-workers N (N >= 1) goes with --profile team: several workers need PostgreSQL and Redis")
     # Stopped by a signal, still stop the Argilla and Dagster this command started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     # Everything this command and its runs write (answers, names, secrets) is for its owner only.
@@ -94,8 +97,6 @@ def _run(arguments: argparse.Namespace) -> int:
                 redis_url=services.redis_url,
             )
             return _run_with(arguments, dagster_home, argilla_config, arguments.argilla_workers or TEAM_DEFAULT_WORKERS)
-    if arguments.argilla_workers not in (None, 1):
-        raise QuickstartError("--argilla-workers needs --profile team (several workers need PostgreSQL and Redis)")
     return _run_with(
         arguments, prepare_dagster_home(), LocalArgillaConfig(default_data_dir(), port=arguments.argilla_port), 1
     )
