@@ -1,6 +1,6 @@
 """What the incremental feedback read saves, and what its fallback costs on a server that cannot answer it.
 
-    python bench/feedback_fallback.py --records 15000 --annotators 4 --server postgres --workers 2 --rounds 3
+    python bench/feedback_fallback.py --records 15000 --annotators 4 --server postgres --workers 2 --rounds 3 --answered-share 0.2
 
 `collected_feedback` reads only the records changed since its last read when the server says that a
 record's updated_at moves with its answers: the embedded server's search engine announces it in
@@ -76,14 +76,16 @@ def timed_refresh(pipeline: PipelineRunner, full_read: bool) -> dict:
     }
 
 
-def run(records: int, annotators: int, server_kind: str, workers: int, rounds: int, share: float) -> dict:
+def run(
+    records: int, annotators: int, server_kind: str, workers: int, rounds: int, share: float, answered_before: float
+) -> dict:
     team = ANNOTATOR_NAMES[:annotators]
     figures: dict = {
         "records": records,
         "annotators": annotators,
         "server": server_kind,
         "workers": workers,
-        "answered_share_before": 0.3,
+        "answered_share_before": answered_before,
         "answered_share_per_refresh": share,
     }
     with tempfile.TemporaryDirectory() as directory, ExitStack() as stack:
@@ -108,7 +110,14 @@ def run(records: int, annotators: int, server_kind: str, workers: int, rounds: i
         plan = pipeline.plan()
         pipeline.push_all_shards()
         pending = plan["annotator"].value_counts().to_dict()
-        answer(server, {a: a for a in team}, spread(round(records * 0.3), team), pending, pipeline.dataset_name, seed=1)
+        answer(
+            server,
+            {a: a for a in team},
+            spread(round(records * answered_before), team),
+            pending,
+            pipeline.dataset_name,
+            seed=1,
+        )
         figures["first_collection"] = timed_refresh(pipeline, full_read=False)  # full: nothing cached yet
         measured = {"incremental": [], "full read": []}
         for round_number in range(rounds):
@@ -147,10 +156,21 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3, help="refreshes each way, alternated")
     parser.add_argument("--share", type=float, default=0.01, help="share of records newly answered before each refresh")
+    parser.add_argument(
+        "--answered-share", type=float, default=0.3, help="share of records answered before the first collection"
+    )
     arguments = parser.parse_args()
     workers = arguments.workers or (2 if arguments.server == "postgres" else 1)
     load_before = os.getloadavg()
-    figures = run(arguments.records, arguments.annotators, arguments.server, workers, arguments.rounds, arguments.share)
+    figures = run(
+        arguments.records,
+        arguments.annotators,
+        arguments.server,
+        workers,
+        arguments.rounds,
+        arguments.share,
+        arguments.answered_share,
+    )
     now = datetime.datetime.now(datetime.UTC)
     figures["about"] = {
         "timestamp": now.isoformat(timespec="seconds"),
