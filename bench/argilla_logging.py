@@ -108,10 +108,10 @@ def build_pipeline(frame, signals) -> list[rg.Record]:
 
 
 def build_pipeline_without_suggestions(frame, signals) -> list[rg.Record]:
-    records = build_pipeline(frame, signals)
-    for record in records:
-        record.suggestions = []
-    return records
+    return [
+        rg.Record(id=record.id, fields=dict(record.fields), metadata=dict(record.metadata))
+        for record in build_pipeline(frame, signals)
+    ]
 
 
 BUILDERS = {
