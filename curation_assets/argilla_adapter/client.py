@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import argilla as rg
+import httpx
 from argilla._exceptions import ArgillaAPIError
 
 from ..logic.vocabulary import ANSWER_STATUSES
@@ -246,7 +247,15 @@ class ArgillaClient(RestSession):
             while (batch := upcoming.result()) is not None:
                 upcoming = encoder.submit(next, batches, None)
                 body, external_ids = batch
-                response = self.http.put(path, content=body, headers={"Content-Type": "application/json"})
+                try:
+                    response = self.http.put(path, content=body, headers={"Content-Type": "application/json"})
+                except httpx.TransportError as error:
+                    # Transient faults were retried by the transport; what gets here is not worth retrying.
+                    raise ArgillaUnreachableError(
+                        f"cannot reach Argilla at {self.api_url} while upserting records {sent + 1} to "
+                        f"{sent + len(external_ids)} into {dataset.name!r} ({type(error).__name__}): {LOCAL_SERVER_HINT}; "
+                        "rerun: records are upserted by id, so the rerun duplicates nothing"
+                    ) from error
                 self._check_upsert(response, dataset, path, external_ids, sent)
                 sent += len(external_ids)
         return sent
