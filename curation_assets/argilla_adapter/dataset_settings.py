@@ -25,31 +25,25 @@ def load_guidelines(path: Path = GUIDELINES_PATH) -> str:
     return path.read_text(encoding="utf-8")
 
 
-# The quality signals as metadata, name → (kind, title): what `logic.shard_sync.quality_metadata` fills in.
-QUALITY_METADATA = {
-    "flags": ("terms", "Quality flags"),
-    "priority": ("integer", "Review priority (higher first)"),
-    "duplicate_group_size": ("integer", "Duplicate group size"),
-    "duplicate_group": ("terms", "Duplicate group"),
-    "citation_markers": ("integer", "Citation markers"),
-    "instruction_words": ("integer", "Instruction words"),
-    "context_words": ("integer", "Input words"),
-    "response_words": ("integer", "Response words"),
-}
-
-
 def quality_metadata_properties() -> list:
     """The quality signals as metadata: filterable and sortable in the UI (sort by priority, descending, to start with the
     worst)."""
-    properties = []
-    for name, (kind, title) in QUALITY_METADATA.items():
-        if kind == "integer":
-            properties.append(rg.IntegerMetadataProperty(name, min=0, title=title, visible_for_annotators=True))
-        else:
-            # Flags are a closed vocabulary; duplicate groups are named by the records they hold.
-            options = [*FLAGS, NO_FLAG] if name == "flags" else None
-            properties.append(rg.TermsMetadataProperty(name, options=options, title=title, visible_for_annotators=True))
-    return properties
+    return [
+        rg.TermsMetadataProperty(
+            "flags", options=[*FLAGS, NO_FLAG], title="Quality flags", visible_for_annotators=True
+        ),
+        rg.IntegerMetadataProperty(
+            "priority", min=0, title="Review priority (higher first)", visible_for_annotators=True
+        ),
+        rg.IntegerMetadataProperty(
+            "duplicate_group_size", min=0, title="Duplicate group size", visible_for_annotators=True
+        ),
+        rg.TermsMetadataProperty("duplicate_group", title="Duplicate group", visible_for_annotators=True),
+        rg.IntegerMetadataProperty("citation_markers", min=0, title="Citation markers", visible_for_annotators=True),
+        rg.IntegerMetadataProperty("instruction_words", min=0, title="Instruction words", visible_for_annotators=True),
+        rg.IntegerMetadataProperty("context_words", min=0, title="Input words", visible_for_annotators=True),
+        rg.IntegerMetadataProperty("response_words", min=0, title="Response words", visible_for_annotators=True),
+    ]
 
 
 def curation_dataset_settings(guidelines: str | None = None) -> rg.Settings:
@@ -134,3 +128,17 @@ def review_dataset_settings() -> rg.Settings:
             rg.TextQuestion(name=QUESTION_FOR_FIELD["response"], title="Final response:", required=False),
         ],
     )
+
+
+# The names `quality_metadata_properties` declares, for checks that build no SDK object (building one needs a connected
+# client); curation_assets_tests/pipeline/test_direct_push.py checks that the two agree.
+QUALITY_METADATA_NAMES = (
+    "flags",
+    "priority",
+    "duplicate_group_size",
+    "duplicate_group",
+    "citation_markers",
+    "instruction_words",
+    "context_words",
+    "response_words",
+)

@@ -8,7 +8,11 @@ of every record with edited text and signals; everything read back over REST is 
 import pytest
 
 from curation_assets.argilla_adapter.client import ArgillaClient
-from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings
+from curation_assets.argilla_adapter.dataset_settings import (
+    QUALITY_METADATA_NAMES,
+    curation_dataset_settings,
+    quality_metadata_properties,
+)
 from curation_assets.argilla_adapter.errors import ArgillaRequestError
 from curation_assets.argilla_adapter.mapping import record_items, to_argilla_records
 from curation_assets.argilla_adapter.rest import Connection
@@ -68,6 +72,8 @@ def test_direct_push_stores_what_the_sdk_stores(argilla_server_each_way):
         for existing in argilla.datasets_named(name).values():
             argilla.delete_dataset(existing)
         datasets[way] = argilla.ensure_annotator_dataset(ANNOTATOR, name, curation_dataset_settings)
+    # The names the push's skip check looks for are the properties a push declares.
+    assert [prop.name for prop in quality_metadata_properties()] == list(QUALITY_METADATA_NAMES)
 
     excerpt = load_shipped_dolly_excerpt()
     edited = excerpt.assign(response=excerpt["response"] + " [edited]", context=excerpt["context"].str.upper())

@@ -4,7 +4,11 @@ import dagster as dg
 import pandas as pd
 
 from ...argilla_adapter.client import ArgillaClient, ArgillaDataset
-from ...argilla_adapter.dataset_settings import QUALITY_METADATA, curation_dataset_settings, quality_metadata_properties
+from ...argilla_adapter.dataset_settings import (
+    QUALITY_METADATA_NAMES,
+    curation_dataset_settings,
+    quality_metadata_properties,
+)
 from ...argilla_adapter.mapping import record_items
 from ...logic.quality import review_order
 from ...logic.shard_sync import plan_shard_sync, shard_fingerprint, spread_through_queue
@@ -17,7 +21,7 @@ from .assignments import refuse_a_source_switch
 def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
     source_identity = project.source.identity
     stamp = {PROJECT_STAMP: project.name, SOURCE_STAMP: source_identity}
-    property_names = list(QUALITY_METADATA)
+    property_names = list(QUALITY_METADATA_NAMES)
 
     @dg.asset(
         key=project.asset_key("annotator_shards"),
