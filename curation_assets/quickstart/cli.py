@@ -25,6 +25,7 @@ from .. import state
 from ..argilla_adapter.client import ArgillaClient
 from ..argilla_adapter.errors import ArgillaError
 from ..argilla_adapter.rest import Connection
+from ..defs.jobs import every_partition_tags
 from ..local_argilla.bootstrap import Credentials, read_credentials
 from ..local_argilla.config import DATA_DIR_ENV, DEFAULT_PORT, LocalArgillaConfig, default_data_dir
 from ..local_argilla.process import ArgillaServerProcess
@@ -435,14 +436,14 @@ def _plan_and_push(defs: dg.Definitions, name: str, run_config: dict) -> bool:
     )
     if not _report(plan):
         return False
-    shard_job = defs.resolve_job_def(f"{name}_push_shards")
-    for annotator in sorted(instance.get_dynamic_partitions(f"{name}_annotators")):
-        push = shard_job.execute_in_process(
-            instance=instance, partition_key=annotator, run_config=run_config, raise_on_error=False
-        )
-        if not _report(push):
-            return False
-    return True
+    partitions = dg.DynamicPartitionsDefinition(name=f"{name}_annotators")
+    if not instance.get_dynamic_partitions(partitions.name):
+        return True
+    # Every annotator's shard in one run (each partition still materialized): Dagster's cost per run is paid once.
+    push = defs.resolve_job_def(f"{name}_push_shards").execute_in_process(
+        instance=instance, run_config=run_config, raise_on_error=False, tags=every_partition_tags(instance, partitions)
+    )
+    return _report(push)
 
 
 def _refresh(defs: dg.Definitions, name: str, run_config: dict) -> bool:
