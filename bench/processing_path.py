@@ -13,7 +13,7 @@ that step needs. In pipeline order:
   raw_dolly              load_source, validate_records, the quarantine file, defect counts
   quality_signals        compute_quality_signals (worker processes from 50k records: their peak is
                          reported apart), the signals file, flag counts. The file is written by
-                         logic.jsonl.write_jsonl (the same bytes); the asset still calls DataFrame.to_json,
+                         defs.jsonl.write_jsonl (the same bytes); the asset still calls DataFrame.to_json,
                          which at 100k records took 1.2 GiB more memory at its peak
   annotation_assignments plan_assignments (a first plan: nothing placed or answered yet)
   annotator_shards       not run: it pushes to Argilla
@@ -182,7 +182,7 @@ def raw_dolly(step: Step, source: Path) -> None:
 
 
 def quality_signals(step: Step) -> None:
-    from curation_assets.logic.jsonl import write_jsonl
+    from curation_assets.defs.jsonl import write_jsonl
     from curation_assets.logic.quality import compute_quality_signals, flag_counts
 
     valid = step.load("raw_dolly")

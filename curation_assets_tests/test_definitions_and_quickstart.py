@@ -18,6 +18,8 @@ from curation_assets.defs.source_loading import load_source
 from curation_assets.local_argilla.interpreter import SERVER_PYTHON_ENV, server_python
 from curation_assets.local_argilla.process import free_port
 from curation_assets.logic.source import content_ids
+from curation_assets_tests.browser import headless_page
+from curation_assets_tests.dagster_web import dagster_webserver
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 README_EXAMPLE = re.compile(
@@ -118,6 +120,10 @@ def clone(tmp_path) -> Clone:
     return Clone(root)
 
 
+def shown_line(shown: str, step: str) -> str:
+    return next(line for line in shown.splitlines() if line.strip().startswith(step))
+
+
 def succeeded(result: subprocess.CompletedProcess) -> str:
     shown = result.stdout + result.stderr
     assert result.returncode == 0, shown[-4000:]
@@ -186,7 +192,8 @@ def test_the_readme_examples_run_as_written(clone):
 
 
 @pytest.mark.server
-def test_the_readme_quality_control_example_runs_as_written(clone):
+@pytest.mark.browser
+def test_the_readme_quality_control_example_runs_as_written(clone, artifacts_dir):
     readme = (clone.root / "README.md").read_text()
     example = {match["name"]: match["code"] for match in README_EXAMPLE.finditer(readme)}["quality-control"]
     shown = succeeded(clone.run(example))
@@ -200,6 +207,18 @@ def test_the_readme_quality_control_example_runs_as_written(clone):
     agreement = pd.read_csv(tables / "agreement" / "agreement_by_annotator.csv")
     pace = pd.read_csv(tables / "pace" / "pace.csv")
     assert set(agreement["annotator"]) == set(pace["annotator"]) == {"ana", "bruno", "chen"}
+
+    # The same run in the Dagster UI: the agreement asset's page shows its figures and its chart.
+    home = clone.root / ".local" / "dagster"
+    environment = {**clone.environment, "CURATION_STATE_DIR": str(clone.root / ".local")}
+    with dagster_webserver(home, environment, root=clone.root) as url, headless_page(1600, 1400) as page:
+        page.goto(f"{url}/assets/dolly_team/annotator_agreement")
+        for name in ("records_answered_by_several", "chart_agreement", "by_annotator", "pairs"):
+            page.get_by_text(name, exact=True).first.wait_for(timeout=120_000)
+        answered = re.search(r"(\d+) records answered by several", shown_line(shown, "annotator_agreement"))[1]
+        row = page.locator("tr", has=page.get_by_text("records_answered_by_several", exact=True)).first
+        assert row.inner_text().split()[-1] == answered, row.inner_text()
+        page.screenshot(path=artifacts_dir / "dagster_annotator_agreement.png", full_page=True)
 
 
 @pytest.mark.server

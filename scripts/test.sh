@@ -21,4 +21,5 @@ cd "$PROJECT_DIR"
 # The style rules (pyproject's [tool.ruff]) hold before any test runs: a lint finding fails CI like a test.
 "$PYTHON" -m ruff check --quiet .
 "$PYTHON" -m ruff format --check --quiet .
+"$PYTHON" -m codespell_lib
 exec "$PYTHON" -m pytest "$@"

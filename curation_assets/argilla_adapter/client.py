@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import argilla as rg
 from argilla._exceptions import ArgillaAPIError
 
-from ..local_argilla.identity import NoServerAnswersError, ServerIdentityError, verify_before_sending_key
 from ..logic.vocabulary import ANSWER_STATUSES
+from ..server_identity import NoServerAnswersError, ServerIdentityError, verify_before_sending_key
 from .errors import LOCAL_SERVER_HINT, ArgillaNotFoundError, ArgillaUnreachableError
 from .rest import Connection, RestSession
 from .transport import is_transient_status

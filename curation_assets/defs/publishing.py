@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..logic.jsonl import write_jsonl
+from .jsonl import write_jsonl
 
 HUB_TOKEN_ENV = "HF_TOKEN"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
+from ..server_identity import ServerIdentityError, server_is_embedded_argilla_of
 from .bootstrap import NewerDatabaseError, annotator_names_from, read_credentials
 from .config import DEFAULT_HOST, DEFAULT_PORT, LocalArgillaConfig, default_data_dir
-from .identity import ServerIdentityError, server_is_embedded_argilla_of
 from .interpreter import has_argilla_server, server_command
 from .server import CannotServeError, ServeOptions
 

@@ -19,6 +19,7 @@ import time
 import traceback
 from urllib.parse import parse_qs
 
+from ..server_identity import IDENTITY_PATH, identity_proof
 from ..web_security import (
     LOOPBACK_NAMES,
     SAFE_METHODS,
@@ -33,7 +34,6 @@ from ..web_security import (
     with_response_headers,
 )
 from .config import LocalArgillaConfig, bracketed, persistent_auth_secret
-from .identity import IDENTITY_PATH, identity_proof
 
 _LOGGER = logging.getLogger("curation_assets.local_argilla.hardening")
 

@@ -9,9 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..server_identity import ServerIdentityError, server_is_embedded_argilla_of
 from .bootstrap import ANNOTATORS_ENV, Credentials, read_credentials
 from .config import LocalArgillaConfig
-from .identity import ServerIdentityError, server_is_embedded_argilla_of
 from .interpreter import server_command
 
 STARTUP_TIMEOUT_SECONDS = 120

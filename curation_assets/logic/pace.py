@@ -118,3 +118,14 @@ def _progress(pace: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
             }
         ]
     )
+
+
+def readable_eta(hours: float | None) -> str:
+    """An ETA as a lead reads it: minutes under an hour, hours after; unknown until someone has a pace."""
+    if hours is None or hours != hours:  # NaN: no annotator has two answers yet
+        return "unknown until someone has answered twice"
+    if hours * 60 < 1:
+        return "under a minute"
+    if hours < 1:
+        return f"about {round(hours * 60)} min"
+    return f"about {hours:.1f} h"

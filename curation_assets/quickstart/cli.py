@@ -9,6 +9,7 @@ later run, the sensor and the Dagster UI use.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import shutil
 import signal
@@ -26,8 +27,8 @@ from ..argilla_adapter.errors import ArgillaError
 from ..argilla_adapter.rest import Connection
 from ..local_argilla.bootstrap import Credentials, read_credentials
 from ..local_argilla.config import DEFAULT_PORT, LocalArgillaConfig, default_data_dir
-from ..local_argilla.identity import ServerIdentityError
 from ..local_argilla.process import ArgillaServerProcess
+from ..server_identity import ServerIdentityError
 from . import declare
 from .console import QUIET_RUN_CONFIG, VERBOSE_RUN_CONFIG, failure_message, run_summary
 from .dagster_web_guard import guarded_dagster_dev_command
@@ -78,7 +79,7 @@ def _run(arguments: argparse.Namespace) -> int:
             if not _plan_and_push(defs, name, run_config):
                 return 1
         if arguments.simulate:
-            _simulate(argilla_config.url, credentials, arguments.simulate, names)
+            _simulate(argilla_config.url, credentials, arguments.simulate, arguments.simulate_pace, names)
         if arguments.once:
             for name in names:
                 if not _refresh(defs, name, run_config):
@@ -171,6 +172,14 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SHARE",
         help="simulated annotators answer this share of their records (default 0.3)",
+    )
+    run.add_argument(
+        "--simulate-pace",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="simulated annotators spend about this long on a record, each at a speed of their own "
+        "(default 0: as fast as the server answers); they work side by side",
     )
     run.add_argument(
         "--once", action="store_true", help="run the whole pipeline once, print where everything is, and exit (no UI)"
@@ -379,17 +388,22 @@ def _report(result: dg.ExecuteInProcessResult) -> bool:
     return result.success
 
 
-def _simulate(url: str, credentials: Credentials, share: float, names: list[str]) -> None:
+def _simulate(url: str, credentials: Credentials, share: float, seconds_per_record: float, names: list[str]) -> None:
     print(f"\nSIMULATION: annotators answer {share:.0%} of their records (edits are marked {SIMULATION_MARK!r})")
     instance = dg.DagsterInstance.get()
-    plan = SimulationPlan(share=share)
+    plan = SimulationPlan(share=share, seconds_per_record=seconds_per_record)
     for name in names:
         dataset_name = _dataset_name(name)
         team = set(instance.get_dynamic_partitions(f"{name}_annotators"))
-        for account in credentials.annotators:
-            if account.username in team:
-                actions = simulate_annotator(url, account.api_key, account.username, plan, dataset_name)
-                print(f"  {name}: simulated {account.username}: {dict(actions)}")
+        accounts = [account for account in credentials.annotators if account.username in team]
+        # Side by side, as a team works: the pace table then shows each person's own speed.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(accounts))) as pool:
+            results = [
+                pool.submit(simulate_annotator, url, account.api_key, account.username, plan, dataset_name)
+                for account in accounts
+            ]
+            for account, actions in zip(accounts, results):
+                print(f"  {name}: simulated {account.username}: {dict(actions.result())}")
 
 
 def _dataset_name(name: str) -> str:

@@ -9,6 +9,8 @@ import logging
 
 import dagster as dg
 
+from ..logic.pace import readable_eta
+
 # Quiet: Dagster prints nothing itself (errors come back as one message, warnings as one line each).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 VERBOSE_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
@@ -50,7 +52,9 @@ def step_line(asset_name: str, partition: str | None, metadata: dict) -> str:
     elif asset_name == "annotator_agreement":
         counts = f"{metadata['records_answered_by_several']} records answered by several annotators"
     elif asset_name == "annotator_pace":
-        counts = f"{metadata['records_left']} records left, ETA {metadata['eta_hours']} h at the current pace"
+        counts = (
+            f"{metadata['records_left']} records left, ETA {readable_eta(metadata['eta_hours'])} at the current pace"
+        )
     elif asset_name == "review_queue":
         counts = f"{metadata['disagreements']} disagreements ({metadata['by_reviewer']})"
     elif asset_name == "review_shards":

@@ -7,6 +7,7 @@ so simulated work can never pass for a person's.
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -31,6 +32,9 @@ class SimulationPlan:
     discard: float = 0.15
     # the rest becomes drafts
     seed: int = 7
+    # Mean seconds on a record (0: as fast as the server answers). Each annotator works at a
+    # speed of their own around it, so the pace table has people to tell apart.
+    seconds_per_record: float = 0.0
 
 
 def simulated_answers(record: QueuedRecord) -> dict[str, str]:
@@ -64,6 +68,7 @@ def choose_action(randomness: random.Random, plan: SimulationPlan) -> str:
 def simulate_annotator(api_url: str, api_key: str, workspace: str, plan: SimulationPlan, dataset_name: str) -> Counter:
     """Answer `plan.share` of the annotator's pending records; returns how many of each action."""
     randomness = random.Random(f"{plan.seed}:{workspace}")
+    own_speed = randomness.uniform(0.5, 1.5)
     actions: Counter = Counter()
     with AnnotatorSession(api_url, api_key) as session:
         dataset_id = session.dataset_id(dataset_name, workspace)
@@ -74,6 +79,7 @@ def simulate_annotator(api_url: str, api_key: str, workspace: str, plan: Simulat
             if not page:
                 break
             for record in page:
+                time.sleep(plan.seconds_per_record * own_speed * randomness.uniform(0.7, 1.3))
                 action = choose_action(randomness, plan)
                 if action == "submit_unchanged":
                     session.respond(record, ResponseStatus.SUBMITTED, unchanged_answers(record))

@@ -17,7 +17,7 @@ from curation_assets.logic.agreement import (
 )
 from curation_assets.logic.assignment import overlap_records, plan_team_assignments
 from curation_assets.logic.curation import HOLD_OUT, MAJORITY, ReviewPolicy, curate
-from curation_assets.logic.pace import compute_pace
+from curation_assets.logic.pace import compute_pace, readable_eta
 from curation_assets.logic.review import assign_reviewers, find_disagreements
 from curation_assets.logic.shard_sync import spread_through_queue
 
@@ -226,3 +226,17 @@ def test_pace_recovers_the_intervals_and_cuts_breaks():
     assert pace.loc["ana", "answers_per_hour"] == 30.0, "the hour-long break is not counted as work"
     assert pace.loc["bruno", "median_seconds_per_record"] == 180.0 and pace.loc["bruno", "answers_per_hour"] == 20.0
     assert pace.loc["ana", "records_left"] == 1 and pace.loc["ana", "eta_hours"] == round(120 / 3600, 2)
+
+
+@pytest.mark.parametrize(
+    ("hours", "reads"),
+    [
+        (None, "unknown until someone has answered twice"),
+        (float("nan"), "unknown until someone has answered twice"),
+        (0.001, "under a minute"),
+        (0.25, "about 15 min"),
+        (3.04, "about 3.0 h"),
+    ],
+)
+def test_the_eta_reads_in_minutes_under_an_hour(hours, reads):
+    assert readable_eta(hours) == reads

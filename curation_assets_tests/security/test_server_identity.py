@@ -20,14 +20,14 @@ from curation_assets.argilla_adapter.errors import ArgillaUnreachableError
 from curation_assets.defs.resources import ArgillaResource
 from curation_assets.local_argilla.bootstrap import plan_credentials
 from curation_assets.local_argilla.config import LocalArgillaConfig, persistent_auth_secret, write_private_file
-from curation_assets.local_argilla.identity import (
+from curation_assets.local_argilla.process import ArgillaServerProcess, free_port
+from curation_assets.server_identity import (
     IDENTITY_PATH,
     NoServerAnswersError,
     ServerIdentityError,
     verify_before_sending_key,
     verify_embedded_server,
 )
-from curation_assets.local_argilla.process import ArgillaServerProcess, free_port
 from curation_assets_tests.local_argilla.test_cli import run_cli
 
 # Processes of their own (a fake or real server, dagster dev): not for the fast lane.

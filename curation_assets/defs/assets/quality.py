@@ -3,9 +3,9 @@
 import dagster as dg
 import pandas as pd
 
-from ...logic.jsonl import write_jsonl
 from ...logic.markdown import markdown_table
 from ...logic.quality import compute_quality_signals, flag_counts
+from ..jsonl import write_jsonl
 from ..project import Project
 
 

@@ -93,8 +93,8 @@ def verify_before_sending_key(url: str, api_key: str, data_dir: Path | None = No
 
     A key that is not the embedded owner's (a remote Argilla's) is not checked here: nothing is sent.
     """
-    from .bootstrap import read_credentials
-    from .config import LocalArgillaConfig, default_data_dir
+    from .local_argilla.bootstrap import read_credentials
+    from .local_argilla.config import LocalArgillaConfig, default_data_dir
 
     config = LocalArgillaConfig(data_dir=Path(data_dir) if data_dir else default_data_dir())
     credentials = read_credentials(config)

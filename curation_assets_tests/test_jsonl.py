@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from curation_assets.logic.jsonl import write_jsonl
+from curation_assets.defs.jsonl import write_jsonl
 
 
 def test_slices_write_the_bytes_pandas_writes_at_once(tmp_path):
