@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from curation_assets.local_argilla.process import ArgillaServerProcess, start_embedded_argilla
 from curation_assets.local_argilla.runtime import DISABLE_SPEEDUPS_ENV
+from curation_assets.team.services import TeamServices
 
 ARTIFACTS_DIR = Path(os.environ.get("CURATION_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))
 TEST_ANNOTATORS = ["ana", "bruno", "chen"]
 
 
-SERVER_FIXTURES = {"argilla_server", "fresh_argilla_server"}
+SERVER_FIXTURES = {"argilla_server", "fresh_argilla_server", "argilla_server_on_postgres", "team_services"}
+# Worker processes of the team profile's server in the tests: more than one, so that nothing per process goes unseen.
+TEAM_TEST_WORKERS = 2
 
 
 def pytest_collection_modifyitems(items):
@@ -50,12 +55,48 @@ def argilla_server_without_speedups(tmp_path_factory) -> ArgillaServerProcess:
     server.stop()
 
 
-@pytest.fixture(scope="module", params=["speedups on", "speedups off"])
-def argilla_server_each_way(request) -> ArgillaServerProcess:
-    """The session's server, then the one without speedups: a module using it runs once against each."""
-    return request.getfixturevalue(
-        "argilla_server" if request.param == "speedups on" else "argilla_server_without_speedups"
+@pytest.fixture(scope="session")
+def team_services(tmp_path_factory) -> TeamServices:
+    """The team profile's PostgreSQL and Redis, private to the session, whatever the environment names.
+
+    PostgreSQL must be installed (scripts/test.sh installs it when run as root, as in CI): without
+    it the tests that need it fail, saying how to install it; they are never skipped.
+    """
+    # As root, the cluster runs as the postgres user, who cannot enter pytest's root-only folders.
+    postgres_folder = Path(tempfile.mkdtemp(prefix="curation-test-postgres-"))
+    services = TeamServices(tmp_path_factory.mktemp("team"), postgres_folder=postgres_folder, use_environment=False)
+    try:
+        yield services.start()
+    finally:
+        services.stop()
+        shutil.rmtree(postgres_folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def argilla_server_on_postgres(tmp_path_factory, team_services) -> ArgillaServerProcess:
+    """The team profile's server for the session: PostgreSQL, a real Redis, two worker processes."""
+    server = start_embedded_argilla(
+        tmp_path_factory.mktemp("argilla-on-postgres"),
+        annotator_names=TEST_ANNOTATORS,
+        database_url=team_services.database_urls.argilla,
+        redis_url=team_services.redis_url,
+        workers=TEAM_TEST_WORKERS,
     )
+    yield server
+    server.stop()
+
+
+SERVER_KINDS = {
+    "speedups on": "argilla_server",
+    "speedups off": "argilla_server_without_speedups",
+    "postgres, 2 workers": "argilla_server_on_postgres",
+}
+
+
+@pytest.fixture(scope="module", params=list(SERVER_KINDS))
+def argilla_server_each_way(request) -> ArgillaServerProcess:
+    """The session's server, the one without speedups, and the team profile's: a module using it runs against each."""
+    return request.getfixturevalue(SERVER_KINDS[request.param])
 
 
 @pytest.fixture

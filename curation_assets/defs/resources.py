@@ -10,6 +10,11 @@ from ..argilla_adapter.client import ArgillaClient
 from ..argilla_adapter.rest import LOG_BATCH_SIZE, RECORD_PAGE_SIZE, Connection
 from ..argilla_adapter.transport import RetryPolicy
 
+# Dagster's concurrency pool of the assets that write to Argilla (annotator_shards, review_shards), across every
+# run and project: the team profile's instance limits it (docs/team.md), so that a re-plan that re-pushes many
+# shards at once queues its pushes instead of loading the server the annotators are working on.
+ARGILLA_WRITES_POOL = "argilla_writes"
+
 
 class ArgillaResource(dg.ConfigurableResource):
     """An Argilla server reached with an owner's API key; the client is built on first use and closed after the step."""

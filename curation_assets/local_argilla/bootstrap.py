@@ -199,13 +199,23 @@ def migrate_database(config: LocalArgillaConfig) -> None:
 
     alembic_config = Config(ALEMBIC_CONFIG_FILE)
     known_revisions = {revision.revision for revision in ScriptDirectory.from_config(alembic_config).walk_revisions()}
-    current = _current_revision(config.database_path)
+    current = _current_revision(config.database_path) if config.uses_sqlite else _current_server_revision()
     if current is not None and current not in known_revisions:
+        where = config.database_path if config.uses_sqlite else "The PostgreSQL database"
         raise NewerDatabaseError(
-            f"{config.database_path} was written by a newer argilla-server (schema revision {current}). "
+            f"{where} was written by a newer argilla-server (schema revision {current}). "
             "Install the matching argilla-server, or choose another data dir with --data-dir."
         )
     command.upgrade(alembic_config, "head")
+
+
+def _current_server_revision() -> str | None:
+    """The schema revision of the database argilla_server is configured with (PostgreSQL), None if never migrated."""
+    from alembic.runtime.migration import MigrationContext
+    from argilla_server.database import sync_engine
+
+    with sync_engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
 
 
 def _current_revision(database_path: Path) -> str | None:

@@ -11,7 +11,15 @@ import httpx
 
 from ..server_identity import ServerIdentityError, server_is_embedded_argilla_of
 from .bootstrap import NewerDatabaseError, annotator_names_from, read_credentials
-from .config import DEFAULT_HOST, DEFAULT_PORT, LocalArgillaConfig, default_data_dir
+from .config import (
+    DATABASE_URL_ENV,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    REDIS_URL_ENV,
+    WORKERS_ENV,
+    LocalArgillaConfig,
+    default_data_dir,
+)
 from .interpreter import has_argilla_server, server_command
 from .server import CannotServeError, ServeOptions
 
@@ -23,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         # The server lives in its own virtualenv (see interpreter.py): hand the command over to it.
         command = server_command(*(sys.argv[1:] if argv is None else argv))
         os.execv(command[0], command)
-    config = LocalArgillaConfig(data_dir=arguments.data_dir.resolve(), host=arguments.host, port=arguments.port)
+    try:
+        config = LocalArgillaConfig.from_environment(arguments.data_dir.resolve(), arguments.host, arguments.port)
+    except ValueError as error:
+        print(f"curation-argilla: {error}", file=sys.stderr)
+        return 2
     try:
         return arguments.command(config, arguments)
     except (CannotServeError, NewerDatabaseError, ServerIdentityError, ValueError) as error:
@@ -34,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="curation-argilla",
-        description="The embedded Argilla 2.8 server: SQLite, no Elasticsearch, no Redis, no Docker.",
+        description=(
+            "The embedded Argilla 2.8 server: SQLite, no Elasticsearch, no Redis, no Docker "
+            f"(or PostgreSQL and Redis with several workers: {DATABASE_URL_ENV}, {REDIS_URL_ENV})."
+        ),
     )
     parser.add_argument(
         "--data-dir", type=Path, default=default_data_dir(), help="database, credentials (default: %(default)s)"
@@ -47,6 +62,13 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_annotator_options(serve)
     serve.add_argument("--allow-remote", action="store_true", help="allow demo accounts on a non-loopback address")
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get(WORKERS_ENV, "1")),
+        help=f"server processes on the one port; more than 1 needs {DATABASE_URL_ENV} (PostgreSQL) and "
+        f"{REDIS_URL_ENV} (default: ${WORKERS_ENV} or 1)",
+    )
     serve.add_argument(
         "--hide-passwords",
         action="store_true",
@@ -95,6 +117,7 @@ def _serve(config: LocalArgillaConfig, arguments: argparse.Namespace) -> int:
         allow_remote=arguments.allow_remote,
         log_level=arguments.log_level,
         show_passwords=not arguments.hide_passwords,
+        workers=arguments.workers,
     )
     serve(config, options)
     return 0

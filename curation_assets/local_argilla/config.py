@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,11 @@ PORT_ENV = "CURATION_ARGILLA_PORT"
 # 6900 is Argilla's own default; $CURATION_ARGILLA_PORT moves every tool of this clone to another port at once.
 DEFAULT_PORT = int(os.environ.get(PORT_ENV, "6900"))
 DATA_DIR_ENV = "CURATION_ARGILLA_HOME"
+# The team profile (docs/team.md): argilla-server's tables in PostgreSQL, background jobs' state in a real Redis,
+# and several server processes. Secrets, so read from the environment only, never from a command line.
+DATABASE_URL_ENV = "CURATION_ARGILLA_DATABASE_URL"
+REDIS_URL_ENV = "CURATION_ARGILLA_REDIS_URL"
+WORKERS_ENV = "CURATION_ARGILLA_WORKERS"
 SEARCH_ENGINE_NAME = "database"
 # Sent with a bulk record upsert that the set-based write path (bulk_write.py) served.
 BULK_WRITE_PATH_HEADER = "X-Curation-Bulk-Write"
@@ -34,6 +40,47 @@ class LocalArgillaConfig:
     data_dir: Path
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    # None: SQLite in the data dir (the embedded default). Else a postgresql+asyncpg:// URL.
+    database_url: str | None = None
+    # None: Redis replaced in-process (one server process only). Else a redis:// or unix:// URL.
+    redis_url: str | None = None
+
+    @classmethod
+    def from_environment(cls, data_dir: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> LocalArgillaConfig:
+        """A config whose database and Redis come from CURATION_ARGILLA_DATABASE_URL and _REDIS_URL, if set."""
+        database_url = os.environ.get(DATABASE_URL_ENV) or None
+        if database_url is not None and not database_url.startswith("postgresql"):
+            raise ValueError(
+                f"{DATABASE_URL_ENV} must be a PostgreSQL URL (postgresql+asyncpg://user:password@host:port/db); "
+                "leave it unset for SQLite in the data dir"
+            )
+        if database_url is not None:
+            # argilla-server's async engine needs the asyncpg driver; a plain postgresql:// URL means that.
+            database_url = re.sub(r"^postgresql(\+\w+)?://", "postgresql+asyncpg://", database_url)
+        return cls(
+            data_dir=data_dir,
+            host=host,
+            port=port,
+            database_url=database_url,
+            redis_url=os.environ.get(REDIS_URL_ENV) or None,
+        )
+
+    @property
+    def uses_sqlite(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def server_database_url(self) -> str:
+        """The URL argilla-server's async engine opens."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.database_path}"
+
+    @property
+    def sync_database_url(self) -> str:
+        """The same database for a synchronous SQLAlchemy engine: sqlite3, or psycopg2 (named: SQLAlchemy 2.1's default
+        PostgreSQL driver is psycopg 3, which is not installed)."""
+        if self.uses_sqlite:
+            return f"sqlite:///{self.database_path}"
+        return re.sub(r"^postgresql(\+\w+)?://", "postgresql+psycopg2://", self.server_database_url)
 
     @property
     def url(self) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..server_identity import ServerIdentityError, server_is_embedded_argilla_of
 from .bootstrap import ANNOTATORS_ENV, Credentials, read_credentials
-from .config import LocalArgillaConfig
+from .config import DATABASE_URL_ENV, REDIS_URL_ENV, LocalArgillaConfig
 from .interpreter import server_command
 
 STARTUP_TIMEOUT_SECONDS = 120
@@ -26,9 +26,10 @@ def free_port() -> int:
 class ArgillaServerProcess:
     """`curation-argilla serve` in a subprocess, with its log in the data dir."""
 
-    def __init__(self, config: LocalArgillaConfig, annotator_names: list[str] | None = None):
+    def __init__(self, config: LocalArgillaConfig, annotator_names: list[str] | None = None, workers: int = 1):
         self.config = config
         self.annotator_names = annotator_names
+        self.workers = workers
         self.log_path = config.data_dir / "server.log"
         self._process: subprocess.Popen | None = None
         self._log_offset = 0
@@ -61,11 +62,18 @@ class ArgillaServerProcess:
         environment = dict(os.environ)
         if self.annotator_names is not None:
             environment[ANNOTATORS_ENV] = ",".join(self.annotator_names)
+        # URLs with passwords go by the environment: a command line is visible to every user of the machine.
+        for variable, url in ((DATABASE_URL_ENV, self.config.database_url), (REDIS_URL_ENV, self.config.redis_url)):
+            if url is None:
+                environment.pop(variable, None)
+            else:
+                environment[variable] = url
         command = server_command(
             "--data-dir", str(self.config.data_dir),
             "--host", self.config.host,
             "--port", str(self.config.port),
             "serve",
+            "--workers", str(self.workers),
             "--hide-passwords",  # stdout goes to server.log, and a log is no place for a password
         )  # fmt: skip
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -151,7 +159,16 @@ class ArgillaServerProcess:
         self.stop()
 
 
-def start_embedded_argilla(data_dir: Path, port: int | None = None, annotator_names: list[str] | None = None):
-    """Start a server on a free (or given) loopback port and wait until it answers."""
-    config = LocalArgillaConfig(data_dir=data_dir, port=port or free_port())
-    return ArgillaServerProcess(config, annotator_names).start()
+def start_embedded_argilla(
+    data_dir: Path,
+    port: int | None = None,
+    annotator_names: list[str] | None = None,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    workers: int = 1,
+):
+    """Start a server on a free (or given) loopback port and wait until it answers (SQLite unless a database is given)."""
+    config = LocalArgillaConfig(
+        data_dir=data_dir, port=port or free_port(), database_url=database_url, redis_url=redis_url
+    )
+    return ArgillaServerProcess(config, annotator_names, workers).start()

@@ -1,6 +1,6 @@
 """`curation-argilla rotate`: a new password or API key, in Argilla and in credentials.json together.
 
-It writes the server's `users` table directly (bcrypt, as argilla_server hashes), so it needs
+It writes the server's `users` table directly (bcrypt, as argilla_server hashes; SQLite or PostgreSQL), so it needs
 no server import and works while the server runs: Argilla reads users per request, and session
 tokens signed for the old password stop working at once (see hardening.py).
 """
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import sqlite3
-from contextlib import closing
 
 import bcrypt
 
@@ -53,21 +51,28 @@ def rotate_secrets(config: LocalArgillaConfig, username: str, which: tuple[str, 
 
 
 def _update_user(config: LocalArgillaConfig, username: str, password: str | None, api_key: str | None) -> None:
-    if not config.database_path.exists():
+    from sqlalchemy import create_engine, text
+
+    if config.uses_sqlite and not config.database_path.exists():
         raise ValueError(f"no Argilla database at {config.database_path}: run `curation-argilla serve` first")
-    changes = {"updated_at": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")}
+    changes = {"updated_at": datetime.datetime.now(datetime.UTC).replace(tzinfo=None)}
     if password is not None:
         changes["password_hash"] = bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
     if api_key is not None:
         changes["api_key"] = api_key
     assignments = ", ".join(f"{column} = :{column}" for column in changes)
-    # A running server may hold the write lock for a moment (a bulk upsert): wait for it.
-    with closing(sqlite3.connect(config.database_path, timeout=60)) as connection, connection:
-        updated = connection.execute(
-            f"UPDATE users SET {assignments} WHERE username = :username", {**changes, "username": username}
-        ).rowcount
+    # A running server may hold SQLite's write lock for a moment (a bulk upsert): wait for it.
+    engine = create_engine(config.sync_database_url, connect_args={"timeout": 60} if config.uses_sqlite else {})
+    try:
+        with engine.begin() as connection:
+            updated = connection.execute(
+                text(f"UPDATE users SET {assignments} WHERE username = :username"), {**changes, "username": username}
+            ).rowcount
+    finally:
+        engine.dispose()
     if updated != 1:
+        where = config.database_path if config.uses_sqlite else "its PostgreSQL database"
         raise ValueError(
-            f"{username!r} is in credentials.json but not in Argilla ({config.database_path}): "
+            f"{username!r} is in credentials.json but not in Argilla ({where}): "
             "start `curation-argilla serve` once, which notices deleted accounts"
         )

@@ -24,6 +24,8 @@ _LOGGER = logging.getLogger("curation_assets.local_argilla")
 # Tasks started for background jobs; a strong reference keeps them from being garbage collected.
 _RUNNING_JOBS: set[asyncio.Task] = set()
 
+FINISHED_JOB_TTL_SECONDS = 24 * 3600
+
 # Key in a request's database session info: whether any webhook was enabled when it started.
 _ANYONE_LISTENS = "curation_assets.anyone_listens_to_record_events"
 
@@ -38,21 +40,28 @@ def configure_server_environment(config: LocalArgillaConfig) -> None:
     for database_file in config.data_dir.glob(f"{config.database_path.name}*"):
         database_file.chmod(0o600)
     os.environ["ARGILLA_HOME_PATH"] = str(config.data_dir)
-    os.environ["ARGILLA_DATABASE_URL"] = f"sqlite+aiosqlite:///{config.database_path}"
+    os.environ["ARGILLA_DATABASE_URL"] = config.server_database_url
     os.environ["ARGILLA_SEARCH_ENGINE"] = SEARCH_ENGINE_NAME
     os.environ["ARGILLA_AUTH_SECRET_KEY"] = persistent_auth_secret(config)
     # A local tool should not phone home.
     os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-    os.environ.setdefault("ARGILLA_REDIS_URL", "redis://in-process-fake/0")
+    os.environ["ARGILLA_REDIS_URL"] = config.redis_url or "redis://in-process-fake/0"
 
 
-def import_argilla_server(config: LocalArgillaConfig):
-    """Import argilla_server with Redis faked and the frontend copy kept under the data dir."""
+def import_argilla_server(config: LocalArgillaConfig, clear_frontend: bool = True):
+    """Import argilla_server with Redis faked (unless a real one is configured) and the frontend copy under the data dir.
+
+    Each process copies the web UI into a folder of its own: the workers of one server import
+    the package at the same time, and only the process that starts them (`clear_frontend`)
+    clears what earlier starts left.
+    """
     configure_server_environment(config)
-    _replace_redis_with_in_process_fake()
+    if config.redis_url is None:
+        _replace_redis_with_in_process_fake()
     _tune_sqlite_connections()
-    clear_frontend_copies(config)
-    with _temporary_directory_under(config.frontend_tmp_dir):
+    if clear_frontend:
+        clear_frontend_copies(config)
+    with _temporary_directory_under(config.frontend_tmp_dir / f"process-{os.getpid()}"):
         import argilla_server  # noqa: F401  (builds the app and copies the web UI)
     from . import search_engine  # noqa: F401  (registers the engine named in ARGILLA_SEARCH_ENGINE)
 
@@ -147,10 +156,14 @@ def _run_background_jobs_in_process() -> None:
 
 
 def _in_process_delay(job_function: Callable) -> Callable:
+    from rq import Queue
+
     original_delay = job_function.delay
 
     def delay(*args: Any, **kwargs: Any):
         job = original_delay(*args, **kwargs)
+        # It runs here: out of the queue, so that an rq worker pointed at the same (real) Redis never runs it again.
+        Queue(job.origin, connection=job.connection).remove(job)
         task = asyncio.get_running_loop().create_task(_run_job(job, job_function, args, kwargs))
         _RUNNING_JOBS.add(task)
         task.add_done_callback(_RUNNING_JOBS.discard)
@@ -170,6 +183,8 @@ async def _run_job(job, job_function: Callable, args: tuple, kwargs: dict) -> No
         job.set_status(JobStatus.FAILED)
     else:
         job.set_status(JobStatus.FINISHED)
+    # Its status stays readable (GET /api/v1/jobs/{id}) for a day, then the record expires, as rq's results do.
+    job.cleanup(ttl=FINISHED_JOB_TTL_SECONDS, remove_from_queue=False)
 
 
 def _validate_settings_with_one_adapter_each() -> None:

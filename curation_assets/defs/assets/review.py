@@ -9,7 +9,7 @@ from ...logic.curation import within_source
 from ...logic.markdown import markdown_table
 from ...logic.review import assign_reviewers, find_disagreements
 from ..project import Project
-from ..resources import argilla_client
+from ..resources import ARGILLA_WRITES_POOL, argilla_client
 
 REVIEW_QUEUE_COLUMNS = ["record_id", "category", "annotators", "reason", "versions", "closest", "prefill", "reviewer"]
 
@@ -81,6 +81,7 @@ def build_review_shards(project: Project) -> dg.AssetsDefinition:
             "collected_feedback": dg.AssetIn(project.asset_key("collected_feedback")),
         },
         partitions_def=project.reviewer_partitions,
+        pool=ARGILLA_WRITES_POOL,
         group_name=project.group,
         kinds={"argilla"},
         required_resource_keys={project.argilla_resource_key},

@@ -10,7 +10,7 @@ from ...logic.quality import review_order
 from ...logic.shard_sync import plan_shard_sync, shard_fingerprint, spread_through_queue
 from ...logic.source_guard import PROJECT_STAMP, SOURCE_STAMP
 from ..project import Project
-from ..resources import argilla_client
+from ..resources import ARGILLA_WRITES_POOL, argilla_client
 from .assignments import refuse_a_source_switch
 
 
@@ -28,6 +28,7 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         group_name=project.group,
         kinds={"argilla"},
         code_version="3",
+        pool=ARGILLA_WRITES_POOL,
         required_resource_keys={project.argilla_resource_key},
     )
     def annotator_shards(
