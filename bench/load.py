@@ -345,11 +345,110 @@ async def tight_annotator(session: UiSession, dataset_name: str, stop_at: float)
 # -- the fixture: what the pipeline pushed ---------------------------------------------------------
 
 
-def fixture_dir(team: int, records: int) -> Path:
-    return SCRATCH_DIR / f"load-fixture-{team}x{records}"
+class SqliteBackend:
+    """The embedded server's default: SQLite in the data dir, one worker; a step copies the fixture's file."""
+
+    name = "sqlite"
+    workers = 1
+
+    def __enter__(self) -> SqliteBackend:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        pass
+
+    def fixture_database(self, key: str) -> dict:
+        return {}
+
+    def fixture_is_intact(self, key: str) -> bool:
+        return True
+
+    def step_database(self, key: str, label: str) -> dict:
+        return {}
+
+    def database_cpu_seconds(self) -> float:
+        return 0.0
 
 
-def build_fixture(team: int, records: int) -> Path:
+class PostgresBackend:
+    """The team profile: argilla-server on PostgreSQL with several workers sharing a Redis (curation_assets.team).
+
+    The fixture is pushed into its own database; each step runs on a copy of it (CREATE DATABASE ...
+    TEMPLATE), so that every step starts from the same state, as the SQLite steps do.
+    """
+
+    name = "postgres"
+
+    def __init__(self, workers: int):
+        from curation_assets.team.services import TeamServices
+
+        self.workers = workers
+        self.services = TeamServices(SCRATCH_DIR / "load-team-services", use_environment=False)
+
+    def __enter__(self) -> PostgresBackend:
+        self.services.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.services.stop()
+
+    def _url(self, database: str) -> str:
+        return self.services.database_urls.argilla.rsplit("/", 1)[0] + f"/{database}"
+
+    def _sql(self, statement: str) -> str:
+        cluster = self.services.postgres
+        result = cluster._run(
+            "psql", "--no-psqlrc", "--quiet", "--tuples-only", "--set", "ON_ERROR_STOP=1",
+            "--host", str(cluster.socket_dir), "--port", str(cluster.port), "--username", "postgres",
+            "--dbname", "postgres", "--command", statement,
+            failure=f"PostgreSQL refused: {statement}",
+        )  # fmt: skip
+        return result.stdout.strip()
+
+    def fixture_database(self, key: str) -> dict:
+        name = f"load_fixture_{key}"
+        self._sql(f"DROP DATABASE IF EXISTS {name}")
+        self._sql(f"CREATE DATABASE {name} OWNER curation")
+        return {"database_url": self._url(name), "redis_url": self.services.redis_url}
+
+    def fixture_is_intact(self, key: str) -> bool:
+        return self._sql(f"SELECT 1 FROM pg_database WHERE datname = 'load_fixture_{key}'") == "1"
+
+    def step_database(self, key: str, label: str) -> dict:
+        name = "load_step_" + "".join(character if character.isalnum() else "_" for character in label)
+        self._sql(f"DROP DATABASE IF EXISTS {name}")
+        self._sql(f"CREATE DATABASE {name} TEMPLATE load_fixture_{key} OWNER curation")
+        return {"database_url": self._url(name), "redis_url": self.services.redis_url}
+
+    def database_cpu_seconds(self) -> float:
+        """CPU of the postmaster and its backends (those that exited included), from /proc."""
+        postmaster = int((self.services.postgres.data_dir / "postmaster.pid").read_text().split()[0])
+        total = 0.0
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                fields = _proc_stat(entry)
+                if fields and (int(entry.name) == postmaster or int(fields[1]) == postmaster):
+                    total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+        return total
+
+
+def _proc_stat(entry: Path) -> list[str] | None:
+    """/proc/<pid>/stat after the command: state(0) ppid(1) pgrp(2) ... utime(11) stime(12) cutime(13) cstime(14)."""
+    try:
+        return (entry / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def fixture_key(backend, team: int, records: int) -> str:
+    return f"{backend.name}_{team}x{records}"
+
+
+def fixture_dir(backend, team: int, records: int) -> Path:
+    return SCRATCH_DIR / f"load-fixture-{fixture_key(backend, team, records)}"
+
+
+def build_fixture(backend, team: int, records: int) -> Path:
     """A server with `team` annotators and `records` records pushed by the pipeline, and Dagster's state beside it."""
     import dagster as dg
     from dolly_generator import write_source_file
@@ -357,14 +456,20 @@ def build_fixture(team: int, records: int) -> Path:
     from curation_assets.local_argilla.process import start_embedded_argilla
     from curation_assets_tests.harness import ProjectOnServer
 
-    path = fixture_dir(team, records)
-    if (path / "fixture.json").exists():
+    key = fixture_key(backend, team, records)
+    path = fixture_dir(backend, team, records)
+    if (path / "fixture.json").exists() and backend.fixture_is_intact(key):
         return path
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     started = time.monotonic()
     source = write_source_file(records, path / "dolly.parquet")
-    server = start_embedded_argilla(path / "argilla", annotator_names=annotator_names(team))
+    server = start_embedded_argilla(
+        path / "argilla",
+        annotator_names=annotator_names(team),
+        workers=backend.workers,
+        **backend.fixture_database(key),
+    )
     try:
         (path / "dagster").mkdir()
         with dg.instance_for_test(temp_dir=str(path / "dagster")) as instance:
@@ -382,6 +487,7 @@ def build_fixture(team: int, records: int) -> Path:
     description = {
         "team": team,
         "records": records,
+        "backend": backend.name,
         "dataset_name": project.dataset_name,
         "datasets": datasets,
         "source": str(source),
@@ -402,12 +508,8 @@ def process_group_cpu_seconds(group: int) -> float:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # After the command: state ppid pgrp ... utime(12) stime(13) cutime(14) cstime(15), counted from state = 0.
-        if int(fields[2]) == group:
+        fields = _proc_stat(entry)
+        if fields and int(fields[2]) == group:
             total += sum(int(value) for value in fields[11:15]) / ticks
     return total
 
@@ -419,7 +521,9 @@ def load_average() -> float:
 class Step:
     """The fixture copied, its server started on the server cores, the pipeline process on the client cores."""
 
-    def __init__(self, fixture: Path, label: str, server_cores: set[int], client_cores: set[int]):
+    def __init__(self, backend, fixture: Path, label: str, server_cores: set[int], client_cores: set[int]):
+        self.backend = backend
+        self.label = label
         self.fixture = fixture
         self.description = json.loads((fixture / "fixture.json").read_text())
         self.work_dir = SCRATCH_DIR / f"load-run-{label}"
@@ -431,11 +535,14 @@ class Step:
     def __enter__(self) -> Step:
         shutil.rmtree(self.work_dir, ignore_errors=True)
         shutil.copytree(self.fixture, self.work_dir, ignore=shutil.ignore_patterns("server.log", "frontend-tmp"))
-        config = LocalArgillaConfig(data_dir=self.work_dir / "argilla", port=free_port())
+        database = self.backend.step_database(
+            fixture_key(self.backend, self.description["team"], self.description["records"]), self.label
+        )
+        config = LocalArgillaConfig(data_dir=self.work_dir / "argilla", port=free_port(), **database)
         # Children inherit the affinity of the process that starts them.
         os.sched_setaffinity(0, self.server_cores)
         try:
-            self.server = ArgillaServerProcess(config).start()
+            self.server = ArgillaServerProcess(config, workers=self.backend.workers).start()
         finally:
             os.sched_setaffinity(0, self.client_cores)
         return self
@@ -450,9 +557,16 @@ class Step:
             "--out", str(self.pipeline_out),
         ]  # fmt: skip
         environment = {**os.environ, "CURATION_LOAD_OWNER_KEY": self.server.owner_api_key}
-        self.pipeline = subprocess.Popen(
-            command, env=environment, start_new_session=True, preexec_fn=lambda: os.nice(10), stdout=subprocess.DEVNULL
-        )
+        # Dagster's run logs go to a file: they are the pipeline's, not the benchmark's output.
+        with (self.work_dir / "pipeline.log").open("ab") as log:
+            self.pipeline = subprocess.Popen(
+                command,
+                env=environment,
+                start_new_session=True,
+                preexec_fn=lambda: os.nice(10),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def pipeline_report(self) -> dict:
         if self.pipeline is None:
@@ -535,12 +649,14 @@ def step_figures(step: Step, kind: str, annotators: int, seconds: float, run) ->
     dataset_name = step.description["dataset_name"]
     load_before = load_average()
     server_cpu = process_group_cpu_seconds(step.server.pid)
+    database_cpu = step.backend.database_cpu_seconds()
     client_cpu = time.process_time()
     step.start_pipeline(seconds)
     wall = time.monotonic()
     recorder, sessions = asyncio.run(run_sessions(step.server.url, names, step.credentials(), 1, run(dataset_name)))
     wall = time.monotonic() - wall
     server_cpu = process_group_cpu_seconds(step.server.pid) - server_cpu
+    database_cpu = step.backend.database_cpu_seconds() - database_cpu
     client_cpu = time.process_time() - client_cpu
     pipeline = step.pipeline_report()
     figures = {
@@ -550,6 +666,7 @@ def step_figures(step: Step, kind: str, annotators: int, seconds: float, run) ->
         "load_average_1min": {"before": load_before, "after": load_average()},
         "cpu_share_of_one_core": {
             "server": round(server_cpu / wall, 2),
+            "database": round(database_cpu / wall, 2),
             "load_generator": round(client_cpu / wall, 2),
             "pipeline": round(pipeline.get("cpu_seconds", 0.0) / wall, 2),
         },
@@ -678,6 +795,7 @@ def print_step(figures: dict) -> None:
         f"{figures['mode']:5} {figures['annotators']:4} annotators: p50/p95 ms {'; '.join(parts)} | "
         f"errors {figures['errors']} | answers {answers['accepted']} ({figures['answers_per_second']}/s), "
         f"exactly once {answers['present_exactly_once']} | cpu server {figures['cpu_share_of_one_core']['server']} "
+        f"database {figures['cpu_share_of_one_core']['database']} "
         f"client {figures['cpu_share_of_one_core']['load_generator']} pipeline {figures['cpu_share_of_one_core']['pipeline']}"
         f" | load {figures['load_average_1min']['before']}->{figures['load_average_1min']['after']}",
         flush=True,
@@ -699,7 +817,16 @@ def main() -> None:
     everything.add_argument("--minutes", type=float, default=5.0)
     for sub in (human, tight, everything):
         sub.add_argument("--records", type=int, default=15_000)
-        sub.add_argument("--profile-name", default="sqlite-1-worker", help="how the results name the server setup")
+        sub.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+        sub.add_argument("--workers", type=int, default=1, help="server workers (several only on PostgreSQL)")
+        sub.add_argument(
+            "--cores",
+            choices=("separate", "shared"),
+            default="separate",
+            help="separate: server (and PostgreSQL) on the first core, the load generator and pipeline on the rest; "
+            "shared: everything may run on every core (reported as such)",
+        )
+        sub.add_argument("--arrival-seconds", type=float, default=60.0, help="annotators sign in over this stretch")
         sub.add_argument("--out", type=Path, default=None)
     worker = commands.add_parser("_pipeline")
     worker.add_argument("--work-dir", type=Path, required=True)
@@ -711,42 +838,56 @@ def main() -> None:
         pipeline_worker(arguments.work_dir, arguments.url, arguments.seconds, arguments.out)
         return
 
-    server_cores, client_cores = cores()
+    if arguments.cores == "separate":
+        server_cores, client_cores = cores()
+    else:
+        server_cores = client_cores = set(os.sched_getaffinity(0))
+    profile = f"{arguments.backend}-{arguments.workers}-worker{'s' if arguments.workers > 1 else ''}-{arguments.cores}"
     results = {
-        "profile": arguments.profile_name,
+        "profile": profile,
         "records": arguments.records,
         "speedups_disabled": os.environ.get(DISABLE_SPEEDUPS_ENV, ""),
-        "cores": {"server": sorted(server_cores), "load_generator_and_pipeline": sorted(client_cores)},
+        "cores": {
+            "mode": arguments.cores,
+            "server_and_database": sorted(server_cores),
+            "load_generator_and_pipeline": sorted(client_cores),
+            "machine": os.cpu_count(),
+        },
+        "command": " ".join(sys.argv),
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_average_1min_at_start": load_average(),
         "steps": [],
     }
-    os.sched_setaffinity(0, client_cores)
-    if arguments.command in ("tight", "all"):
-        count = getattr(arguments, "annotators", 8) if arguments.command == "tight" else 8
-        fixture = build_fixture(count, arguments.records)
-        with Step(fixture, f"tight-{count}", server_cores, client_cores) as step:
-            figures = tight_step(step, count, getattr(arguments, "seconds", 90.0))
-        print_step(figures)
-        results["steps"].append(figures)
-    if arguments.command in ("human", "all"):
-        team = getattr(arguments, "team", None) or max(arguments.annotators)
-        fixture = build_fixture(team, arguments.records)
-        human_steps = []
-        for count in sorted(arguments.annotators):
-            with Step(fixture, f"human-{count}", server_cores, client_cores) as step:
-                figures = human_step(step, count, arguments.minutes, Pace())
+    # PostgreSQL and Redis start on the server's cores, like the server.
+    os.sched_setaffinity(0, server_cores)
+    backend = PostgresBackend(arguments.workers) if arguments.backend == "postgres" else SqliteBackend()
+    if arguments.backend == "sqlite" and arguments.workers != 1:
+        parser.error("SQLite takes one worker (the server refuses several)")
+    with backend:
+        os.sched_setaffinity(0, client_cores)
+        if arguments.command in ("tight", "all"):
+            count = getattr(arguments, "annotators", 8) if arguments.command == "tight" else 8
+            fixture = build_fixture(backend, count, arguments.records)
+            with Step(backend, fixture, f"tight-{count}", server_cores, client_cores) as step:
+                figures = tight_step(step, count, getattr(arguments, "seconds", 90.0))
             print_step(figures)
-            human_steps.append(figures)
-        results["steps"].extend(human_steps)
-        results["knee"] = knee(human_steps)
-        print(f"knee ({arguments.profile_name}): {results['knee']}")
+            results["steps"].append(figures)
+        if arguments.command in ("human", "all"):
+            team = getattr(arguments, "team", None) or max(arguments.annotators)
+            fixture = build_fixture(backend, team, arguments.records)
+            human_steps = []
+            pace = Pace(arrival_seconds=arguments.arrival_seconds)
+            for count in sorted(arguments.annotators):
+                with Step(backend, fixture, f"human-{count}", server_cores, client_cores) as step:
+                    figures = human_step(step, count, arguments.minutes, pace)
+                print_step(figures)
+                human_steps.append(figures)
+            results["steps"].extend(human_steps)
+            results["knee"] = knee(human_steps)
+            print(f"knee ({profile}): {results['knee']}")
     results["load_average_1min_at_end"] = load_average()
     RESULTS_DIR.mkdir(exist_ok=True)
-    out = (
-        arguments.out
-        or RESULTS_DIR / f"load-{arguments.profile_name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
-    )
+    out = arguments.out or RESULTS_DIR / f"load-{profile}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"results written to {out}")
 
