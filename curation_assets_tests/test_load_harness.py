@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import sys
 import time
 from pathlib import Path
 
+import argilla as rg
 import pytest
 
 from curation_assets_tests.argilla_helpers import (
     DOLLY_LIKE_ROWS,
-    annotator_account,
     as_records,
     create_curation_dataset,
     owner_client,
@@ -30,15 +31,19 @@ import load  # noqa: E402
 pytestmark = pytest.mark.server
 
 DATASET = "load_smoke"
+ANNOTATOR = "load_smoke_annotator"
 QUICK = load.Pace(low=0.05, high=0.1, burst_chance=0.0, arrival_seconds=0.0)
 
 
 def test_a_ui_session_answers_and_every_answer_is_read_back_once(argilla_server):
-    dataset = create_curation_dataset(owner_client(argilla_server), "bruno", "bruno", DATASET)
+    # An annotator of its own, so that no other test on the session's server sees this dataset on its home page.
+    owner = owner_client(argilla_server)
+    password = secrets.token_urlsafe(16)
+    rg.User(username=ANNOTATOR, password=password, role="annotator", client=owner).create()
+    dataset = create_curation_dataset(owner, ANNOTATOR, ANNOTATOR, DATASET)
     dataset.records.log(as_records(DOLLY_LIKE_ROWS))
-    bruno = annotator_account(argilla_server, "bruno")
     recorder = load.Recorder()
-    session = load.UiSession(argilla_server.url, "bruno", bruno.password, recorder, random.Random(7))
+    session = load.UiSession(argilla_server.url, ANNOTATOR, password, recorder, random.Random(7))
 
     stop_at = time.monotonic() + 3.0
     asyncio.run(load.human_annotator(session, DATASET, QUICK, start_at=0.0, stop_at=stop_at))
