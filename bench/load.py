@@ -1,8 +1,12 @@
 """Answers at UI speed under load: simulated annotators making the web UI's requests, the pipeline running beside them.
 
-    python bench/load.py human --annotators 25 50 100 150 [--minutes 5] [--team 100]
+    python bench/load.py human --annotators 10 25 50 100 [--minutes 2] [--team 100]
+    python bench/load.py human --backend postgres --workers 2 --cores shared --annotators 100
     python bench/load.py tight [--annotators 8] [--seconds 90]
-    python bench/load.py all            # the tight loop, then the human-pace sweep: the figures reported
+    python bench/load.py all            # the tight loop, then the human-pace sweep
+
+Backends: `sqlite` (the embedded server's default, one worker) or `postgres` (the team profile:
+curation_assets.team starts a private PostgreSQL and Redis, the server runs `--workers N`).
 
 What one step measures (a fresh copy of the same fixture each time):
 - The fixture, built once by the pipeline itself and cached under bench/results/scratch/: a team of
@@ -25,8 +29,10 @@ What one step measures (a fresh copy of the same fixture each time):
 - Meanwhile the pipeline runs in its own process as Dagster's daemon would run it: the project's
   sensor ticks every 30 s and every run it asks for (the refresh of collected_feedback ->
   change_statistics -> curated_dolly) is executed against the same server.
-- Cores: the server is started on core 0, the load generator and the pipeline on core 1 (the pipeline
-  niced, so that the measuring client answers promptly); the CPU each used is reported.
+- Cores (`--cores separate`, the default): the server (and PostgreSQL, Redis) on core 0, the load
+  generator and the pipeline on core 1 (the pipeline niced, so that the measuring client answers
+  promptly). `--cores shared`: every process may run on every core, and the results say so. The CPU
+  each used is reported (the machine's other users are not pinned away: see the load average).
 - Afterwards every answer the server accepted is read back over REST (the owner's records endpoint)
   and must be there exactly once, with the status and values sent.
 
