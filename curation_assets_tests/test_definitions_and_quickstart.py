@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -151,6 +152,15 @@ def test_the_quickstart_prints_a_line_per_step_and_passwords_only_when_accounts_
     assert (clone.root / ".local" / "dagster" / "dagster.yaml").exists() and list(
         (clone.root / ".local" / "dagster").rglob("runs.db")
     )
+    # The state folder holds annotators' names and answers and every account's secrets: its owner's alone.
+    state = [clone.root / ".local", *(clone.root / ".local").rglob("*")]
+    modes = {str(path.relative_to(clone.root)): stat.S_IMODE(path.lstat().st_mode) for path in state}
+    wrong = {
+        name: oct(mode)
+        for name, mode in modes.items()
+        if mode != (0o700 if (clone.root / name).is_dir() else 0o600) and not (clone.root / name).is_symlink()
+    }
+    assert len(modes) > 20 and not wrong, f"not owner-only: {wrong}"
 
 
 @pytest.mark.server

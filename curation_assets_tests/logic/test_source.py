@@ -1,6 +1,7 @@
 """Loading and validation: clear errors, quarantine with reasons, no valid row lost."""
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -105,6 +106,32 @@ def test_missing_file_and_unreachable_hub_name_the_source(tmp_path, monkeypatch)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     with pytest.raises(SourceError, match="argilla/databricks-dolly-15k-curated-multilingual.*local .jsonl"):
         load_source("argilla/databricks-dolly-15k-curated-multilingual", split="en")
+
+
+def test_paths_that_are_not_data_files_are_refused_without_echoing_content(tmp_path):
+    secret = tmp_path / "id_rsa"
+    secret.write_text("-----BEGIN OPENSSH PRIVATE KEY----- do-not-echo\n")
+    folder = tmp_path / "exports.jsonl"
+    folder.mkdir()
+    pipe = tmp_path / "stream.jsonl"
+    os.mkfifo(pipe)
+    link_to_secret = tmp_path / "data.jsonl"
+    link_to_secret.symlink_to(secret)
+    link_to_device = tmp_path / "zeros.csv"
+    link_to_device.symlink_to("/dev/zero")
+    dangling = tmp_path / "gone.parquet"
+    dangling.symlink_to(tmp_path / "moved.parquet")
+    cases = {
+        folder: "is a directory",
+        pipe: "not a regular file",
+        link_to_secret: "is a link to .*id_rsa, which is not a .jsonl file",
+        link_to_device: "is a link to /dev/zero, which is not a .csv file",
+        dangling: "which does not exist",
+    }
+    for path, message in cases.items():
+        with pytest.raises(SourceError, match=message) as refused:
+            load_source(str(path))
+        assert "do-not-echo" not in str(refused.value) and "BEGIN" not in str(refused.value)
 
 
 def test_the_hub_loader_reads_a_dataset_repository_as_the_hub_serves_it(tmp_path, monkeypatch):
