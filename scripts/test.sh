@@ -17,6 +17,13 @@ if [ -z "$CHROMIUM" ]; then
 fi
 export CURATION_CHROMIUM="$CHROMIUM"
 
+# The team profile's tests start a private PostgreSQL and redis-server (installed here as root, as in CI).
+# Missing, those tests fail with the way to install them; in CI the run stops here.
+source "$PROJECT_DIR/scripts/team-packages.sh"
+if ! ensure_team_packages && [ "${CI:-}" = "true" ]; then
+    exit 1
+fi
+
 cd "$PROJECT_DIR"
 # The style rules (pyproject's [tool.ruff]) hold before any test runs: a lint finding fails CI like a test.
 "$PYTHON" -m ruff check --quiet .

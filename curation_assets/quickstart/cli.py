@@ -26,9 +26,13 @@ from ..argilla_adapter.client import ArgillaClient
 from ..argilla_adapter.errors import ArgillaError
 from ..argilla_adapter.rest import Connection
 from ..local_argilla.bootstrap import Credentials, read_credentials
-from ..local_argilla.config import DEFAULT_PORT, LocalArgillaConfig, default_data_dir
+from ..local_argilla.config import DATA_DIR_ENV, DEFAULT_PORT, LocalArgillaConfig, default_data_dir
 from ..local_argilla.process import ArgillaServerProcess
 from ..server_identity import ServerIdentityError
+from ..team.dagster_instance import write_instance_settings
+from ..team.postgres import PostgresUnavailableError
+from ..team.redis_server import RedisUnavailableError
+from ..team.services import DAGSTER_DATABASE_URL_ENV, TeamServices, remove_private_postgres
 from . import declare
 from .console import QUIET_RUN_CONFIG, VERBOSE_RUN_CONFIG, failure_message, run_summary
 from .dagster_web_guard import guarded_dagster_dev_command
@@ -37,6 +41,10 @@ from .simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator, sim
 DAGSTER_PORT = 3000
 # Kept on disk in DAGSTER_HOME: runs, events and storage stay there; no usage statistics leave the machine.
 DAGSTER_INSTANCE_SETTINGS = "telemetry:\n  enabled: false\n"
+# The team profile's state folder, inside the local one: its own Argilla data dir, DAGSTER_HOME, outputs and
+# services, so that answers collected from one profile's server never mix with the other's (docs/team.md).
+TEAM_STATE_FOLDER = "team"
+TEAM_DEFAULT_WORKERS = 2
 
 
 class QuickstartError(RuntimeError):
@@ -44,28 +52,60 @@ class QuickstartError(RuntimeError):
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    if arguments.argilla_workers is not None and (arguments.argilla_workers < 1 or arguments.profile != "team"):
+        parser.error("--argilla-workers N (N >= 1) goes with --profile team: several workers need PostgreSQL and Redis")
     # Stopped by a signal, still stop the Argilla and Dagster this command started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     # Everything this command and its runs write (answers, names, secrets) is for its owner only.
     os.umask(0o077)
+    if arguments.profile == "team":
+        os.environ[state.STATE_DIR_ENV] = str(state.state_dir() / TEAM_STATE_FOLDER)
+        os.environ.pop(DATA_DIR_ENV, None)  # the team profile's Argilla data dir is its own
     if not arguments.verbose:
         warnings.filterwarnings("ignore", category=dg.BetaWarning)
         warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     try:
-        if arguments.fresh and not start_over(arguments.yes):
+        if arguments.fresh and not start_over(arguments.yes, team=arguments.profile == "team"):
             return 1
         return _run(arguments)
-    except (QuickstartError, declare.SourceSwitchRefused, ServerIdentityError, ValueError) as error:
+    except (
+        QuickstartError,
+        declare.SourceSwitchRefused,
+        ServerIdentityError,
+        PostgresUnavailableError,
+        RedisUnavailableError,
+        ValueError,
+    ) as error:
         print(f"curation-quickstart: {error}", file=sys.stderr)
         return 2
 
 
 def _run(arguments: argparse.Namespace) -> int:
     state.ensure_state_dir()
-    dagster_home = prepare_dagster_home()
-    argilla_config = LocalArgillaConfig(data_dir=default_data_dir(), port=arguments.argilla_port)
-    argilla_server, created_accounts = _ensure_argilla(argilla_config)
+    if arguments.profile == "team":
+        with TeamServices(team_services_folder()) as services:
+            print(f"Team profile: PostgreSQL and Redis for {_shown(state.state_dir())} ({_services_shown(services)})")
+            # Dagster's webserver, daemon and runs read the URL from the environment (dagster.yaml names the variable).
+            os.environ[DAGSTER_DATABASE_URL_ENV] = services.database_urls.dagster
+            dagster_home = prepare_dagster_home(team=True)
+            argilla_config = LocalArgillaConfig(
+                data_dir=default_data_dir(),
+                port=arguments.argilla_port,
+                database_url=services.database_urls.argilla,
+                redis_url=services.redis_url,
+            )
+            return _run_with(arguments, dagster_home, argilla_config, arguments.argilla_workers or TEAM_DEFAULT_WORKERS)
+    return _run_with(
+        arguments, prepare_dagster_home(), LocalArgillaConfig(default_data_dir(), port=arguments.argilla_port), 1
+    )
+
+
+def _run_with(
+    arguments: argparse.Namespace, dagster_home: Path, argilla_config: LocalArgillaConfig, workers: int
+) -> int:
+    argilla_server, created_accounts = _ensure_argilla(argilla_config, workers)
     credentials = read_credentials(argilla_config)
     os.environ["ARGILLA_API_URL"] = argilla_config.url
     os.environ["ARGILLA_API_KEY"] = credentials.owner.api_key
@@ -191,6 +231,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--yes", action="store_true", help="with --fresh: do not ask for confirmation")
     run.add_argument("--verbose", action="store_true", help="show Dagster's event stream and warnings")
+    run.add_argument(
+        "--profile",
+        choices=["local", "team"],
+        default="local",
+        help="local (default): Argilla on SQLite, one process; team: Argilla on PostgreSQL with several workers and "
+        "Dagster's instance on PostgreSQL with a run queue (docs/team.md; state in .local/team/)",
+    )
+    run.add_argument(
+        "--argilla-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"with --profile team: Argilla server processes (default {TEAM_DEFAULT_WORKERS})",
+    )
     run.add_argument("--argilla-port", type=int, default=DEFAULT_PORT)
     run.add_argument("--dagster-port", type=int, default=DAGSTER_PORT)
     return parser  # fmt: skip
@@ -206,18 +260,24 @@ def _names_or_keyword(text: str) -> list[str] | str:
 # -- state ----------------------------------------------------------------------------------
 
 
-def prepare_dagster_home() -> Path:
-    """DAGSTER_HOME in the state folder, so runs, events and storage persist and stay in this clone."""
+def prepare_dagster_home(team: bool = False) -> Path:
+    """DAGSTER_HOME in the state folder, so runs, events and storage persist and stay in this clone.
+
+    The team profile's instance keeps them in PostgreSQL, with a run queue and a pool limit (team/dagster_instance.py);
+    its dagster.yaml is rewritten on every start, so that it follows the code.
+    """
     home = state.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     settings = home / "dagster.yaml"
-    if not settings.exists():
+    if team:
+        write_instance_settings(home)
+    elif not settings.exists():
         settings.write_text(DAGSTER_INSTANCE_SETTINGS)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
 
-def start_over(assume_yes: bool) -> bool:
+def start_over(assume_yes: bool, team: bool = False) -> bool:
     """Delete this clone's state folder (and only it), after confirmation; False if the user declined."""
     folder = state.state_dir()
     if not folder.exists():
@@ -238,20 +298,34 @@ def start_over(assume_yes: bool) -> bool:
             print("Nothing deleted.")
             return False
     shutil.rmtree(folder)
+    if team:
+        # As root the private PostgreSQL cluster lives outside the state folder (team/services.py): it goes too.
+        remove_private_postgres(team_services_folder())
     print(f"Deleted {folder}.")
     return True
+
+
+def team_services_folder() -> Path:
+    return state.state_dir() / "services"
+
+
+def _services_shown(services: TeamServices) -> str:
+    if services.postgres is None:
+        return "the ones the environment names"
+    return f"a private PostgreSQL on 127.0.0.1:{services.postgres.port}, a private Redis socket"
 
 
 # -- Argilla --------------------------------------------------------------------------------
 
 
-def _ensure_argilla(config: LocalArgillaConfig) -> tuple[ArgillaServerProcess | None, list[str]]:
+def _ensure_argilla(config: LocalArgillaConfig, workers: int) -> tuple[ArgillaServerProcess | None, list[str]]:
     """Reuse an embedded Argilla already serving this data dir, or start one; returns it and the accounts it created."""
-    server = ArgillaServerProcess(config)
+    server = ArgillaServerProcess(config, workers=workers)
     if server.is_answering() and read_credentials(config) is not None:
         print(f"Argilla: using the one already running at {config.url} (data: {_shown(config.data_dir)})")
         return None, []
-    print(f"Argilla: starting the embedded server at {config.url} (data: {_shown(config.data_dir)}) ...", flush=True)
+    where = f"data: {_shown(config.data_dir)}" if config.uses_sqlite else f"PostgreSQL, {workers} worker processes"
+    print(f"Argilla: starting the embedded server at {config.url} ({where}) ...", flush=True)
     server.start()
     return server, server.accounts_created_on_start()
 
@@ -423,7 +497,12 @@ def _print_where(
     print(f"Argilla UI:  {config.url}")
     for name in names:
         print(f"Outputs:     {_shown(state.project_output_dir(name))}   (project {name})")
-    show_logins = f"{_shown(Path(sys.executable).parent / 'curation-argilla')} credentials"
+    data_dir = (
+        ""
+        if config.data_dir == state.argilla_data_dir() and config.uses_sqlite
+        else f" --data-dir {_shown(config.data_dir)}"
+    )
+    show_logins = f"{_shown(Path(sys.executable).parent / 'curation-argilla')}{data_dir} credentials"
     new_logins = [account for account in credentials.annotators if account.username in created]
     if new_logins:
         print(f"New annotator logins (shown once; later: {show_logins}):")

@@ -85,6 +85,9 @@ class LocalPostgres:
         self.port = port
         self.password = password
         self.bin_dir = postgres_bin_dir()
+        # Stopped on exit only if this object started it: a cluster another command started (a second quickstart
+        # beside a running one) keeps serving that command.
+        self.started_here = False
 
     @property
     def data_dir(self) -> Path:
@@ -121,11 +124,12 @@ class LocalPostgres:
                 "start",
                 failure=f"PostgreSQL did not start on 127.0.0.1:{self.port} (is the port taken?)",
             )  # fmt: skip
+            self.started_here = True
         self._ensure_role_and_databases()
         return self
 
     def stop(self) -> None:
-        if self.is_running():
+        if self.started_here and self.is_running():
             self._run("pg_ctl", "--pgdata", str(self.data_dir), "--mode", "fast", "--wait", "stop", check=False)
 
     def is_running(self) -> bool:

@@ -47,6 +47,8 @@ class LocalRedis:
             )
         self.folder.mkdir(parents=True, exist_ok=True)
         self.folder.chmod(0o700)
+        if self.is_answering():
+            return self  # another command of this state folder started it and stops it
         settings = self.folder / "redis.conf"
         settings.write_text(
             "port 0\n"

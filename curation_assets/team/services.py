@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,3 +112,14 @@ class TeamServices:
 
     def __exit__(self, *_exc) -> None:
         self.stop()
+
+
+def remove_private_postgres(state_folder: Path) -> None:
+    """Stop and delete the private cluster of this state folder, if there is one (`curation-quickstart --fresh`)."""
+    folder = default_postgres_folder(state_folder)
+    if not (folder / "data" / "PG_VERSION").exists():
+        return
+    cluster = LocalPostgres(folder, port=0, password="unused-when-stopping")
+    cluster.started_here = True
+    cluster.stop()
+    shutil.rmtree(folder)
