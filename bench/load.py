@@ -67,6 +67,7 @@ from curation_assets.local_argilla import process as server_process  # noqa: E40
 from curation_assets.local_argilla.config import LocalArgillaConfig  # noqa: E402
 from curation_assets.local_argilla.process import ArgillaServerProcess, free_port  # noqa: E402
 from curation_assets.local_argilla.runtime import DISABLE_SPEEDUPS_ENV  # noqa: E402
+from curation_assets.server_identity import ServerIdentityError  # noqa: E402
 
 RESULTS_DIR = BENCH_DIR / "results"
 SCRATCH_DIR = RESULTS_DIR / "scratch"
@@ -548,11 +549,18 @@ class Step:
         database = self.backend.step_database(
             fixture_key(self.backend, self.description["team"], self.description["records"]), self.label
         )
-        config = LocalArgillaConfig(data_dir=self.work_dir / "argilla", port=free_port(), **database)
         # Children inherit the affinity of the process that starts them.
         os.sched_setaffinity(0, self.server_cores)
         try:
-            self.server = ArgillaServerProcess(config, workers=self.backend.workers).start()
+            for attempt in range(3):
+                config = LocalArgillaConfig(data_dir=self.work_dir / "argilla", port=free_port(), **database)
+                try:
+                    self.server = ArgillaServerProcess(config, workers=self.backend.workers).start()
+                    break
+                except ServerIdentityError:
+                    # The free port was taken by another program between the probe and the start: another port.
+                    if attempt == 2:
+                        raise
         finally:
             os.sched_setaffinity(0, self.client_cores)
         return self
