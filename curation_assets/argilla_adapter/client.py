@@ -278,20 +278,36 @@ class ArgillaClient(RestSession):
             for user in users
         }
 
-    def render_text_fields_sanitized(self, dataset: ArgillaDataset) -> list[str]:
-        """Switch plain text fields to markdown, the one display Argilla 2.8's UI sanitizes; returns the fields switched.
+    def markdown_fields(self, dataset: ArgillaDataset) -> list[str]:
+        """The dataset's text fields shown as markdown: Argilla 2.8 renders them as HTML (logic/inert_display)."""
+        return [
+            dataset_field["name"]
+            for dataset_field in self.request("GET", f"/api/v1/datasets/{dataset.id}/fields")["items"]
+            if dataset_field["settings"].get("type") == "text" and dataset_field["settings"].get("use_markdown")
+        ]
 
-        As plain text the UI sets a field as innerHTML (or an unsandboxed iframe), so markup in
-        a record would run in the annotator's session. Datasets made before this rule get fixed here.
+    def show_fields_as_plain_text(self, dataset: ArgillaDataset) -> list[str]:
+        """Switch markdown text fields to plain text; returns the fields switched.
+
+        Only once every record of the dataset holds display copies: a plain text field shows its
+        value as innerHTML, so a record that still held its raw text would then run its markup.
         """
-        switched = []
+        switched = self.markdown_fields(dataset)
         for dataset_field in self.request("GET", f"/api/v1/datasets/{dataset.id}/fields")["items"]:
-            settings = dataset_field["settings"]
-            if settings.get("type") == "text" and not settings.get("use_markdown"):
+            if dataset_field["name"] in switched:
                 self.request(
                     "PATCH",
                     f"/api/v1/fields/{dataset_field['id']}",
-                    json={"settings": {"type": "text", "use_markdown": True}},
+                    json={"settings": {"type": "text", "use_markdown": False}},
                 )
-                switched.append(dataset_field["name"])
         return switched
+
+    def allow_extra_metadata(self, dataset: ArgillaDataset) -> bool:
+        """Let the dataset's records carry metadata it does not declare (the display marker); True if it had to change.
+
+        Datasets made before the marker existed were created with argilla's default, which refuses it.
+        """
+        if self.request("GET", f"/api/v1/datasets/{dataset.id}").get("allow_extra_metadata"):
+            return False
+        self.request("PATCH", f"/api/v1/datasets/{dataset.id}", json={"allow_extra_metadata": True})
+        return True

@@ -49,19 +49,20 @@ def quality_metadata_properties() -> list:
 def curation_dataset_settings(guidelines: str | None = None) -> rg.Settings:
     """Settings of the tutorial's dataset: four text fields and three rewriting questions, plus the quality signals.
 
-    The fields are markdown fields because that is the one way Argilla 2.8's UI sanitizes a field
-    (DOMPurify): as plain text it sets the text as innerHTML, or as an unsandboxed iframe when it
-    looks like HTML, so `<img onerror=...>` in a source record would run in the annotator's session.
+    The fields are plain text fields that hold display copies (logic/inert_display): Argilla 2.8's UI
+    renders a field as live HTML, and an escaped value in a plain text field is the one thing it shows as
+    text. Extra metadata is allowed for the marker that says a record holds display copies.
     """
     return rg.Settings(
         guidelines=guidelines if guidelines is not None else load_guidelines(),
         fields=[
-            rg.TextField(name="category", title=FIELD_TITLES["category"], use_markdown=True),
-            rg.TextField(name="instruction", title=FIELD_TITLES["instruction"], use_markdown=True),
-            rg.TextField(name="context", title=FIELD_TITLES["context"], required=False, use_markdown=True),
-            rg.TextField(name="response", title=FIELD_TITLES["response"], use_markdown=True),
-            rg.TextField(name=QUALITY_FIELD, title="Quality flags (automatic)", required=False, use_markdown=True),
+            rg.TextField(name="category", title=FIELD_TITLES["category"], use_markdown=False),
+            rg.TextField(name="instruction", title=FIELD_TITLES["instruction"], use_markdown=False),
+            rg.TextField(name="context", title=FIELD_TITLES["context"], required=False, use_markdown=False),
+            rg.TextField(name="response", title=FIELD_TITLES["response"], use_markdown=False),
+            rg.TextField(name=QUALITY_FIELD, title="Quality flags (automatic)", required=False, use_markdown=False),
         ],
+        allow_extra_metadata=True,
         metadata=quality_metadata_properties(),
         questions=[
             rg.TextQuestion(
@@ -108,13 +109,15 @@ REVIEW_FIELD_TITLES = {
 
 
 def review_dataset_settings() -> rg.Settings:
-    """A reviewer's dataset: the record, every annotator's version, a verdict, and the final texts."""
+    """A reviewer's dataset: the record, every annotator's version, a verdict, and the final texts (plain text fields
+    that hold display copies, as in `curation_dataset_settings`)."""
     return rg.Settings(
         guidelines=REVIEW_GUIDELINES,
         fields=[
-            rg.TextField(name=name, title=title, use_markdown=True, required=name != "reason")
+            rg.TextField(name=name, title=title, use_markdown=False, required=name != "reason")
             for name, title in REVIEW_FIELD_TITLES.items()
         ],
+        allow_extra_metadata=True,
         questions=[
             rg.LabelQuestion(
                 name=REVIEW_VERDICT,

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import argilla as rg
 import pandas as pd
 
-from ..logic.markdown import inert_block
+from ..logic.inert_display import DISPLAY_MARKER, display_copy, exact_fields, shows_display_copies
 from ..logic.review import ACCEPT, DISCARD
 from ..logic.shard_sync import quality_metadata
 from ..logic.vocabulary import (
@@ -29,15 +29,26 @@ RULE_SCORE = 0.9
 
 
 def quality_notes(signal: dict | None) -> str:
-    """Markdown shown with the record: each flag's reason, and whether the suggestion is a rule's clean-up."""
+    """Text shown with the record (plain text, like every field): each flag's reason, and whether the suggestion is a
+    rule's clean-up."""
     if signal is None or not len(signal["reasons"]):
-        return "_no automatic flag_"
-    lines = [f"- **{reason.split(': ', 1)[0]}**: {reason.split(': ', 1)[1]}" for reason in signal["reasons"]]
+        return "no automatic flag"
+    lines = [f"• {reason}" for reason in signal["reasons"]]
     if signal["fixable"]:
         lines.append(
-            f"\nThe suggested answers are the original with the safe rule fixes applied (agent `{RULE_AGENT}`): check and submit."
+            f"\nThe suggested answers are the original with the safe rule fixes applied (agent {RULE_AGENT}): check and submit."
         )
     return "\n".join(lines)
+
+
+def displayed(texts: dict) -> dict:
+    """Field values as the dataset holds them: display copies, which Argilla's UI shows as text (logic/inert_display)."""
+    return {name: display_copy(value) for name, value in texts.items()}
+
+
+def record_metadata(signal: dict | None) -> dict:
+    """A pushed record's metadata: its quality signals, and the marker saying its fields are display copies."""
+    return {**quality_metadata(signal), **DISPLAY_MARKER}
 
 
 def suggested_answers(row: dict, signal: dict | None) -> list[tuple[str, str, str, float]]:
@@ -101,12 +112,30 @@ def to_argilla_records(
             records.append(
                 rg.Record(
                     id=str(row["id"]),
-                    fields={name: values[name] for name in shown},
+                    fields=displayed({name: values[name] for name in shown}),
                     suggestions=suggestions_for(row, signal),
-                    metadata=quality_metadata(signal),
+                    metadata=record_metadata(signal),
                 )
             )
     return records
+
+
+def display_upgrades(raw_records: list[dict]) -> list[rg.Record]:
+    """The records pushed before fields held display copies, rewritten in place with display copies of their own
+    stored text, and marked.
+
+    Only fields and metadata are sent: the records' suggestions and answers stay as they are (Argilla upserts the
+    suggestions a record is sent with and keeps the others), and so does the text the pipeline reads back.
+    """
+    return [
+        rg.Record(
+            id=record["external_id"],
+            fields=displayed({name: value for name, value in record["fields"].items() if value is not None}),
+            metadata={**(record.get("metadata") or {}), **DISPLAY_MARKER},
+        )
+        for record in raw_records
+        if not shows_display_copies(record)
+    ]
 
 
 def feedback_rows(raw_records: list[dict], shard: str, usernames_by_id: dict[str, str]) -> list[dict]:
@@ -119,7 +148,7 @@ def feedback_rows(raw_records: list[dict], shard: str, usernames_by_id: dict[str
     """
     rows = []
     for record in raw_records:
-        fields = record["fields"]
+        fields = exact_fields(record)
         originals = {
             "record_id": record["external_id"],
             "shard": shard,
@@ -180,7 +209,11 @@ REVIEW_COLUMNS = [
 
 
 def to_review_records(queue: pd.DataFrame, originals: pd.DataFrame) -> list[rg.Record]:
-    """One review record per disagreement: the original, every version, why it is here; the closest version pre-filled."""
+    """One review record per disagreement: the original, every version, why it is here; the closest version pre-filled.
+
+    The fields are display copies of plain text, like an annotator's (logic/inert_display): the versions are
+    annotators' answers, as untrusted as the source.
+    """
     original_by_id = originals.drop_duplicates("record_id").set_index("record_id")
     records = []
     for row in queue.to_dict("records"):
@@ -192,38 +225,40 @@ def to_review_records(queue: pd.DataFrame, originals: pd.DataFrame) -> list[rg.R
             for question, column in ANSWER_COLUMN_FOR_QUESTION.items()
             if prefill.get(column)
         ]
+        original_texts = {
+            "instruction": original["instruction"],
+            "input": original["context"],
+            "response": original["response"],
+        }
+        shown = {
+            "category": original["category"],
+            "original": _texts_block(original_texts),
+            "versions": "\n\n".join(_version_block(version, row["closest"]) for version in row["versions"]),
+            "reason": row["reason"],
+        }
         records.append(
             rg.Record(
                 id=str(row["record_id"]),
-                fields={
-                    "category": inert_block(original["category"]),
-                    "original": _texts_block(
-                        {
-                            "instruction": original["instruction"],
-                            "input": original["context"],
-                            "response": original["response"],
-                        }
-                    ),  # fmt: skip
-                    "versions": "\n\n".join(_version_block(version, row["closest"]) for version in row["versions"]),
-                    "reason": inert_block(row["reason"]),
-                },
+                fields=displayed(shown),
                 suggestions=suggestions,
+                metadata=dict(DISPLAY_MARKER),
             )
         )
     return records
 
 
 def _texts_block(texts: dict) -> str:
-    return "\n\n".join(f"**{name.capitalize()}**  \n{inert_block(text or '(empty)')}" for name, text in texts.items())
+    return "\n\n".join(f"{name.capitalize()}:\n{text or '(empty)'}" for name, text in texts.items())
 
 
 def _version_block(version: dict, closest: str) -> str:
-    heading = f"### {inert_block(version['annotator'])}: {version['status']}"
+    heading = f"── {version['annotator']}: {version['status']}"
     if version["annotator"] == closest:
         heading += " (closest to the others, pre-filled)"
+    heading += " ──"
     if version["status"] != ResponseStatus.SUBMITTED:
         return heading
-    return f"{heading}\n\n{_texts_block(version['texts'])}"
+    return f"{heading}\n{_texts_block(version['texts'])}"
 
 
 def review_rows(raw_records: list[dict], reviewer_dataset: str, usernames_by_id: dict[str, str]) -> list[dict]:

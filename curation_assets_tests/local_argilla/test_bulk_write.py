@@ -516,9 +516,13 @@ INVALID_ITEMS: dict[str, tuple[Callable[[Side, dict], dict], str]] = {
 def rejecting(both) -> dict[str, Side]:
     """A dataset per server holding one valid record, for the invalid pushes."""
     for side in both.values():
+        # The pipeline's settings allow extra metadata (the display marker); refused here, argilla's default, so that
+        # an unknown metadata property is checked to be rejected alike.
+        settings = curation_dataset_settings()
+        settings.allow_extra_metadata = False
         workspace = side.client.workspaces(WORKSPACE)
         side.datasets["rejects"] = rg.Dataset(
-            name="rejects", workspace=workspace, settings=curation_dataset_settings(), client=side.client
+            name="rejects", workspace=workspace, settings=settings, client=side.client
         ).create()
         assert side.put_bulk("valid before", "rejects", [_valid_item(side, "valid-before")]).status_code == 200
     return both

@@ -9,11 +9,14 @@ import httpx
 import pytest
 
 from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings, quality_metadata_properties
-from curation_assets.argilla_adapter.mapping import ORIGINAL_AGENT, RULE_AGENT, to_argilla_records
+from curation_assets.argilla_adapter.mapping import ORIGINAL_AGENT, RULE_AGENT, suggestions_for
 from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
+from curation_assets.logic.inert_display import DISPLAY_MARKER, display_copy, exact_fields
+from curation_assets.logic.vocabulary import TEXT_FIELDS
 from curation_assets.quickstart.annotator_client import PENDING_QUEUE_FILTERS, AnnotatorSession
 from curation_assets_tests.argilla_helpers import annotator_account
 from curation_assets_tests.harness import PLAN, REFRESH, ProjectOnServer, metadata_of
+from curation_assets_tests.markdown_render import render_markdown
 from curation_assets_tests.reliability.harness import submit
 
 pytestmark = pytest.mark.server
@@ -127,7 +130,8 @@ def test_flag_precision_and_opt_in_rule_pass(argilla_server, instance, tmp_path)
     assert precision.loc["response_copies_context", "precision"] == 1.0
     statistics = metadata_of(result, pipeline.node("change_statistics"))
     assert "Quality flags" in statistics["report"]
-    assert "| response\\_copies\\_context (1) | 1 | ████████████████████ |" in statistics["chart_flag_precision"]
+    chart = render_markdown(statistics["chart_flag_precision"]).cells
+    assert ["response_copies_context (1)", "1", "████████████████████"] in [chart[i : i + 3] for i in range(len(chart))]
     assert (Path(statistics["charts_folder"]) / "flag_precision.html").exists()
 
     curated = result.output_for_node(pipeline.node("curated_dolly")).set_index("id")
@@ -154,8 +158,17 @@ def test_annotator_shards_gives_a_dataset_made_before_the_quality_signals_their_
         return rg.Settings(guidelines=settings.guidelines, fields=[f for f in settings.fields if f.name != "quality_notes"],
                            questions=list(settings.questions))  # fmt: skip
 
+    def records_before_quality_signals(frame):
+        """As that version pushed them: the raw text in the fields (no display copies, no marker), originals suggested."""
+        return [
+            rg.Record(
+                id=row["id"], fields={name: row[name] for name in TEXT_FIELDS}, suggestions=suggestions_for(row, None)
+            )
+            for row in frame.to_dict("records")
+        ]
+
     old = argilla.ensure_annotator_dataset("bruno", pipeline.dataset_name, settings_before_quality_signals)
-    argilla.upsert_records(old, to_argilla_records(load_shipped_dolly_excerpt().head(3)))
+    argilla.upsert_records(old, records_before_quality_signals(load_shipped_dolly_excerpt().head(3)))
     sent = submit(pipeline, "bruno", ["1"], mark="(answered before the upgrade)")
     answered_before = next(record for record in argilla.iter_records(old.id) if record["external_id"] == "1")
 
@@ -177,8 +190,12 @@ def test_annotator_shards_gives_a_dataset_made_before_the_quality_signals_their_
         for record_id, record in stored.items()
         if record_id != "1"
     )
-    # The answered record is left exactly as it was annotated, answer included.
-    assert stored["1"] == answered_before and not stored["1"]["metadata"]
+    # The answered record keeps its text and its answer; it only gets display copies of its text and their marker.
+    assert exact_fields(stored["1"]) == answered_before["fields"] and stored["1"]["metadata"] == DISPLAY_MARKER
+    assert stored["1"]["fields"] == {name: display_copy(text) for name, text in answered_before["fields"].items()}
+    assert {key: value for key, value in stored["1"].items() if key not in ("fields", "metadata", "updated_at")} == {
+        key: value for key, value in answered_before.items() if key not in ("fields", "metadata", "updated_at")
+    }
     (response,) = stored["1"]["responses"]
     assert response["values"]["new-response"]["value"] == sent["1"]["new-response"]
 

@@ -15,6 +15,7 @@ import pandas as pd
 from curation_assets.argilla_adapter.client import ArgillaClient
 from curation_assets.defs.resources import ArgillaResource
 from curation_assets.local_argilla.process import ArgillaServerProcess
+from curation_assets.logic.inert_display import original_text
 from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets_tests.harness import ProjectOnServer
 
@@ -172,8 +173,8 @@ def submit(
         for record in queue:
             if record.external_id in record_ids:
                 answers = {
-                    "new-instruction": f"{record.fields['instruction']} {mark}".strip(),
-                    "new-response": f"{record.fields['response']} {mark}".strip(),
+                    "new-instruction": f"{original_text(record.fields['instruction'])} {mark}".strip(),
+                    "new-response": f"{original_text(record.fields['response'])} {mark}".strip(),
                 }
                 session.respond(record, status, answers)
                 sent[record.external_id] = answers

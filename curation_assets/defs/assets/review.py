@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from ...argilla_adapter.dataset_settings import review_dataset_settings
-from ...argilla_adapter.mapping import review_frame, review_rows, to_review_records
+from ...argilla_adapter.mapping import display_upgrades, review_frame, review_rows, to_review_records
 from ...logic.curation import within_source
 from ...logic.markdown import markdown_table
 from ...logic.review import assign_reviewers, find_disagreements
@@ -95,6 +95,7 @@ def build_review_shards(project: Project) -> dg.AssetsDefinition:
         reviewer = context.partition_key
         mine = review_queue[review_queue["reviewer"] == reviewer]
         dataset = argilla.ensure_annotator_dataset(reviewer, project.review_dataset_name, review_dataset_settings)
+        argilla.allow_extra_metadata(dataset)
         existing = list(argilla.iter_records(dataset.id))
         answered = {record["external_id"] for record in existing if record.get("responses")}
         # Versions change while a review waits (an annotator edits an answer): unanswered reviews are pushed again.
@@ -105,7 +106,12 @@ def build_review_shards(project: Project) -> dg.AssetsDefinition:
             if record["external_id"] not in set(mine["record_id"]) and record["external_id"] not in answered
         ]
         argilla.upsert_records(dataset, to_review_records(to_push, collected_feedback))
+        # Answered reviews pushed before display copies keep their text, now escaped (their markdown shows as typed).
+        upgraded = display_upgrades([record for record in existing if record["external_id"] in answered])
+        argilla.upsert_records(dataset, upgraded)
         argilla.delete_records(dataset.id, withdrawn)
+        # Only now that every review holds display copies: a plain text field shows a raw one as live HTML.
+        argilla.show_fields_as_plain_text(dataset)
         return dg.MaterializeResult(
             metadata={
                 "reviewer": reviewer,
@@ -113,6 +119,7 @@ def build_review_shards(project: Project) -> dg.AssetsDefinition:
                 "reviews_pushed": len(to_push),
                 "reviews_answered": len(answered),
                 "reviews_withdrawn": len(withdrawn),
+                "answered_reviews_given_display_copies": len(upgraded),
                 "argilla_dataset": dg.MetadataValue.url(
                     f"{argilla.api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode"
                 ),

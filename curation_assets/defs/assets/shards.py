@@ -5,7 +5,7 @@ import pandas as pd
 
 from ...argilla_adapter.client import ArgillaClient, ArgillaDataset
 from ...argilla_adapter.dataset_settings import curation_dataset_settings, quality_metadata_properties
-from ...argilla_adapter.mapping import to_argilla_records
+from ...argilla_adapter.mapping import display_upgrades, to_argilla_records
 from ...logic.quality import review_order
 from ...logic.shard_sync import plan_shard_sync, shard_fingerprint, spread_through_queue
 from ...logic.source_guard import PROJECT_STAMP, SOURCE_STAMP
@@ -27,7 +27,7 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         partitions_def=project.annotator_partitions,
         group_name=project.group,
         kinds={"argilla"},
-        code_version="3",
+        code_version="4",
         pool=ARGILLA_WRITES_POOL,
         required_resource_keys={project.argilla_resource_key},
     )
@@ -53,15 +53,11 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         dataset = argilla.ensure_annotator_dataset(
             annotator, project.dataset_name, curation_dataset_settings, metadata=stamp
         )
-        switched = argilla.render_text_fields_sanitized(dataset)
-        if switched:
-            context.log.warning(
-                f"fields {switched} of {annotator}'s dataset showed markup unsanitized; now markdown (sanitized)"
-            )
+        marker_allowed = argilla.allow_extra_metadata(dataset)
         added_properties = argilla.ensure_metadata_properties(dataset, quality_metadata_properties())
         fingerprint = shard_fingerprint(planned, dataset.id, quality_signals)
         last_push = _last_push_metadata(context, annotator)
-        settings_unchanged = not switched and not added_properties
+        settings_unchanged = not marker_allowed and not added_properties and not argilla.markdown_fields(dataset)
         if (
             settings_unchanged
             and last_push.get("shard_fingerprint") == fingerprint
@@ -85,7 +81,16 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
             dict(zip(quality_signals["id"], quality_signals["priority"])),
         )
         argilla.upsert_records(dataset, to_argilla_records(to_push, quality_signals, argilla.field_names(dataset)))
+        argilla.upsert_records(dataset, display_upgrades(sync["display_upgrades"]))
         argilla.delete_records(dataset.id, sync["remove_record_uuids"])
+        # Only now that every record holds display copies: a plain text field shows a raw one as live HTML.
+        switched = argilla.show_fields_as_plain_text(dataset)
+        if switched or sync["display_upgrades"]:
+            context.log.warning(
+                f"{annotator}'s dataset showed record text as live HTML (fields {switched} were markdown; "
+                f"{len(sync['display_upgrades'])} answered record(s) held raw text): its fields are now plain text "
+                "holding escaped display copies; answers and the text the pipeline reads are unchanged"
+            )
         # Stamped after the push: a dataset still carries the old source until its records are the new one's.
         argilla.stamp_dataset(dataset, stamp)
         if sync["held_answered_ids"]:
@@ -106,6 +111,7 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
                 "records_removed_unanswered": len(sync["remove_record_uuids"]),
                 "answered_records_kept_outside_plan": len(sync["answered_outside_plan"]),
                 "answered_records_left_as_annotated": len(sync["held_answered_ids"]),
+                "answered_records_given_display_copies": len(sync["display_upgrades"]),
                 "metadata_properties_added": dg.MetadataValue.json(added_properties),
                 "argilla_dataset": _dataset_url(argilla, dataset),
                 "shard_fingerprint": fingerprint,
