@@ -65,13 +65,16 @@ sys.path.insert(0, str(BENCH_DIR))
 
 from dolly_generator import dolly_shaped_frame  # noqa: E402
 
+from curation_assets.argilla_adapter.client import ArgillaClient, ArgillaDataset  # noqa: E402
 from curation_assets.argilla_adapter.dataset_settings import QUALITY_FIELD, curation_dataset_settings  # noqa: E402
 from curation_assets.argilla_adapter.mapping import (  # noqa: E402
     collector_paused,
     quality_notes,
+    record_items,
     suggested_answers,
     to_argilla_records,
 )
+from curation_assets.argilla_adapter.rest import Connection  # noqa: E402
 from curation_assets.local_argilla.process import start_embedded_argilla  # noqa: E402
 from curation_assets.local_argilla.runtime import DISABLE_SPEEDUPS_ENV, SPEEDUPS  # noqa: E402
 from curation_assets.logic.quality import compute_quality_signals, review_order  # noqa: E402
@@ -88,8 +91,8 @@ SERVERS = {
     # The embedded default without one speedup, to see what each one is worth.
     **{f"without-{name}": name for name in SPEEDUPS},
 }
-PAYLOADS = ("fields only", "pipeline")
-CLIENTS = ("records.log", "records.log-gc-paused", "pipelined", "direct", "concurrent")
+PAYLOADS = ("fields only", "pipeline without suggestions", "pipeline")
+CLIENTS = ("pipeline", "records.log", "records.log-gc-paused", "pipelined", "direct", "concurrent")
 PIPELINE_BATCH_SIZE = 500  # resources.LOG_BATCH_SIZE: what the pipeline logs with
 
 
@@ -104,7 +107,18 @@ def build_pipeline(frame, signals) -> list[rg.Record]:
     return to_argilla_records(review_order(frame, signals), signals)
 
 
-BUILDERS = {"fields only": build_fields_only, "pipeline": build_pipeline}
+def build_pipeline_without_suggestions(frame, signals) -> list[rg.Record]:
+    return [
+        rg.Record(id=record.id, fields=dict(record.fields), metadata=dict(record.metadata))
+        for record in build_pipeline(frame, signals)
+    ]
+
+
+BUILDERS = {
+    "fields only": build_fields_only,
+    "pipeline without suggestions": build_pipeline_without_suggestions,
+    "pipeline": build_pipeline,
+}
 
 
 def fields_only_items(frame, _signals, _question_ids) -> list[dict]:
@@ -135,7 +149,33 @@ def pipeline_items(frame, signals, question_ids: dict[str, str]) -> list[dict]:
     return items
 
 
-ITEM_BUILDERS = {"fields only": fields_only_items, "pipeline": pipeline_items}
+def pipeline_items_without_suggestions(frame, signals, question_ids: dict[str, str]) -> list[dict]:
+    return [{**item, "suggestions": []} for item in pipeline_items(frame, signals, question_ids)]
+
+
+ITEM_BUILDERS = {
+    "fields only": fields_only_items,
+    "pipeline without suggestions": pipeline_items_without_suggestions,
+    "pipeline": pipeline_items,
+}
+
+
+def push_as_annotator_shards(dataset: rg.Dataset, payload: str, frame, signals, batch_size: int) -> float:
+    """The pipeline's push as `annotator_shards` runs it: `record_items` over the shard in review order, sent by
+    `ArgillaClient.upsert_record_items` (items built while batches are in flight, so building is not apart)."""
+    client = dataset._client
+    argilla = ArgillaClient(Connection(client.api_url, client.api_key, log_batch_size=batch_size))
+    with argilla:
+        target = ArgillaDataset.from_api(argilla.request("GET", f"/api/v1/datasets/{dataset.id}"), "ana")
+        question_ids = argilla.question_ids(target)
+        if payload == "fields only":
+            items = iter(fields_only_items(frame, signals, question_ids))
+        else:
+            items = record_items(review_order(frame, signals), signals, argilla.field_names(target), question_ids)
+            if payload == "pipeline without suggestions":
+                items = ({**item, "suggestions": []} for item in items)
+        argilla.upsert_record_items(target, items)
+    return 0.0
 
 
 def push_with_client(dataset: rg.Dataset, payload: str, frame, signals, batch_size: int) -> float:
@@ -216,6 +256,7 @@ def send_in_order(dataset: rg.Dataset, batches) -> None:
 
 
 PUSHERS = {
+    "pipeline": push_as_annotator_shards,
     "records.log": push_with_client,
     "records.log-gc-paused": push_with_client_gc_paused,
     "pipelined": push_pipelined,
@@ -252,7 +293,7 @@ def run(
             if sorted(listed) != sorted(frame["id"].astype(str)):
                 raise RuntimeError(f"read back {len(listed)} records, not the {len(frame)} pushed")
             # The annotation queue lists records in insertion order: the pipeline pushes the flagged ones first.
-            pushed_order = review_order(frame, signals) if payload == "pipeline" else frame
+            pushed_order = review_order(frame, signals) if payload.startswith("pipeline") else frame
             insertion_order_kept = listed == list(pushed_order["id"].astype(str))
             queue_ms = queue_page_median_ms(server, str(dataset.id))
         finally:
@@ -360,9 +401,9 @@ def summarize_profile(raw_stacks: Path, top: int = 30) -> list[str]:
     return lines
 
 
-def side_by_side_order(servers: list[str]) -> list[str]:
-    """A B then B A: each server runs once early and once late."""
-    return servers + servers[::-1]
+def side_by_side_order(configurations: list) -> list:
+    """A B then B A: each configuration runs once early and once late."""
+    return configurations + configurations[::-1]
 
 
 def summary(results: list[dict]) -> list[dict]:
@@ -409,7 +450,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=PIPELINE_BATCH_SIZE)
     parser.add_argument("--servers", nargs="+", choices=list(SERVERS), default=["upstream", "fast"])
     parser.add_argument("--payloads", nargs="+", choices=PAYLOADS, default=list(PAYLOADS))
-    parser.add_argument("--client", nargs="+", choices=CLIENTS, default=["records.log"], dest="clients")
+    parser.add_argument("--client", nargs="+", choices=CLIENTS, default=["pipeline"], dest="clients")
     parser.add_argument(
         "--profile", action="store_true", help="sample the server and this process with py-spy while they push"
     )
@@ -433,13 +474,18 @@ def main() -> None:
     frame = dolly_shaped_frame(arguments.records)
     signals = compute_quality_signals(frame)
     results = []
-    for payload in arguments.payloads:
-        for client_name in arguments.clients:
-            for server_name in side_by_side_order(arguments.servers):
-                result = run(frame, signals, payload, server_name, client_name, arguments.batch_size, profile_dir)
-                results.append(result)
-                print(f"done: {payload}, {server_name} server, {client_name}: {result['push_records_per_s']:.0f} records/s "
-                      f"(build {result['build_seconds']:.2f} s of {result['push_seconds']:.2f} s)", flush=True)  # fmt: skip
+    configurations = [
+        (payload, server_name, client_name)
+        for payload in arguments.payloads
+        for client_name in arguments.clients
+        for server_name in arguments.servers
+    ]
+    # A B then B A over every configuration: each one runs once early and once late.
+    for payload, server_name, client_name in side_by_side_order(configurations):
+        result = run(frame, signals, payload, server_name, client_name, arguments.batch_size, profile_dir)
+        results.append(result)
+        print(f"done: {payload}, {server_name} server, {client_name}: {result['push_records_per_s']:.0f} records/s "
+              f"(build {result['build_seconds']:.2f} s of {result['push_seconds']:.2f} s)", flush=True)  # fmt: skip
     about["load_average_after"] = os.getloadavg()
     rows = summary(results)
     out.write_text(json.dumps({**about, "summary": rows, "runs": results}, indent=1))

@@ -35,7 +35,7 @@ from dolly_generator import write_source_file  # noqa: E402
 
 from curation_assets.local_argilla.process import start_embedded_argilla  # noqa: E402
 from curation_assets.quickstart.simulation import SimulationPlan, simulate_annotator  # noqa: E402
-from curation_assets_tests.harness import REFRESH, ProjectOnServer, metadata_of  # noqa: E402
+from curation_assets_tests.harness import REFRESH, ProjectOnServer  # noqa: E402
 
 ANNOTATOR_NAMES = ["ana", "bruno", "chen", "dora", "emil", "fang", "gita", "hugo", "ines", "jon", "kai", "lea"]
 PROJECT_NAME = "bench"
@@ -66,16 +66,14 @@ class PipelineRunner:
         return self.project.plan()
 
     def push_all_shards(self) -> dict:
-        """One run per partition, in turn; counts summed, plus the summed step time (the asset's own work)."""
+        """Every annotator's shard in one run, as the quickstart and a backfill of all partitions run it; counts summed
+        over the partitions' materializations, plus the step time (the asset's own work)."""
+        result = self.project.push_shards_in_one_run()
         pushed = Counter()
-        step_seconds = 0.0
-        for result in self.project.push_all_shards().values():
-            metadata = metadata_of(result, self.project.node("annotator_shards"))
+        for event in result.get_asset_materialization_events():
             for key in ("records_pushed", "records_unchanged", "records_removed_unanswered"):
-                pushed[key] += metadata[key]
-            step_seconds += (
-                sum(event.event_specific_data.duration_ms for event in result.get_step_success_events()) / 1000
-            )
+                pushed[key] += event.materialization.metadata[key].value
+        step_seconds = sum(event.event_specific_data.duration_ms for event in result.get_step_success_events()) / 1000
         return {**pushed, "step_seconds": round(step_seconds, 3)}
 
     def refresh(self):

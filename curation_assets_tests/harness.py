@@ -11,7 +11,7 @@ import pandas as pd
 
 from curation_assets.argilla_adapter.client import ArgillaClient, ArgillaDataset
 from curation_assets.defs.build import ASSET_NAMES, build_project_definitions
-from curation_assets.defs.jobs import REFRESHED
+from curation_assets.defs.jobs import REFRESHED, every_partition_tags
 from curation_assets.defs.project import Project
 from curation_assets.defs.resources import ArgillaResource
 
@@ -33,6 +33,9 @@ class ProjectOnServer:
         self.folder = Path(folder)
         settings.setdefault("source", SHIPPED_SOURCE)
         settings.setdefault("output_dir", str(self.folder / "output"))
+        # Tests tick the sensor back to back and expect each tick to poll, as without a webhook receiver; the webhook
+        # tests (test_webhooks_into_dagster.py) give a marks folder instead.
+        settings.setdefault("argilla", {"webhooks": {"enabled": False}})
         self.project = Project.in_code(name, **settings)
         self.resource = ArgillaResource(api_url=server.url, api_key=server.owner_api_key)
         # For the tests' own look at Argilla (the runs use the resource's client, as Dagster runs them).
@@ -125,6 +128,16 @@ class ProjectOnServer:
 
     def push_all_shards(self, argilla=None) -> dict[str, dg.ExecuteInProcessResult]:
         return {annotator: self.materialize(["annotator_shards"], annotator, argilla) for annotator in self.partitions}
+
+    def push_shards_in_one_run(self, argilla=None) -> dg.ExecuteInProcessResult:
+        """Every annotator's shard in one run of the push job, as the quickstart and a backfill of all partitions run it."""
+        result = self.run_job(
+            "push_shards",
+            argilla=argilla,
+            tags=every_partition_tags(self.instance, self.project.annotator_partitions),
+        )
+        assert result.success
+        return result
 
     def refresh(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         result = self.materialize(REFRESH)

@@ -3,23 +3,30 @@
 Argilla 2.8 is the last release of the 2.x line; keeping its API behind this client means a
 change of client or server touches this package only. Raw REST where the SDK hides what the
 pipeline needs (discards without values, progress counts, dataset metadata), the argilla SDK
-where it builds what the server expects (dataset settings, record upserts).
+where it builds what the server expects (dataset settings, reviewers' records). The annotators' shards are
+pushed as the bulk API's JSON built straight from the frames (`upsert_record_items`): the SDK's
+`records.log` built an `rg.Record` per row and turned each answer back into records, three times the
+time of the request itself (bench/README.md, "Embedded Argilla push throughput").
 """
 
 from __future__ import annotations
 
 import datetime
 import email.utils
+import itertools
+import json
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import argilla as rg
+import httpx
 from argilla._exceptions import ArgillaAPIError
 
 from ..logic.vocabulary import ANSWER_STATUSES
 from ..server_identity import NoServerAnswersError, ServerIdentityError, verify_before_sending_key
-from .errors import LOCAL_SERVER_HINT, ArgillaNotFoundError, ArgillaUnreachableError
+from .errors import LOCAL_SERVER_HINT, ArgillaNotFoundError, ArgillaRequestError, ArgillaUnreachableError
 from .rest import Connection, RestSession
 from .transport import is_transient_status
 
@@ -176,6 +183,19 @@ class ArgillaClient(RestSession):
     def field_names(self, dataset: ArgillaDataset) -> set[str]:
         return {item["name"] for item in self.request("GET", f"/api/v1/datasets/{dataset.id}/fields")["items"]}
 
+    def settings_as_pushed(self, dataset: ArgillaDataset, metadata_properties: list[str]) -> bool:
+        """Whether the dataset is as a push leaves it: text fields shown as plain text (they hold display copies), extra
+        metadata allowed (the display marker) and these metadata properties declared.
+
+        Three reads, so that a shard with nothing to push skips the SDK's lookups and updates.
+        """
+        if not self.request("GET", f"/api/v1/datasets/{dataset.id}").get("allow_extra_metadata"):
+            return False
+        if self.markdown_fields(dataset):
+            return False
+        declared = self.request("GET", f"/api/v1/me/datasets/{dataset.id}/metadata-properties")["items"]
+        return set(metadata_properties) <= {item["name"] for item in declared}
+
     def ensure_metadata_properties(self, dataset: ArgillaDataset, properties: list) -> list[str]:
         """Add the metadata properties a dataset lacks (one created before they existed); returns the names added.
 
@@ -211,6 +231,60 @@ class ArgillaClient(RestSession):
                     f"{dataset.name!r} after {self.connection.retry.max_attempts} tries; check the server's log and rerun: "
                     "records are upserted by id, so the rerun duplicates nothing"
                 ) from error
+
+    def upsert_record_items(self, dataset: ArgillaDataset, items: Iterable[dict]) -> int:
+        """Create or update records by external id from the bulk API's JSON items; returns how many were sent.
+
+        Batches of `log_batch_size` go one at a time and in order (the annotation queue lists records
+        in insertion order), each retried on transient faults like every request; the next batch is
+        built and encoded in a second thread while one is in flight. A batch the server applied
+        whose answer was lost is sent again: it is an upsert by external id, so nothing is duplicated.
+        The answer (every record written, 1.5 MB per batch) is checked, not parsed: nothing uses it.
+        """
+        path = f"/api/v1/datasets/{dataset.id}/records/bulk"
+        batches = _json_batches(items, self.connection.log_batch_size)
+        sent = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode-batch") as encoder:
+            upcoming = encoder.submit(next, batches, None)
+            while (batch := upcoming.result()) is not None:
+                upcoming = encoder.submit(next, batches, None)
+                body, external_ids = batch
+                try:
+                    response = self.http.put(path, content=body, headers={"Content-Type": "application/json"})
+                except httpx.TransportError as error:
+                    # Transient faults were retried by the transport; what gets here is not worth retrying.
+                    raise ArgillaUnreachableError(
+                        f"cannot reach Argilla at {self.api_url} while upserting records {sent + 1} to "
+                        f"{sent + len(external_ids)} into {dataset.name!r} ({type(error).__name__}): {LOCAL_SERVER_HINT}; "
+                        "rerun: records are upserted by id, so the rerun duplicates nothing"
+                    ) from error
+                self._check_upsert(response, dataset, path, external_ids, sent)
+                sent += len(external_ids)
+        return sent
+
+    def _check_upsert(
+        self, response, dataset: ArgillaDataset, path: str, external_ids: list[str], sent_before: int
+    ) -> None:
+        if is_transient_status(response.status_code):
+            raise ArgillaUnreachableError(
+                f"Argilla at {self.api_url} kept failing ({response.status_code}) while upserting records into "
+                f"{dataset.name!r} after {self.connection.retry.max_attempts} tries; check the server's log and rerun: "
+                "records are upserted by id, so the rerun duplicates nothing"
+            )
+        if response.status_code == 422:
+            raise ArgillaRequestError(
+                f"Argilla at {self.api_url} rejected records {sent_before + 1} to {sent_before + len(external_ids)} "
+                f"pushed to {dataset.name!r} (external ids {external_ids[0]} ... {external_ids[-1]}; the ones before "
+                f"were stored): {response.text[:500]}",
+                response.status_code,
+            )
+        if response.is_error:
+            self.answer_of(response, "PUT", path)
+
+    def question_ids(self, dataset: ArgillaDataset) -> dict[str, str]:
+        """Question name → id: suggestions name their question by id in the bulk API."""
+        questions = self.request("GET", f"/api/v1/datasets/{dataset.id}/questions")["items"]
+        return {question["name"]: str(question["id"]) for question in questions}
 
     def iter_records(self, dataset_id: str, include: tuple[str, ...] = ("responses",)) -> Iterator[dict]:
         """Raw record models, responses included as the server stores them (discards too)."""
@@ -311,3 +385,35 @@ class ArgillaClient(RestSession):
             return False
         self.request("PATCH", f"/api/v1/datasets/{dataset.id}", json={"allow_extra_metadata": True})
         return True
+
+    # -- webhooks ------------------------------------------------------------------------
+
+    def ensure_webhook(self, url: str, events: tuple[str, ...], description: str) -> dict:
+        """The enabled webhook posting these events to `url` (created, or re-enabled and updated), with its secret.
+
+        Webhooks with the same description but another URL (an earlier receiver port) are pointed
+        at `url` rather than left to fail on every answer; one webhook per description is kept.
+        """
+        mine = [
+            hook for hook in self.request("GET", "/api/v1/webhooks")["items"] if hook.get("description") == description
+        ]
+        wanted = {"url": url, "events": sorted(events), "enabled": True}
+        if not mine:
+            return self.request("POST", "/api/v1/webhooks", json={**wanted, "description": description})
+        keep, *extra = sorted(mine, key=lambda hook: hook["url"] != url)
+        for hook in extra:
+            self.request("DELETE", f"/api/v1/webhooks/{hook['id']}")
+        if {"url": keep["url"], "events": sorted(keep["events"]), "enabled": keep["enabled"]} != wanted:
+            keep = self.request("PATCH", f"/api/v1/webhooks/{keep['id']}", json=wanted)
+        return keep
+
+    def disable_webhook(self, webhook_id: str) -> None:
+        """Argilla stops posting to it (kept, with its secret, for the next start)."""
+        self.request("PATCH", f"/api/v1/webhooks/{webhook_id}", json={"enabled": False})
+
+
+def _json_batches(items: Iterable[dict], size: int) -> Iterator[tuple[bytes, list[str]]]:
+    """The bulk request bodies for these items, `size` records each, with the batch's external ids (for errors)."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield json.dumps({"items": batch}).encode(), [item["external_id"] for item in batch]

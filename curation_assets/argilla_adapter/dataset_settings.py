@@ -131,3 +131,17 @@ def review_dataset_settings() -> rg.Settings:
             rg.TextQuestion(name=QUESTION_FOR_FIELD["response"], title="Final response:", required=False),
         ],
     )
+
+
+# The names `quality_metadata_properties` declares, for checks that build no SDK object (building one needs a connected
+# client); curation_assets_tests/pipeline/test_direct_push.py checks that the two agree.
+QUALITY_METADATA_NAMES = (
+    "flags",
+    "priority",
+    "duplicate_group_size",
+    "duplicate_group",
+    "citation_markers",
+    "instruction_words",
+    "context_words",
+    "response_words",
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import argilla as rg
@@ -136,6 +137,37 @@ def display_upgrades(raw_records: list[dict]) -> list[rg.Record]:
         for record in raw_records
         if not shows_display_copies(record)
     ]
+
+
+def record_items(
+    shard: pd.DataFrame,
+    signals: pd.DataFrame | None,
+    field_names: set[str] | None,
+    question_ids: dict[str, str],
+) -> Iterator[dict]:
+    """What `to_argilla_records` builds, as the JSON items of Argilla's bulk upsert, one per row in the frame's order.
+
+    The same fields, suggestions (question, value, agent, score) and metadata, without an
+    `rg.Record` on the way: the push sends these (`ArgillaClient.upsert_record_items`), and
+    curation_assets_tests/pipeline/test_direct_push.py checks that Argilla stores the same as
+    for `records.log(to_argilla_records(...))`. `question_ids`: question name → id in the dataset.
+    """
+    signal_by_id = {} if signals is None else {row["id"]: row for row in signals.to_dict("records")}
+    with_notes = (QUALITY_FIELD,) if signals is not None else ()
+    shown = [name for name in (*TEXT_FIELDS, *with_notes) if field_names is None or name in field_names]
+    for row in shard.to_dict("records"):
+        external_id = str(row["id"])
+        signal = signal_by_id.get(external_id)
+        values = {**{name: row[name] for name in TEXT_FIELDS}, QUALITY_FIELD: quality_notes(signal)}
+        yield {
+            "external_id": external_id,
+            "fields": displayed({name: values[name] for name in shown}),
+            "metadata": record_metadata(signal),
+            "suggestions": [
+                {"question_id": question_ids[question], "value": value, "agent": agent, "score": score}
+                for question, value, agent, score in suggested_answers(row, signal)
+            ],
+        }
 
 
 def feedback_rows(raw_records: list[dict], shard: str, usernames_by_id: dict[str, str]) -> list[dict]:

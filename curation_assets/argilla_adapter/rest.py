@@ -100,6 +100,10 @@ class RestSession:
             raise ArgillaUnreachableError(
                 f"cannot reach Argilla at {self.api_url}: {method} {path} failed ({type(error).__name__}): {LOCAL_SERVER_HINT}"
             ) from error
+        return self.answer_of(response, method, path)
+
+    def answer_of(self, response: httpx.Response, method: str, path: str) -> Any:
+        """The JSON of an answer to `method path` (None when empty), or the typed ArgillaError it calls for."""
         if response.status_code == 401:
             raise ArgillaUnauthorizedError(f"Argilla at {self.api_url} rejected the API key (401): {self.key_advice}")
         if response.status_code == 403:

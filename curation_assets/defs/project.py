@@ -20,6 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from .. import state
 from ..logic.curation import ReviewPolicy
 from ..logic.source import DOLLY_CATEGORIES, SHIPPED_EXCERPT
+from ..webhooks.marks import default_marks_dir
 
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 DEFINITION_FILE = "defs.yaml"
@@ -99,6 +100,29 @@ class SourceSettings(dg.Model):
         return str(path if path.is_absolute() else root / path)
 
 
+class WebhookSettings(dg.Model):
+    """Argilla's answer webhooks wake the sensor within seconds; polling every 30 s stays the fallback.
+
+    A receiver (`curation-webhooks serve`, started by the Quickstart) checks each delivery's signature
+    and leaves a mark per dataset in `marks_dir`; the sensor looks at the marks every few seconds.
+    """
+
+    enabled: bool = Field(
+        default=True,
+        description="Look for webhook marks every few seconds (false: poll Argilla every 30 s only, as without a receiver)",
+    )
+    marks_dir: str | None = Field(
+        default=None,
+        description="Where the receiver leaves its marks, as given to `curation-webhooks serve --marks-dir` "
+        "(default: .local/webhooks/marks); relative paths start at the repository root",
+    )
+    receiver_url: str | None = Field(
+        default=None,
+        description="The URL Argilla posts to, for `curation-webhooks register --project` "
+        "(default: the local receiver, http://127.0.0.1:6910/argilla); a remote Argilla needs one it can reach",
+    )
+
+
 class ArgillaSettings(dg.Model):
     """Which Argilla server and dataset; the URL and the owner's API key come from the environment."""
 
@@ -107,6 +131,7 @@ class ArgillaSettings(dg.Model):
     dataset: str | None = Field(
         default=None, description="Name of each annotator's dataset (default: the project's name)"
     )
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
 
 class OverlapSettings(dg.Model):
@@ -282,6 +307,17 @@ class Project:
             return str(self.definition_file.relative_to(self.root))
         except ValueError:
             return str(self.definition_file)
+
+    @property
+    def webhook_marks_dir(self) -> Path | None:
+        """Where the sensor reads the webhook receiver's marks; None when the project polls only."""
+        webhooks = self.settings.argilla.webhooks
+        if not webhooks.enabled:
+            return None
+        if not webhooks.marks_dir:
+            return default_marks_dir()
+        folder = Path(webhooks.marks_dir).expanduser()
+        return folder if folder.is_absolute() else self.root / folder
 
     def output_folder(self, name: str) -> Path:
         """A folder of this project's published files, created on first use (resolved when a run writes)."""

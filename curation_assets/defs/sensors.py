@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from ..argilla_adapter.client import ArgillaClient
 from ..argilla_adapter.errors import ArgillaUnauthorizedError, ArgillaUnreachableError
-from ..logic.activity import ArgillaActivity, decide
+from ..logic.activity import POLL_SECONDS, ArgillaActivity, SensorMemory, decide, needs_a_poll
 from ..logic.vocabulary import FINISHED_STATUSES
+from ..webhooks.marks import WebhookMarks
 from .jobs import ProjectJobs
 from .project import Project
 from .resources import ArgillaResource
 
-SENSOR_INTERVAL_SECONDS = 30
+# Polling only: each evaluation polls Argilla.
+SENSOR_INTERVAL_SECONDS = int(POLL_SECONDS)
+# With webhooks: every turn of the daemon's loop (it evaluates sensors at most every 5 s) reads the marks, a
+# local file per dataset name; Argilla is polled when a mark moved, or every POLL_SECONDS.
+WEBHOOK_SENSOR_INTERVAL_SECONDS = 1
+# A refresh "running" for longer than this no longer holds the next one back: a run whose process was killed
+# stays STARTED until someone terminates it, and must not stop refreshes for good.
+REFRESH_HOLDS_BACK_SECONDS = 15 * 60
 # A run that failed (Argilla down mid-push, a crash) is requested again, but not forever.
 AUTOMATIC_RETRIES = 3
 # How a run ends without finishing its work: asked for again, within AUTOMATIC_RETRIES.
 UNFINISHED_ENDS = frozenset({dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED})
+NOT_ENDED = (
+    dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING,
+)  # fmt: skip
 
 
 def observe_activity(argilla: ArgillaClient, project: Project) -> ArgillaActivity:
@@ -86,19 +99,41 @@ def stale_partitions(
     return plan, stale
 
 
+def refresh_is_running(instance: dg.DagsterInstance, job_name: str, now: float) -> bool:
+    """A run of the refresh job is queued, starting or running (and not stuck for longer than any refresh takes)."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=job_name,
+            statuses=list(NOT_ENDED),
+            created_after=datetime.fromtimestamp(now - REFRESH_HOLDS_BACK_SECONDS, tz=UTC),
+        ),
+        limit=1,
+    )
+    return bool(runs)
+
+
 def build_activity_sensor(project: Project, jobs: ProjectJobs) -> dg.SensorDefinition:
     partitions = project.annotator_partitions
+    marks_dir = project.webhook_marks_dir
+    watched_names = (project.dataset_name, project.review_dataset_name)
 
     @dg.sensor(
         name=f"{project.name}_annotator_activity",
         jobs=jobs.all(),
-        minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+        minimum_interval_seconds=WEBHOOK_SENSOR_INTERVAL_SECONDS if marks_dir else SENSOR_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
         required_resource_keys={project.argilla_resource_key},
     )
     def annotator_activity(context: dg.SensorEvaluationContext):
         """Registers new annotators, re-plans and re-pushes shards, and refreshes feedback → statistics → curated on new
         work."""
+        now = time.time()
+        # Read before polling: a mark that moves after this is acted on by the next tick, never lost.
+        marks = WebhookMarks(marks_dir).read(watched_names) if marks_dir else {}
+        if marks_dir:
+            why = needs_a_poll(context.cursor, marks, now)
+            if why is None:
+                return dg.SkipReason("no webhook news since the last poll; polling Argilla every 30 s")
         resource: ArgillaResource = getattr(context.resources, project.argilla_resource_key)
         try:
             with resource.polling_client() as argilla:
@@ -108,7 +143,14 @@ def build_activity_sensor(project: Project, jobs: ProjectJobs) -> dg.SensorDefin
             return dg.SkipReason(str(error))
 
         known = set(context.instance.get_dynamic_partitions(partitions.name))
-        decision = decide(activity, known, context.cursor)
+        decision = decide(
+            activity,
+            known,
+            context.cursor,
+            webhook_marks=marks,
+            refresh_running=refresh_is_running(context.instance, jobs.refresh.name, now),
+            now=now,
+        )
         run_requests = []
         if decision.new_annotators:
             team = ",".join(sorted(known | set(decision.new_annotators)))
@@ -140,7 +182,10 @@ def build_activity_sensor(project: Project, jobs: ProjectJobs) -> dg.SensorDefin
         if decision.refresh or 0 < failed_refreshes <= AUTOMATIC_RETRIES:
             # The cursor moved on when the failed refresh was requested: without this it would wait for new work.
             run_requests.append(
-                dg.RunRequest(run_key=f"refresh:{decision.cursor}:{failed_refreshes}", job_name=jobs.refresh.name)
+                dg.RunRequest(
+                    run_key=f"refresh:{SensorMemory.from_cursor(decision.cursor).refresh_key()}:{failed_refreshes}",
+                    job_name=jobs.refresh.name,
+                )
             )
 
         if not run_requests and not decision.new_annotators:

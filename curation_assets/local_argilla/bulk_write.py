@@ -21,8 +21,8 @@ same messages (422).
 
 A request takes the server's own path, unchanged, whenever this one does not cover it:
 records addressed by `id`, records carrying responses (which need users checked, dataset
-users and record statuses) or vectors, an enabled webhook (the server builds an event per
-record), a database other than SQLite, or a search engine other than the embedded one
+users and record statuses) or vectors, an enabled webhook for record events (the server
+builds an event per record), a database other than SQLite, or a search engine other than the embedded one
 (this path does not call `index_records`, which is a no-op only there).
 """
 
@@ -92,7 +92,10 @@ class SetBasedUpsertRecordsBulk(UpsertRecordsBulk):
             return True
         if any(item.id is not None or item.responses or item.vectors for item in items):
             return True
-        return bool(await list_enabled_webhooks(self._db))
+        # A webhook for record events gets one per record, which the server's path builds; one for answers
+        # (the pipeline's receiver listens to response.* only) gets nothing from a batch without responses.
+        enabled = await list_enabled_webhooks(self._db)
+        return any(str(event).startswith("record.") for webhook in enabled for event in webhook.events)
 
 
 @dataclass

@@ -26,8 +26,8 @@ _RUNNING_JOBS: set[asyncio.Task] = set()
 
 FINISHED_JOB_TTL_SECONDS = 24 * 3600
 
-# Key in a request's database session info: whether any webhook was enabled when it started.
-_ANYONE_LISTENS = "curation_assets.anyone_listens_to_record_events"
+# Key in a request's database session info: the events enabled webhooks listened to when it started.
+_EVENTS_LISTENED_TO = "curation_assets.events_enabled_webhooks_listen_to"
 
 
 def configure_server_environment(config: LocalArgillaConfig) -> None:
@@ -150,12 +150,14 @@ def _run_background_jobs_in_process() -> None:
         dataset_jobs.update_dataset_records_status_job,
         hub_jobs.import_dataset_from_hub_job,
         hub_jobs.export_dataset_to_hub_job,
-        webhook_jobs.notify_event_job,
     ):
         job_function.delay = _in_process_delay(job_function)
+    webhook_jobs.notify_event_job.delay = _in_process_delay(
+        webhook_jobs.notify_event_job, run=_deliver_webhook_beside_the_event_loop
+    )
 
 
-def _in_process_delay(job_function: Callable) -> Callable:
+def _in_process_delay(job_function: Callable, run: Callable | None = None) -> Callable:
     from rq import Queue
 
     original_delay = job_function.delay
@@ -164,7 +166,7 @@ def _in_process_delay(job_function: Callable) -> Callable:
         job = original_delay(*args, **kwargs)
         # It runs here: out of the queue, so that an rq worker pointed at the same (real) Redis never runs it again.
         Queue(job.origin, connection=job.connection).remove(job)
-        task = asyncio.get_running_loop().create_task(_run_job(job, job_function, args, kwargs))
+        task = asyncio.get_running_loop().create_task(_run_job(job, run or job_function, args, kwargs))
         _RUNNING_JOBS.add(task)
         task.add_done_callback(_RUNNING_JOBS.discard)
         return job
@@ -173,11 +175,16 @@ def _in_process_delay(job_function: Callable) -> Callable:
 
 
 async def _run_job(job, job_function: Callable, args: tuple, kwargs: dict) -> None:
+    import httpx
     from rq.job import JobStatus
 
     job.set_status(JobStatus.STARTED)
     try:
         await job_function(*args, **kwargs)
+    except httpx.HTTPError as error:
+        # A webhook receiver that is down or refuses: one line, not a traceback per answer.
+        _LOGGER.warning("background job %s (%s) failed: %s", job.id, job_function.__name__, error)
+        job.set_status(JobStatus.FAILED)
     except Exception:
         _LOGGER.exception("background job %s (%s) failed", job.id, job_function.__name__)
         job.set_status(JobStatus.FAILED)
@@ -185,6 +192,25 @@ async def _run_job(job, job_function: Callable, args: tuple, kwargs: dict) -> No
         job.set_status(JobStatus.FINISHED)
     # Its status stays readable (GET /api/v1/jobs/{id}) for a day, then the record expires, as rq's results do.
     job.cleanup(ttl=FINISHED_JOB_TTL_SECONDS, remove_from_queue=False)
+
+
+async def _deliver_webhook_beside_the_event_loop(webhook_id, event: str, timestamp, data: dict) -> None:
+    """argilla-server's `notify_event_job`, with its HTTP post in a thread instead of on the server's event loop.
+
+    The job posts with a blocking httpx call (20 s timeout). Upstream, an rq worker process runs
+    it; run on the server's event loop, a receiver slow to answer would stall every request of
+    every annotator until it did. The post, its signature and its payload are the server's own.
+    Like upstream without a worker's retries: a delivery that fails is not sent again (the
+    pipeline's sensor polls anyway).
+    """
+    from argilla_server.database import AsyncSessionLocal
+    from argilla_server.models import Webhook
+    from argilla_server.webhooks.v1.commons import notify_event
+
+    async with AsyncSessionLocal() as db:
+        webhook = await Webhook.get_or_raise(db, webhook_id)
+    response = await asyncio.to_thread(notify_event, webhook, event, timestamp, data)
+    response.raise_for_status()
 
 
 def _validate_settings_with_one_adapter_each() -> None:
@@ -208,12 +234,12 @@ def _validate_settings_with_one_adapter_each() -> None:
 
 
 def _skip_record_events_without_webhooks() -> None:
-    """Build a record's webhook event only when some webhook is enabled.
+    """Build a record's webhook event only when some enabled webhook listens to that event.
 
     The server builds every record event (a dataset query with five eager loads, then a
-    schema dump) before it looks for a webhook to send it to; with none enabled, which is
-    the embedded default, that work is thrown away for every record logged. Behaviour with
-    a webhook enabled is unchanged.
+    schema dump) before it looks for a webhook to send it to; with none enabled, or only
+    webhooks for answers (the pipeline's, `response.*`), that work is thrown away for every
+    record logged. Behaviour for a webhook that listens to record events is unchanged.
     """
     from argilla_server.bulk import records_bulk
     from argilla_server.contexts import datasets, distribution, records, webhooks
@@ -224,9 +250,10 @@ def _skip_record_events_without_webhooks() -> None:
     # One lookup per request, not per record: a bulk request notifies up to 500 records with
     # the same session, and a webhook enabled while it runs is seen by the next request.
     async def notify_record_event_if_anyone_listens(db, record_event, record):
-        if _ANYONE_LISTENS not in db.info:
-            db.info[_ANYONE_LISTENS] = bool(await webhooks.list_enabled_webhooks(db))
-        if not db.info[_ANYONE_LISTENS]:
+        if _EVENTS_LISTENED_TO not in db.info:
+            enabled = await webhooks.list_enabled_webhooks(db)
+            db.info[_EVENTS_LISTENED_TO] = {str(event) for webhook in enabled for event in webhook.events}
+        if str(record_event) not in db.info[_EVENTS_LISTENED_TO]:
             return []
         return await build_and_notify(db, record_event, record)
 

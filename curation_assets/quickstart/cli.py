@@ -25,14 +25,21 @@ from .. import state
 from ..argilla_adapter.client import ArgillaClient
 from ..argilla_adapter.errors import ArgillaError
 from ..argilla_adapter.rest import Connection
+from ..defs.jobs import every_partition_tags
 from ..local_argilla.bootstrap import Credentials, read_credentials
 from ..local_argilla.config import DATA_DIR_ENV, DEFAULT_PORT, LocalArgillaConfig, default_data_dir
 from ..local_argilla.process import ArgillaServerProcess
+from ..logic.webhook_events import secret_key
 from ..server_identity import ServerIdentityError
 from ..team.dagster_instance import write_instance_settings
 from ..team.postgres import PostgresUnavailableError
 from ..team.redis_server import RedisUnavailableError
 from ..team.services import DAGSTER_DATABASE_URL_ENV, TeamServices, remove_private_postgres
+from ..webhooks.marks import WebhookMarks
+from ..webhooks.receiver import DEFAULT_PORT as WEBHOOK_PORT
+from ..webhooks.receiver import WebhookReceiver
+from ..webhooks.registration import register as register_webhook
+from ..webhooks.secret import save_secret
 from . import declare
 from .console import QUIET_RUN_CONFIG, VERBOSE_RUN_CONFIG, failure_message, run_summary
 from .dagster_web_guard import guarded_dagster_dev_command
@@ -40,7 +47,9 @@ from .simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator, sim
 
 DAGSTER_PORT = 3000
 # Kept on disk in DAGSTER_HOME: runs, events and storage stay there; no usage statistics leave the machine.
-DAGSTER_INSTANCE_SETTINGS = "telemetry:\n  enabled: false\n"
+# The run queue hands a requested run to the launcher every second (Dagster's default: 5 s), part of a refresh's
+# freshness budget (bench/freshness.py).
+DAGSTER_INSTANCE_SETTINGS = {"telemetry": {"enabled": False}, "run_queue": {"dequeue_interval_seconds": 1}}
 # The team profile's state folder, inside the local one: its own Argilla data dir, DAGSTER_HOME, outputs and
 # services, so that answers collected from one profile's server never mix with the other's (docs/team.md).
 TEAM_STATE_FOLDER = "team"
@@ -133,9 +142,14 @@ def _run_with(
                         return 1
             _print_where(argilla_config, credentials, created_accounts, names, dagster_home, dagster_url=None)
             return 0
-        return _serve_dagster(
-            argilla_config, credentials, created_accounts, names, dagster_home, arguments.dagster_port
-        )
+        webhooks = None if arguments.no_webhooks else start_webhooks(argilla_config.url, credentials.owner.api_key)
+        try:
+            return _serve_dagster(
+                argilla_config, credentials, created_accounts, names, dagster_home, arguments.dagster_port
+            )
+        finally:
+            if webhooks is not None:
+                webhooks.close()
     finally:
         if argilla_server is not None:
             argilla_server.stop()
@@ -247,6 +261,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--argilla-port", type=int, default=DEFAULT_PORT)
     run.add_argument("--dagster-port", type=int, default=DAGSTER_PORT)
+    run.add_argument(
+        "--no-webhooks",
+        action="store_true",
+        help="do not register Argilla's answer webhook: the sensor then notices answers by polling, every 30 s",
+    )
     return parser  # fmt: skip
 
 
@@ -264,15 +283,23 @@ def prepare_dagster_home(team: bool = False) -> Path:
     """DAGSTER_HOME in the state folder, so runs, events and storage persist and stay in this clone.
 
     The team profile's instance keeps them in PostgreSQL, with a run queue and a pool limit (team/dagster_instance.py);
-    its dagster.yaml is rewritten on every start, so that it follows the code.
+    its dagster.yaml is rewritten on every start, so that it follows the code. Otherwise settings missing from
+    dagster.yaml are added and the ones there (yours) are kept.
     """
+    import yaml
+
     home = state.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
-    settings = home / "dagster.yaml"
+    settings_file = home / "dagster.yaml"
     if team:
         write_instance_settings(home)
-    elif not settings.exists():
-        settings.write_text(DAGSTER_INSTANCE_SETTINGS)
+    else:
+        settings = (yaml.safe_load(settings_file.read_text()) if settings_file.exists() else None) or {}
+        completed = {**DAGSTER_INSTANCE_SETTINGS, **settings}
+        if "run_coordinator" in settings:
+            completed.pop("run_queue", None)  # Dagster refuses both: a run coordinator of your own is kept as it is
+        if completed != settings:
+            settings_file.write_text(yaml.safe_dump(completed, sort_keys=False))
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
@@ -409,14 +436,14 @@ def _plan_and_push(defs: dg.Definitions, name: str, run_config: dict) -> bool:
     )
     if not _report(plan):
         return False
-    shard_job = defs.resolve_job_def(f"{name}_push_shards")
-    for annotator in sorted(instance.get_dynamic_partitions(f"{name}_annotators")):
-        push = shard_job.execute_in_process(
-            instance=instance, partition_key=annotator, run_config=run_config, raise_on_error=False
-        )
-        if not _report(push):
-            return False
-    return True
+    partitions = dg.DynamicPartitionsDefinition(name=f"{name}_annotators")
+    if not instance.get_dynamic_partitions(partitions.name):
+        return True
+    # Every annotator's shard in one run (each partition still materialized): Dagster's cost per run is paid once.
+    push = defs.resolve_job_def(f"{name}_push_shards").execute_in_process(
+        instance=instance, run_config=run_config, raise_on_error=False, tags=every_partition_tags(instance, partitions)
+    )
+    return _report(push)
 
 
 def _refresh(defs: dg.Definitions, name: str, run_config: dict) -> bool:
@@ -483,6 +510,49 @@ def _simulate(url: str, credentials: Credentials, share: float, seconds_per_reco
 def _dataset_name(name: str) -> str:
     attributes = declare.read_attributes(name)
     return (attributes.get("argilla") or {}).get("dataset") or name
+
+
+# -- webhooks -------------------------------------------------------------------------------
+
+
+class QuickstartWebhooks:
+    """The receiver this command runs, and the webhook it registered in Argilla (disabled again on the way out)."""
+
+    def __init__(self, receiver: WebhookReceiver, webhook_id: str, connection: Connection):
+        self.receiver = receiver
+        self.webhook_id = webhook_id
+        self.connection = connection
+
+    def close(self) -> None:
+        try:
+            with ArgillaClient(self.connection) as argilla:
+                # Else Argilla would post every answer to a closed port until the next start.
+                argilla.disable_webhook(self.webhook_id)
+        except ArgillaError:
+            pass  # Argilla is gone too: nothing will be posted
+        self.receiver.stop()
+
+
+def start_webhooks(argilla_url: str, owner_api_key: str, port: int = WEBHOOK_PORT) -> QuickstartWebhooks | None:
+    """A receiver in this process on 127.0.0.1, and Argilla's answer webhook pointed at it; None (polling) if refused."""
+    marks = WebhookMarks()
+    try:
+        receiver = WebhookReceiver([], marks, port=port)
+    except OSError:
+        receiver = WebhookReceiver([], marks, port=0)  # the usual port is taken: any free one, registered below
+    connection = Connection(argilla_url, owner_api_key)
+    try:
+        with ArgillaClient(connection) as argilla:
+            webhook = register_webhook(argilla, receiver.url)
+    except ArgillaError as error:
+        receiver.server.server_close()
+        print(f"Webhooks:    not registered ({error}); the sensor polls Argilla every 30 s instead.")
+        return None
+    receiver.keys = [secret_key(webhook["secret"])]
+    save_secret(webhook["secret"])
+    receiver.start()
+    print(f"Webhooks:    Argilla posts each answer to {receiver.url}; the sensor hears of it within seconds.")
+    return QuickstartWebhooks(receiver, webhook["id"], connection)
 
 
 # -- what the user sees at the end ----------------------------------------------------------

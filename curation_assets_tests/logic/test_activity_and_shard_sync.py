@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from curation_assets.logic.activity import ArgillaActivity, decide
+from curation_assets.logic.activity import ArgillaActivity, SensorMemory, decide
 from curation_assets.logic.inert_display import DISPLAY_MARKER, display_copy
 from curation_assets.logic.shard_sync import plan_shard_sync, quality_metadata, record_fingerprint, shard_fingerprint
 
@@ -14,7 +14,7 @@ def test_decide_skips_without_news_and_names_what_changed():
     seen = ArgillaActivity(annotators=["ana", "bruno"], finished_by_dataset={"ana": {"submitted": 1, "discarded": 0}})
     first = decide(seen, known_partitions={"ana", "bruno"}, cursor=None)
     assert first.refresh and first.new_annotators == [] and "new submissions or discards in: ana" in first.reason
-    assert json.loads(first.cursor) == {"ana": {"submitted": 1, "discarded": 0}}
+    assert SensorMemory.from_cursor(first.cursor).finished_by_dataset == {"ana": {"submitted": 1, "discarded": 0}}
 
     quiet = decide(seen, known_partitions={"ana", "bruno"}, cursor=first.cursor)
     assert (

@@ -64,8 +64,16 @@ def test_full_run_push_collect_chart_curate(pipeline):
     assert check_results(plan_run) == {"no_quarantined_rows": True, "every_record_assigned_as_planned": True}
     assert pipeline.partitions == ANNOTATORS
 
-    pushes = pipeline.push_all_shards()
-    assert sum(shard_metadata(pipeline, run)["records_pushed"] for run in pushes.values()) == 37
+    # Every annotator in one run (as the quickstart and a backfill push): each partition materialized on its own.
+    one_run = pipeline.push_shards_in_one_run()
+    pushed = {
+        event.partition: {key: value.value for key, value in event.materialization.metadata.items()}
+        for event in one_run.get_asset_materialization_events()
+    }
+    assert sorted(pushed) == ANNOTATORS
+    assert all(pushed[name]["annotator"] == name for name in ANNOTATORS)
+    assert sum(metadata["records_pushed"] for metadata in pushed.values()) == 37
+    assert pipeline.instance.get_materialized_partitions(pipeline.key("annotator_shards")) == set(ANNOTATORS)
     datasets = pipeline.datasets()
     assert sorted(datasets) == ANNOTATORS
     held = {name: {r["external_id"] for r in pipeline.argilla.iter_records(d.id)} for name, d in datasets.items()}

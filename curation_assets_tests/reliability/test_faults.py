@@ -25,6 +25,7 @@ from curation_assets.argilla_adapter.transport import RetryPolicy, may_retry
 from curation_assets.defs.resources import ArgillaResource
 from curation_assets.defs.source_loading import load_source
 from curation_assets.local_argilla.process import ArgillaServerProcess, free_port
+from curation_assets.logic.activity import SensorMemory
 from curation_assets.logic.assignment import plan_assignments
 from curation_assets.logic.source import SHIPPED_EXCERPT
 from curation_assets.quickstart.annotator_client import AnnotatorSession
@@ -764,7 +765,7 @@ def test_the_sensor_asks_again_for_a_failed_push_or_refresh_at_most_3_times_in_a
         for partition in ("ana", "bruno", "chen"):
             assert pipeline.run_job("push_shards", partition_key=partition).success
         pushes, refreshes, cursor = requested(cursor)
-        assert pushes == {} and refreshes == [f"refresh:{cursor}:0"], (
+        assert pushes == {} and refreshes == [f"refresh:{refresh_key(cursor)}:0"], (
             "every shard pushed; new datasets seen: one refresh"
         )
         assert pipeline.run_job("refresh_curation").success
@@ -774,13 +775,18 @@ def test_the_sensor_asks_again_for_a_failed_push_or_refresh_at_most_3_times_in_a
         for failures in (1, 2, 3, 4):
             assert not pipeline.run_job("refresh_curation", argilla=unreachable).success
             _, refreshes, cursor = requested(cursor)
-            assert refreshes == ([f"refresh:{cursor}:{failures}"] if failures <= 3 else [])
+            assert refreshes == ([f"refresh:{refresh_key(cursor)}:{failures}"] if failures <= 3 else [])
         # A refresh that succeeds ends the streak; the next failure is the first in a row again.
         assert pipeline.run_job("refresh_curation").success
         assert requested(cursor)[1] == []
         assert not pipeline.run_job("refresh_curation", argilla=unreachable).success
-        assert requested(cursor)[1] == [f"refresh:{cursor}:1"]
+        assert requested(cursor)[1] == [f"refresh:{refresh_key(cursor)}:1"]
         delete_curation_datasets(pipeline)
+
+
+def refresh_key(cursor: str) -> str:
+    """The part of a sensor cursor a refresh's run key names: the news asked for, not when it was polled."""
+    return SensorMemory.from_cursor(cursor).refresh_key()
 
 
 def test_a_dataset_left_half_created_by_a_crash_is_created_again(planned_pipeline):

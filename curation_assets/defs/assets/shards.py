@@ -4,8 +4,12 @@ import dagster as dg
 import pandas as pd
 
 from ...argilla_adapter.client import ArgillaClient, ArgillaDataset
-from ...argilla_adapter.dataset_settings import curation_dataset_settings, quality_metadata_properties
-from ...argilla_adapter.mapping import display_upgrades, to_argilla_records
+from ...argilla_adapter.dataset_settings import (
+    QUALITY_METADATA_NAMES,
+    curation_dataset_settings,
+    quality_metadata_properties,
+)
+from ...argilla_adapter.mapping import display_upgrades, record_items
 from ...logic.quality import review_order
 from ...logic.shard_sync import plan_shard_sync, shard_fingerprint, spread_through_queue
 from ...logic.source_guard import PROJECT_STAMP, SOURCE_STAMP
@@ -16,6 +20,8 @@ from .assignments import refuse_a_source_switch
 
 def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
     source_identity = project.source.identity
+    stamp = {PROJECT_STAMP: project.name, SOURCE_STAMP: source_identity}
+    property_names = list(QUALITY_METADATA_NAMES)
 
     @dg.asset(
         key=project.asset_key("annotator_shards"),
@@ -25,6 +31,10 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
             "annotation_assignments": dg.AssetIn(project.asset_key("annotation_assignments")),
         },
         partitions_def=project.annotator_partitions,
+        # Materializing several annotators (all of them, from the UI or the quickstart) is one run: Dagster's
+        # cost per run (a process, the inputs loaded, the event log) is paid once. Each partition is
+        # still materialized, with its own metadata.
+        backfill_policy=dg.BackfillPolicy.single_run(),
         group_name=project.group,
         kinds={"argilla"},
         code_version="4",
@@ -37,50 +47,64 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         quality_signals: pd.DataFrame,
         annotation_assignments: pd.DataFrame,
     ) -> dg.MaterializeResult:
-        """The annotator's records in their own Argilla workspace, flagged ones first: created if missing, upserted by id,
-        answered records never touched."""
+        """Each annotator's records in their own Argilla workspace, flagged ones first: created if missing, upserted by
+        id, answered records never touched."""
         argilla = argilla_client(context, project.argilla_resource_key)
-        annotator = context.partition_key
+        annotators = list(context.partition_keys)
         existing_datasets = argilla.datasets_named(project.dataset_name)
         # The plan checked this too; a push launched on its own (from the UI) must not mix sources either.
         refuse_a_source_switch(
-            project, {annotator: existing_datasets[annotator]} if annotator in existing_datasets else {}
+            project, {name: existing_datasets[name] for name in annotators if name in existing_datasets}
         )
-        mine = annotation_assignments[annotation_assignments["annotator"] == annotator]
-        planned = raw_dolly[raw_dolly["id"].isin(mine["id"])]
+        for annotator in annotators:
+            mine = annotation_assignments[annotation_assignments["annotator"] == annotator]
+            planned = raw_dolly[raw_dolly["id"].isin(mine["id"])]
+            signals = quality_signals[quality_signals["id"].isin(mine["id"])]
+            dataset = existing_datasets.get(annotator)
+            last_push = _last_push_metadata(context, annotator)
+            if dataset is not None and _unchanged_since(last_push, argilla, dataset, planned, signals, property_names):
+                # Same plan, same source text and signals, same dataset holding as many records as we left: nothing
+                # to read or push. Checked before any SDK lookup: a re-push of an unchanged plan costs a few reads.
+                if any(dataset.metadata.get(key) != value for key, value in stamp.items()):
+                    argilla.stamp_dataset(dataset, stamp)
+                metadata = {**last_push, "records_pushed": 0, "records_pushed_flagged": 0, "records_unchanged": len(planned),
+                            "records_removed_unanswered": 0, "metadata_properties_added": dg.MetadataValue.json([]),
+                            "skipped_unchanged_since_last_push": True, "argilla_dataset": _dataset_url(argilla, dataset)}  # fmt: skip
+            else:
+                metadata = _push_shard(
+                    context, argilla, annotator, planned, signals, set(mine.loc[mine["overlap"], "id"])
+                )
+            context.add_asset_metadata(metadata, partition_key=annotator)
+            context.log.info(
+                f"{annotator}: {metadata['records_pushed']} record(s) pushed, {metadata['records_unchanged']} unchanged"
+            )
+        return dg.MaterializeResult()
 
-        stamp = {PROJECT_STAMP: project.name, SOURCE_STAMP: source_identity}
+    def _push_shard(
+        context: dg.AssetExecutionContext,
+        argilla: ArgillaClient,
+        annotator: str,
+        planned: pd.DataFrame,
+        signals: pd.DataFrame,
+        overlap_ids: set[str],
+    ) -> dict:
         dataset = argilla.ensure_annotator_dataset(
             annotator, project.dataset_name, curation_dataset_settings, metadata=stamp
         )
-        marker_allowed = argilla.allow_extra_metadata(dataset)
+        argilla.allow_extra_metadata(dataset)
         added_properties = argilla.ensure_metadata_properties(dataset, quality_metadata_properties())
-        fingerprint = shard_fingerprint(planned, dataset.id, quality_signals)
-        last_push = _last_push_metadata(context, annotator)
-        settings_unchanged = not marker_allowed and not added_properties and not argilla.markdown_fields(dataset)
-        if (
-            settings_unchanged
-            and last_push.get("shard_fingerprint") == fingerprint
-            and last_push.get("records_in_dataset") == argilla.record_total(dataset.id)
-        ):
-            # Same plan, same source text and signals, same dataset holding as many records as we left: nothing to read
-            # or push.
-            argilla.stamp_dataset(dataset, stamp)
-            return dg.MaterializeResult(
-                metadata={**last_push, "records_pushed": 0, "records_pushed_flagged": 0, "records_unchanged": len(planned),
-                          "records_removed_unanswered": 0, "metadata_properties_added": dg.MetadataValue.json([]),
-                          "skipped_unchanged_since_last_push": True, "argilla_dataset": _dataset_url(argilla, dataset)}
-            )  # fmt: skip
         existing = list(argilla.iter_records(dataset.id))
-        sync = plan_shard_sync(planned, existing, quality_signals)
+        sync = plan_shard_sync(planned, existing, signals)
         # The annotation queue lists records in insertion order, so logging the highest priority first
         # puts flagged records at the top of a new queue; the `priority` metadata sorts any queue in the UI.
         to_push = spread_through_queue(
-            review_order(sync["push"], quality_signals),
-            set(mine.loc[mine["overlap"], "id"]),
-            dict(zip(quality_signals["id"], quality_signals["priority"])),
+            review_order(sync["push"], signals), overlap_ids, dict(zip(signals["id"], signals["priority"]))
         )
-        argilla.upsert_records(dataset, to_argilla_records(to_push, quality_signals, argilla.field_names(dataset)))
+        if len(to_push):
+            argilla.upsert_record_items(
+                dataset, record_items(to_push, signals, argilla.field_names(dataset), argilla.question_ids(dataset))
+            )
+        # Answered records pushed before fields held display copies: rewritten with escaped copies of their own text.
         argilla.upsert_records(dataset, display_upgrades(sync["display_upgrades"]))
         argilla.delete_records(dataset.id, sync["remove_record_uuids"])
         # Only now that every record holds display copies: a plain text field shows a raw one as live HTML.
@@ -95,32 +119,48 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         argilla.stamp_dataset(dataset, stamp)
         if sync["held_answered_ids"]:
             context.log.warning(
-                f"{len(sync['held_answered_ids'])} answered record(s) changed at the source and were left as annotated: "
-                f"{sync['held_answered_ids'][:20]}"
+                f"{len(sync['held_answered_ids'])} answered record(s) of {annotator}'s changed at the source and were "
+                f"left as annotated: {sync['held_answered_ids'][:20]}"
             )
-        return dg.MaterializeResult(
-            metadata={
-                "annotator": annotator,
-                "source": source_identity,
-                "records_planned": len(planned),
-                "records_pushed": len(sync["push"]),
-                "records_pushed_flagged": int(
-                    to_push["id"].astype(str).map(quality_signals.set_index("id")["priority"]).gt(0).sum()
-                ),
-                "records_unchanged": sync["unchanged"],
-                "records_removed_unanswered": len(sync["remove_record_uuids"]),
-                "answered_records_kept_outside_plan": len(sync["answered_outside_plan"]),
-                "answered_records_left_as_annotated": len(sync["held_answered_ids"]),
-                "answered_records_given_display_copies": len(sync["display_upgrades"]),
-                "metadata_properties_added": dg.MetadataValue.json(added_properties),
-                "argilla_dataset": _dataset_url(argilla, dataset),
-                "shard_fingerprint": fingerprint,
-                "records_in_dataset": argilla.record_total(dataset.id),
-                "skipped_unchanged_since_last_push": False,
-            }
-        )
+        return {
+            "annotator": annotator,
+            "source": source_identity,
+            "records_planned": len(planned),
+            "records_pushed": len(sync["push"]),
+            "records_pushed_flagged": int(
+                to_push["id"].astype(str).map(signals.set_index("id")["priority"]).gt(0).sum()
+            ),
+            "records_unchanged": sync["unchanged"],
+            "records_removed_unanswered": len(sync["remove_record_uuids"]),
+            "answered_records_kept_outside_plan": len(sync["answered_outside_plan"]),
+            "answered_records_left_as_annotated": len(sync["held_answered_ids"]),
+            "answered_records_given_display_copies": len(sync["display_upgrades"]),
+            "metadata_properties_added": dg.MetadataValue.json(added_properties),
+            "argilla_dataset": _dataset_url(argilla, dataset),
+            "shard_fingerprint": shard_fingerprint(planned, dataset.id, signals),
+            "records_in_dataset": argilla.record_total(dataset.id),
+            "skipped_unchanged_since_last_push": False,
+        }
 
     return annotator_shards
+
+
+def _unchanged_since(
+    last_push: dict,
+    argilla: ArgillaClient,
+    dataset: ArgillaDataset,
+    planned: pd.DataFrame,
+    signals: pd.DataFrame,
+    property_names: list[str],
+) -> bool:
+    """Whether the last push left this dataset as the plan wants it now, and it still holds what that push left."""
+    return (
+        bool(last_push)
+        and dataset.status == "ready"
+        and last_push.get("shard_fingerprint") == shard_fingerprint(planned, dataset.id, signals)
+        and last_push.get("records_in_dataset") == argilla.record_total(dataset.id)
+        and argilla.settings_as_pushed(dataset, property_names)
+    )
 
 
 def _dataset_url(argilla: ArgillaClient, dataset: ArgillaDataset) -> dg.MetadataValue:

@@ -1,0 +1,169 @@
+"""The first full cycle, the tutorial's script against our pipeline, each side on a fresh embedded Argilla.
+
+    python bench/first_cycle.py --records 15000 --annotators 4 [--pairs 1] [--output results.json]
+
+One Dolly-shaped source file (`dolly_generator.py`) is written; then the sides run in the order
+baseline, pipeline (A B) then pipeline, baseline (B A), `--pairs` times. Each side runs in an
+interpreter of its own against a server of its own started for it (start-up not timed):
+
+- baseline (`baseline_tutorial.py`, the tutorial as written): push; simulated annotators answer
+  30% of the records (not timed, the same seeded plan on both sides); collect, statistics,
+  charts, curated dataset;
+- pipeline (the real assets, in-process runs as the quickstart runs them): plan (load, validate,
+  quality signals, assign), push (every annotator's shard in one run); the same answers; the
+  refresh (collect, statistics, review queue, curated dataset).
+
+Timed: what a user waits for, each step's wall clock including Dagster's per-run cost. Prints
+and writes one JSON object: every run's figures, each side's medians and the ratio of medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+sys.path.insert(0, str(BENCH_DIR.parent))  # the shared harness in curation_assets_tests
+
+ANSWERED_SHARE = 0.3
+
+
+def run_side(side: str, source: Path, annotators: int, work_dir: Path) -> dict:
+    """One side's first cycle on a fresh server, in this interpreter."""
+    import baseline_tutorial
+    import dagster as dg
+    import pipeline_vs_baseline as side_by_side
+
+    from curation_assets.local_argilla.process import start_embedded_argilla
+
+    team = side_by_side.ANNOTATOR_NAMES[:annotators]
+    records = int(json.loads((work_dir.parent / "records.json").read_text())["records"])
+    seconds: dict[str, float] = {}
+    server = start_embedded_argilla(work_dir / "argilla", annotator_names=team)
+    try:
+        if side == "baseline":
+            timings = baseline_tutorial.BaselineTimings()
+            shares = baseline_tutorial.push(server.url, server.owner_api_key, source, timings)
+            seconds["push"] = timings.push_seconds
+            side_by_side.answer(
+                server,
+                {a: baseline_tutorial.BASELINE_WORKSPACE_PREFIX + a for a in team},
+                side_by_side.spread(round(records * ANSWERED_SHARE), team),
+                dict(shares),
+                baseline_tutorial.BASELINE_DATASET,
+                seed=1,
+            )
+            feedback = baseline_tutorial.collect(
+                server.url, server.owner_api_key, list(shares), work_dir / "baseline-output", timings
+            )
+            seconds["collect"] = timings.collect_seconds
+        else:
+            (work_dir / "dagster").mkdir()
+            with dg.instance_for_test(temp_dir=str(work_dir / "dagster")) as instance:
+                pipeline = side_by_side.PipelineRunner(server, instance, work_dir, source)
+                started = time.perf_counter()
+                plan = pipeline.plan()
+                seconds["plan"] = time.perf_counter() - started
+                started = time.perf_counter()
+                pushed = pipeline.push_all_shards()
+                seconds["push"] = time.perf_counter() - started
+                assert pushed["records_pushed"] == records, pushed
+                side_by_side.answer(
+                    server,
+                    {a: a for a in team},
+                    side_by_side.spread(round(records * ANSWERED_SHARE), team),
+                    plan["annotator"].value_counts().to_dict(),
+                    pipeline.dataset_name,
+                    seed=1,
+                )
+                started = time.perf_counter()
+                feedback, _ = pipeline.refresh()
+                seconds["collect"] = time.perf_counter() - started
+    finally:
+        server.stop()
+    seconds = {name: round(value, 3) for name, value in seconds.items()}
+    return {
+        "side": side,
+        "seconds": seconds,
+        "total_seconds": round(sum(seconds.values()), 3),
+        "statuses": feedback["status"].value_counts().to_dict(),
+        "load_average_after": os.getloadavg()[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=15_000)
+    parser.add_argument("--annotators", type=int, default=4)
+    parser.add_argument("--pairs", type=int, default=1, help="how many times to run A B then B A")
+    parser.add_argument("--output", type=Path, help="also write the JSON here")
+    parser.add_argument("--side", choices=["baseline", "pipeline"], help=argparse.SUPPRESS)
+    parser.add_argument("--source", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work-dir", type=Path, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.side:
+        print(json.dumps(run_side(arguments.side, arguments.source, arguments.annotators, arguments.work_dir)))
+        return
+
+    from dolly_generator import write_source_file
+
+    runs = []
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        (root / "records.json").write_text(json.dumps({"records": arguments.records}))
+        source = write_source_file(arguments.records, root / "dolly.parquet")
+        orders = [["baseline", "pipeline"], ["pipeline", "baseline"]] * arguments.pairs
+        for index, side in enumerate(side for order in orders for side in order):
+            work_dir = root / f"run-{index}-{side}"
+            work_dir.mkdir()
+            load_before = os.getloadavg()[0]
+            output = subprocess.run(
+                [sys.executable, __file__, "--side", side, "--source", str(source), "--work-dir", str(work_dir),
+                 "--annotators", str(arguments.annotators)],
+                check=True, capture_output=True, text=True,
+            ).stdout  # fmt: skip
+            figures = {**json.loads(output.strip().splitlines()[-1]), "load_average_before": load_before}
+            print(json.dumps(figures), file=sys.stderr)
+            runs.append(figures)
+
+    def median_of(side: str, key: str | None = None) -> float:
+        values = [run["total_seconds"] if key is None else run["seconds"][key] for run in runs if run["side"] == side]
+        return round(statistics.median(values), 3)
+
+    medians = {
+        side: {"total": median_of(side), **{key: median_of(side, key) for key in runs_of_side(runs, side)}}
+        for side in ("baseline", "pipeline")
+    }
+    result = {
+        "benchmark": "first_cycle",
+        "records": arguments.records,
+        "annotators": arguments.annotators,
+        "answered_share": ANSWERED_SHARE,
+        "orders": "AB then BA" + (f", {arguments.pairs} times" if arguments.pairs > 1 else ""),
+        "cpu_count": os.cpu_count(),
+        "runs": runs,
+        "medians_seconds": medians,
+        "speedup_of_medians": round(medians["baseline"]["total"] / medians["pipeline"]["total"], 2),
+        "load_averages": [run["load_average_before"] for run in runs] + [runs[-1]["load_average_after"]],
+        "command": " ".join(["python", "bench/first_cycle.py", *sys.argv[1:]]),
+    }
+    text = json.dumps(result, indent=1)
+    if arguments.output:
+        arguments.output.write_text(text + "\n")
+    print(text)
+
+
+def runs_of_side(runs: list[dict], side: str) -> list[str]:
+    return list(next(run for run in runs if run["side"] == side)["seconds"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Argilla webhooks into Dagster: a receiver that verifies deliveries and leaves marks the sensors read."""
