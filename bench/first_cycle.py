@@ -157,6 +157,7 @@ def main() -> None:
     }
     text = json.dumps(result, indent=1)
     if arguments.output:
+        arguments.output.parent.mkdir(parents=True, exist_ok=True)
         arguments.output.write_text(text + "\n")
     print(text)
 
