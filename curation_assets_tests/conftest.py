@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from curation_assets.local_argilla.process import ArgillaServerProcess, start_embedded_argilla
@@ -33,6 +34,14 @@ def pytest_collection_modifyitems(items):
 def artifacts_dir() -> Path:
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS_DIR
+
+
+@pytest.fixture
+def instance(tmp_path):
+    """A Dagster instance of the test's own, under its tmp_path."""
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        yield instance
 
 
 @pytest.fixture(scope="session")

@@ -38,13 +38,6 @@ def server(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture
-def instance(tmp_path):
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        yield instance
-
-
 def answer_everything(pipeline: ProjectOnServer) -> None:
     for account in pipeline.server.credentials.annotators:
         if account.username in pipeline.partitions:

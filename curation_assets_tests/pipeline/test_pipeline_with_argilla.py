@@ -2,7 +2,6 @@
 
 import collections
 
-import dagster as dg
 import httpx
 import pytest
 
@@ -22,13 +21,6 @@ def server(tmp_path_factory):
     server = start_embedded_argilla(tmp_path_factory.mktemp("argilla"), annotator_names=ANNOTATORS)
     yield server
     server.stop()
-
-
-@pytest.fixture
-def instance(tmp_path):
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        yield instance
 
 
 @pytest.fixture

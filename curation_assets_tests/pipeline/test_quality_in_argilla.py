@@ -4,7 +4,6 @@ lead the annotator's queue, and the statistics and the opt-in rule pass use them
 from pathlib import Path
 
 import argilla as rg
-import dagster as dg
 import httpx
 import pytest
 
@@ -21,13 +20,6 @@ from curation_assets_tests.reliability.harness import submit
 
 pytestmark = pytest.mark.server
 ANNOTATOR = "ana"
-
-
-@pytest.fixture
-def instance(tmp_path):
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        yield instance
 
 
 def pushed(argilla_server, instance, folder, name: str, **settings):

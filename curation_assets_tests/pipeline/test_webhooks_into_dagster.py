@@ -6,7 +6,6 @@ And polling stays the fallback: with the receiver down, the same sensor finds th
 import json
 import time
 
-import dagster as dg
 import pytest
 
 from curation_assets.logic.activity import POLL_SECONDS
@@ -21,13 +20,6 @@ from curation_assets_tests.harness import ProjectOnServer
 
 pytestmark = pytest.mark.server
 ANNOTATOR = "ana"
-
-
-@pytest.fixture
-def instance(tmp_path):
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
-        yield instance
 
 
 @pytest.fixture
