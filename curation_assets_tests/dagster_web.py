@@ -44,7 +44,7 @@ def dagster_webserver(home: Path, environment: dict[str, str], root: Path | None
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 120
-            while not _answers(url):
+            while not webserver_answers(url):
                 assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
                 time.sleep(0.5)
             # The first visit's "Join the Dagster community" dialog, marked seen as its Skip button does.
@@ -55,7 +55,7 @@ def dagster_webserver(home: Path, environment: dict[str, str], root: Path | None
             process.wait(timeout=60)
 
 
-def _answers(url: str) -> bool:
+def webserver_answers(url: str) -> bool:
     try:
         return httpx.get(f"{url}/server_info", timeout=2).status_code == 200
     except httpx.TransportError:
@@ -63,6 +63,7 @@ def _answers(url: str) -> bool:
 
 
 def graphql(url: str, query: str) -> dict:
+    """A POST of JSON from the UI's own origin, as the Dagster UI sends every operation."""
     response = httpx.post(f"{url}/graphql", json={"query": query}, headers={"Origin": url}, timeout=60)
     response.raise_for_status()
     return response.json()["data"]

@@ -20,6 +20,7 @@ from websockets.sync.client import connect
 from curation_assets.local_argilla.process import free_port
 from curation_assets.quickstart.dagster_web_guard import guarded_dagster_dev_command
 from curation_assets_tests.browser import headless_page
+from curation_assets_tests.dagster_web import graphql, webserver_answers
 
 TINY_DEFINITIONS = """
 import dagster as dg
@@ -58,7 +59,7 @@ def dagster(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
-        while not _answers(url):
+        while not webserver_answers(url):
             assert process.poll() is None and time.monotonic() < deadline, (home / "dev.log").read_text()[-3000:]
             time.sleep(1)
         yield url
@@ -71,22 +72,8 @@ def dagster(tmp_path_factory):
         log.close()
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/server_info", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def graphql_as_the_ui(url: str, query: str) -> dict:
-    """A POST of JSON from the UI's own origin, as the Dagster UI sends every operation."""
-    response = httpx.post(f"{url}/graphql", json={"query": query}, headers={"Origin": url}, timeout=60)
-    response.raise_for_status()
-    return response.json()["data"]
-
-
 def run_count(url: str) -> int:
-    return graphql_as_the_ui(url, COUNT_RUNS)["runsOrError"]["count"]
+    return graphql(url, COUNT_RUNS)["runsOrError"]["count"]
 
 
 def test_a_foreign_page_cannot_launch_a_run_and_the_ui_can(dagster):
@@ -106,7 +93,7 @@ def test_a_foreign_page_cannot_launch_a_run_and_the_ui_can(dagster):
     # Reading by GET still works (GraphiQL and links do it), and the UI's own POST launches the run.
     read = httpx.get(f"{dagster}/graphql", params={"query": COUNT_RUNS})
     assert read.status_code == 200 and read.json()["data"]["runsOrError"]["count"] == 0
-    assert graphql_as_the_ui(dagster, LAUNCH_RUN)["launchRun"]["__typename"] == "LaunchRunSuccess"
+    assert graphql(dagster, LAUNCH_RUN)["launchRun"]["__typename"] == "LaunchRunSuccess"
     assert run_count(dagster) == 1, "the mutation the guard refused is a real one"
 
 
@@ -129,7 +116,7 @@ def test_foreign_host_names_and_cross_site_websockets_are_refused(dagster):
 def test_the_dagster_ui_still_launches_runs_behind_the_guard(dagster, artifacts_dir):
     runs_before = run_count(dagster)
     # The first visit's "Join the Dagster community" dialog, marked seen as its Skip button does.
-    assert graphql_as_the_ui(dagster, "mutation { setNuxSeen }")["setNuxSeen"]
+    assert graphql(dagster, "mutation { setNuxSeen }")["setNuxSeen"]
     with headless_page() as page:
         page.goto(f"{dagster}/locations/tiny.py/jobs/noop_job/playground")
         page.get_by_role("button", name="Launch Run").click(timeout=60_000)
