@@ -94,10 +94,10 @@ def collector_paused():
             gc.enable()
 
 
-def to_argilla_records(
-    shard: pd.DataFrame, signals: pd.DataFrame | None = None, field_names: set[str] | None = None
-) -> list[rg.Record]:
-    """One Argilla record per row, in the frame's order, with suggestions and the quality signals as metadata.
+def _record_contents(
+    shard: pd.DataFrame, signals: pd.DataFrame | None, field_names: set[str] | None
+) -> Iterator[tuple[str, dict, dict, dict, dict | None]]:
+    """Per row, in the frame's order: its id, displayed fields, metadata, the row itself and its signals.
 
     `field_names` are the dataset's fields: a dataset created before the quality notes existed
     gets records without them (Argilla rejects values for fields a dataset does not have).
@@ -105,20 +105,22 @@ def to_argilla_records(
     signal_by_id = {} if signals is None else {row["id"]: row for row in signals.to_dict("records")}
     with_notes = (QUALITY_FIELD,) if signals is not None else ()
     shown = [name for name in (*TEXT_FIELDS, *with_notes) if field_names is None or name in field_names]
-    records = []
+    for row in shard.to_dict("records"):
+        external_id = str(row["id"])
+        signal = signal_by_id.get(external_id)
+        values = {**{name: row[name] for name in TEXT_FIELDS}, QUALITY_FIELD: quality_notes(signal)}
+        yield external_id, displayed({name: values[name] for name in shown}), record_metadata(signal), row, signal
+
+
+def to_argilla_records(
+    shard: pd.DataFrame, signals: pd.DataFrame | None = None, field_names: set[str] | None = None
+) -> list[rg.Record]:
+    """One Argilla record per row, in the frame's order, with suggestions and the quality signals as metadata."""
     with collector_paused():
-        for row in shard.to_dict("records"):
-            signal = signal_by_id.get(str(row["id"]))
-            values = {**{name: row[name] for name in TEXT_FIELDS}, QUALITY_FIELD: quality_notes(signal)}
-            records.append(
-                rg.Record(
-                    id=str(row["id"]),
-                    fields=displayed({name: values[name] for name in shown}),
-                    suggestions=suggestions_for(row, signal),
-                    metadata=record_metadata(signal),
-                )
-            )
-    return records
+        return [
+            rg.Record(id=external_id, fields=fields, suggestions=suggestions_for(row, signal), metadata=metadata)
+            for external_id, fields, metadata, row, signal in _record_contents(shard, signals, field_names)
+        ]
 
 
 def display_upgrades(raw_records: list[dict]) -> list[rg.Record]:
@@ -152,17 +154,11 @@ def record_items(
     curation_assets_tests/pipeline/test_direct_push.py checks that Argilla stores the same as
     for `records.log(to_argilla_records(...))`. `question_ids`: question name → id in the dataset.
     """
-    signal_by_id = {} if signals is None else {row["id"]: row for row in signals.to_dict("records")}
-    with_notes = (QUALITY_FIELD,) if signals is not None else ()
-    shown = [name for name in (*TEXT_FIELDS, *with_notes) if field_names is None or name in field_names]
-    for row in shard.to_dict("records"):
-        external_id = str(row["id"])
-        signal = signal_by_id.get(external_id)
-        values = {**{name: row[name] for name in TEXT_FIELDS}, QUALITY_FIELD: quality_notes(signal)}
+    for external_id, fields, metadata, row, signal in _record_contents(shard, signals, field_names):
         yield {
             "external_id": external_id,
-            "fields": displayed({name: values[name] for name in shown}),
-            "metadata": record_metadata(signal),
+            "fields": fields,
+            "metadata": metadata,
             "suggestions": [
                 {"question_id": question_ids[question], "value": value, "agent": agent, "score": score}
                 for question, value, agent, score in suggested_answers(row, signal)
