@@ -26,13 +26,15 @@ def inert_text(text: object, limit: int = 80) -> str:
 
 
 def _cell(value: object) -> str:
-    # Floats as tabulate would print them; everything else as its text, never parsed as a number ("1e5" stays).
+    # Floats in their shortest form; everything else as its text, never parsed as a number ("1e5" stays).
     return format(value, "g") if isinstance(value, float) else str(value)
 
 
 def markdown_table(frame: pd.DataFrame, rows: int | None = 10, limit: int = 80) -> str:
     """A markdown table of the first rows (all with `rows=None`), every cell escaped."""
     shown = frame if rows is None else frame.head(rows)
-    cells = shown.map(lambda value: inert_text(_cell(value), limit))
-    cells.columns = [inert_text(column) for column in cells.columns]
-    return cells.to_markdown(index=False, disable_numparse=True)
+    header = [inert_text(column) for column in shown.columns]
+    body = [[inert_text(_cell(value), limit) for value in row] for row in shown.itertuples(index=False)]
+    # Written here rather than by `DataFrame.to_markdown`: tabulate takes a row whose first cell is "\x01" for its
+    # separating-line marker and draws a rule in place of the record's text.
+    return "\n".join("| " + " | ".join(line) + " |" for line in [header, ["---"] * len(header), *body])
