@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .changes import normalise
+from .ids import ids_in
 from .review import ACCEPT, HOLD_OUT, MAJORITY, disagreement_reason, majority, versions_by_record
 from .vocabulary import ResponseStatus
 
@@ -170,7 +171,7 @@ def within_source(feedback: pd.DataFrame, source_ids: pd.Series) -> tuple[pd.Dat
     After a source is replaced, the old source's answered records stay in Argilla with their
     answers (nothing is lost), but they are not part of what this project curates.
     """
-    inside = feedback["record_id"].astype(str).isin(set(source_ids.astype(str)))
+    inside = ids_in(feedback["record_id"], source_ids)
     outside_answers = int((~inside & (feedback["status"] != ResponseStatus.PENDING)).sum())
     return feedback[inside].reset_index(drop=True), outside_answers
 

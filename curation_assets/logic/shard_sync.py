@@ -8,6 +8,7 @@ import json
 
 import pandas as pd
 
+from .ids import ids_in
 from .inert_display import ESCAPED_HTML, exact_fields, metadata_without_marker, shows_display_copies
 from .quality import NO_FLAG
 from .vocabulary import TEXT_FIELDS
@@ -17,6 +18,13 @@ def record_fingerprint(row: dict) -> str:
     """A digest of what an annotator sees of a record: equal digests mean nothing to re-push."""
     payload = json.dumps([row[name] for name in TEXT_FIELDS], ensure_ascii=False)
     return hashlib.blake2b(payload.encode("utf-8"), digest_size=12).hexdigest()
+
+
+# Every signal column quality_metadata reads: what the shard fingerprint hashes.
+QUALITY_SIGNAL_COLUMNS = (
+    "flags", "priority", "duplicate_group_size", "citation_markers", "instruction_words", "context_words",
+    "response_words", "duplicate_group",
+)  # fmt: skip
 
 
 def quality_metadata(signal: dict | None) -> dict:
@@ -87,15 +95,24 @@ def plan_shard_sync(planned: pd.DataFrame, existing: list[dict], signals: pd.Dat
 
 
 def shard_fingerprint(planned: pd.DataFrame, dataset_id: str, signals: pd.DataFrame) -> str:
-    """A digest of the dataset and every planned record's id, text and quality metadata: equal digests mean the same push."""
-    metadata_by_id = {
-        row["id"]: quality_metadata(row) for row in signals[signals["id"].isin(planned["id"])].to_dict("records")
-    }
+    """A digest of the dataset and every planned record's id, text and quality signals: equal digests mean the same push.
+
+    Column-wise (one 64-bit hash per row, of the id, the texts and every signal column `quality_metadata`
+    reads), not a JSON document per row: the no-change re-push computes it for every shard, and per row it
+    cost about 0.1 s per 3,750 records. A digest made under another formula only differs, and a differing
+    digest costs one read and compare of the dataset, never a wrong skip.
+    """
+    signal_columns = signals.loc[ids_in(signals["id"], planned["id"]), ["id", *QUALITY_SIGNAL_COLUMNS]].copy()
+    signal_columns["flags"] = signal_columns["flags"].map(lambda flags: "|".join(flags))
+    rows = (
+        planned[["id", *TEXT_FIELDS]]
+        .astype({"id": str})
+        .merge(signal_columns.astype({"id": str}), on="id", how="left")
+        .sort_values("id", kind="stable")
+    )
     # The display rule is part of the push: a dataset pushed under another one is read and brought up to date.
-    digest = hashlib.blake2b(f"{dataset_id}:{ESCAPED_HTML}".encode(), digest_size=16)
-    for row in planned.sort_values("id").to_dict("records"):
-        metadata = json.dumps(metadata_by_id.get(row["id"], {}), sort_keys=True, default=str)
-        digest.update(f"{row['id']}:{record_fingerprint(row)}:{metadata};".encode())
+    digest = hashlib.blake2b(f"{dataset_id}:{ESCAPED_HTML}:columns".encode(), digest_size=16)
+    digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
     return digest.hexdigest()
 
 

@@ -10,6 +10,7 @@ from ...argilla_adapter.dataset_settings import (
     quality_metadata_properties,
 )
 from ...argilla_adapter.mapping import display_upgrades, record_items
+from ...logic.ids import ids_in
 from ...logic.quality import review_order
 from ...logic.shard_sync import plan_shard_sync, shard_fingerprint, spread_through_queue
 from ...logic.source_guard import PROJECT_STAMP, SOURCE_STAMP
@@ -58,8 +59,8 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         )
         for annotator in annotators:
             mine = annotation_assignments[annotation_assignments["annotator"] == annotator]
-            planned = raw_dolly[raw_dolly["id"].isin(mine["id"])]
-            signals = quality_signals[quality_signals["id"].isin(mine["id"])]
+            planned = raw_dolly[ids_in(raw_dolly["id"], mine["id"])]
+            signals = quality_signals[ids_in(quality_signals["id"], mine["id"])]
             dataset = existing_datasets.get(annotator)
             last_push = _last_push_metadata(context, annotator)
             if dataset is not None and _unchanged_since(last_push, argilla, dataset, planned, signals, property_names):
