@@ -15,6 +15,10 @@ interpreter of its own against a server of its own started for it (start-up not 
 
 Timed: what a user waits for, each step's wall clock including Dagster's per-run cost. Prints
 and writes one JSON object: every run's figures, each side's medians and the ratio of medians.
+
+After its first cycle (outside its total), the pipeline side also times the next cycle's two
+costs (issue 12, target 5): the push of an unchanged plan, and the refresh after 1% more answers,
+each as a share of its first-cycle counterpart (`next_cycle`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(BENCH_DIR.parent))  # the shared harness in curation_assets_tests
 
 ANSWERED_SHARE = 0.3
+NEXT_ANSWERED_SHARE = 0.01  # issue 12 target 5: the refresh after 1% new answers
 
 
 def run_side(side: str, source: Path, annotators: int, work_dir: Path) -> dict:
@@ -76,17 +81,19 @@ def run_side(side: str, source: Path, annotators: int, work_dir: Path) -> dict:
                 pushed = pipeline.push_all_shards()
                 seconds["push"] = time.perf_counter() - started
                 assert pushed["records_pushed"] == records, pushed
+                pending = plan["annotator"].value_counts().to_dict()
                 side_by_side.answer(
                     server,
                     {a: a for a in team},
                     side_by_side.spread(round(records * ANSWERED_SHARE), team),
-                    plan["annotator"].value_counts().to_dict(),
+                    pending,
                     pipeline.dataset_name,
                     seed=1,
                 )
                 started = time.perf_counter()
-                feedback, _ = pipeline.refresh()
+                feedback, first_steps = pipeline.refresh()
                 seconds["collect"] = time.perf_counter() - started
+                next_cycle = measure_next_cycle(pipeline, server, team, records, pending, first_steps)
     finally:
         server.stop()
     seconds = {name: round(value, 3) for name, value in seconds.items()}
@@ -95,7 +102,34 @@ def run_side(side: str, source: Path, annotators: int, work_dir: Path) -> dict:
         "seconds": seconds,
         "total_seconds": round(sum(seconds.values()), 3),
         "statuses": feedback["status"].value_counts().to_dict(),
+        **({"next_cycle": next_cycle} if side == "pipeline" else {}),
         "load_average_after": os.getloadavg()[0],
+    }
+
+
+def measure_next_cycle(pipeline, server, team: list[str], records: int, pending: dict, first_steps: dict) -> dict:
+    """Issue 12's target 5, after the first cycle (not in its total): a push of the same plan (nothing changed), and the
+    refresh after 1% more answers, each against its first-cycle counterpart."""
+    import pipeline_vs_baseline as side_by_side
+
+    started = time.perf_counter()
+    repushed = pipeline.push_all_shards()
+    repush_seconds = time.perf_counter() - started
+    assert repushed["records_pushed"] == 0, repushed
+    side_by_side.answer(
+        server, {a: a for a in team}, side_by_side.spread(round(records * NEXT_ANSWERED_SHARE), team), pending,
+        pipeline.dataset_name, seed=2,
+    )  # fmt: skip
+    started = time.perf_counter()
+    _, steps = pipeline.refresh()
+    return {
+        "repush_no_change_seconds": round(repush_seconds, 3),
+        "records_unchanged": repushed["records_unchanged"],
+        "refresh_after_new_answers_seconds": round(time.perf_counter() - started, 3),
+        "new_answers_share": NEXT_ANSWERED_SHARE,
+        # Dagster's step durations, the asset's own work without the run around it.
+        "first_refresh_steps_seconds": first_steps,
+        "refresh_after_new_answers_steps_seconds": steps,
     }
 
 
@@ -152,6 +186,7 @@ def main() -> None:
         "runs": runs,
         "medians_seconds": medians,
         "speedup_of_medians": round(medians["baseline"]["total"] / medians["pipeline"]["total"], 2),
+        "next_cycle": next_cycle_summary([run for run in runs if run["side"] == "pipeline"]),
         "load_averages": [run["load_average_before"] for run in runs] + [runs[-1]["load_average_after"]],
         "command": " ".join(["python", "bench/first_cycle.py", *sys.argv[1:]]),
     }
@@ -160,6 +195,34 @@ def main() -> None:
         arguments.output.parent.mkdir(parents=True, exist_ok=True)
         arguments.output.write_text(text + "\n")
     print(text)
+
+
+def next_cycle_summary(pipeline_runs: list[dict]) -> dict:
+    """Medians over the pipeline's runs: the no-change push against the first push (goal under 5%), the refresh after
+    1% new answers against the first, full collection (goal under 10%), whole runs and the collection step alone."""
+
+    def median(values) -> float:
+        return round(statistics.median(values), 3)
+
+    def step(steps: dict, name: str) -> float:
+        return next(seconds for key, seconds in steps.items() if key.endswith(name))
+
+    cycles = [(run["seconds"], run["next_cycle"]) for run in pipeline_runs]
+    return {
+        "repush_no_change_seconds": median(cycle["repush_no_change_seconds"] for _, cycle in cycles),
+        "repush_share_of_first_push": median(
+            cycle["repush_no_change_seconds"] / first["push"] for first, cycle in cycles
+        ),
+        "refresh_after_1_percent_seconds": median(cycle["refresh_after_new_answers_seconds"] for _, cycle in cycles),
+        "refresh_share_of_first_collection": median(
+            cycle["refresh_after_new_answers_seconds"] / first["collect"] for first, cycle in cycles
+        ),
+        "collection_step_share_of_first": median(
+            step(cycle["refresh_after_new_answers_steps_seconds"], "collected_feedback")
+            / step(cycle["first_refresh_steps_seconds"], "collected_feedback")
+            for _, cycle in cycles
+        ),
+    }
 
 
 def runs_of_side(runs: list[dict], side: str) -> list[str]:
