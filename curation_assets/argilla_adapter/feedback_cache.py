@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..logic.ids import ids_in
 from ..logic.vocabulary import ANSWER_STATUSES
 
 
 def merge_changed(previous: pd.DataFrame, changed: pd.DataFrame) -> pd.DataFrame:
     """The previous rows with every row of a changed record replaced by the record's current rows."""
-    kept = previous[~previous["record_id"].isin(set(changed["record_id"]))]
+    kept = previous[~ids_in(previous["record_id"], set(changed["record_id"]))]
     if changed.empty:
         return kept.reset_index(drop=True)
     return pd.concat([kept, changed], ignore_index=True)

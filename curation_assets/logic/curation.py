@@ -47,7 +47,7 @@ def curate(
     """
     disagreeing = disagreeing_records(feedback, policy.similarity_threshold)
     submitted = feedback[feedback["status"] == ResponseStatus.SUBMITTED]
-    agreed = submitted[~submitted["record_id"].isin(disagreeing)].sort_values(["record_id", "updated_at"])
+    agreed = submitted[~ids_in(submitted["record_id"], disagreeing)].sort_values(["record_id", "updated_at"])
     parts = [_as_curated(agreed.drop_duplicates("record_id", keep="last"))]
     decided = None
     if adjudications is not None:
@@ -56,7 +56,7 @@ def curate(
             adjudications["new_instruction"].fillna("").str.strip().ne("")
             & adjudications["new_response"].fillna("").str.strip().ne("")
         )
-        decided = adjudications[adjudications["record_id"].isin(disagreeing) & complete]
+        decided = adjudications[ids_in(adjudications["record_id"], disagreeing) & complete]
     if decided is not None and len(decided):
         accepted = decided[decided["verdict"] == ACCEPT]
         categories = feedback.drop_duplicates("record_id").set_index("record_id")["category"]
@@ -126,9 +126,9 @@ def rule_fixed_records(feedback: pd.DataFrame, signals: pd.DataFrame) -> pd.Data
     """Records nobody has touched (pending everywhere: no submission, discard or draft) that a safe rule can clean,
     with the cleaned texts and provenance "rule" (citation markers removed, whitespace and encoding repaired)."""
     touched = set(feedback.loc[feedback["status"] != ResponseStatus.PENDING, "record_id"].astype(str))
-    untouched = feedback[~feedback["record_id"].astype(str).isin(touched)].drop_duplicates("record_id")
+    untouched = feedback[~ids_in(feedback["record_id"], touched)].drop_duplicates("record_id")
     fixable = signals[signals["fixable"]].set_index("id")
-    candidates = untouched[untouched["record_id"].astype(str).isin(fixable.index)]
+    candidates = untouched[ids_in(untouched["record_id"], fixable.index)]
     cleaned = fixable.loc[candidates["record_id"].astype(str)]
 
     def text(field: str) -> pd.Series:  # the signals hold a cleaned text only where a rule changed it

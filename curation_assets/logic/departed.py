@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .ids import ids_in
 from .vocabulary import FINISHED_STATUSES, ResponseStatus
 
 
@@ -35,7 +36,7 @@ def with_departed_answers(live: pd.DataFrame, kept: pd.DataFrame, current_users:
     missing = departed[[key not in live_keys for key in zip(departed["record_id"], departed["annotator"])]]
     if missing.empty:
         return live, 0
-    placeholders = (live["status"] == ResponseStatus.PENDING) & live["record_id"].isin(set(missing["record_id"]))
+    placeholders = (live["status"] == ResponseStatus.PENDING) & ids_in(live["record_id"], set(missing["record_id"]))
     merged = pd.concat([live[~placeholders], missing.reindex(columns=live.columns)], ignore_index=True)
     return merged.sort_values(["shard", "record_id"], kind="stable").reset_index(drop=True), len(missing)
 

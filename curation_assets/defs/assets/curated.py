@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from ...logic.curation import curate_with_rule_fixes, dataset_card, within_source
+from ...logic.ids import ids_in
 from ...logic.statistics import markdown_report
 from ...logic.vocabulary import ResponseStatus
 from ..project import Project
@@ -61,8 +62,8 @@ def build_curated_dolly(project: Project) -> dg.AssetsDefinition:
             "source": project.source.identity,
             "provenance": dg.MetadataValue.json(curated["provenance"].value_counts().to_dict()),
             "answers_outside_source": answers_outside_source,
-            "disagreements_adjudicated": int(review_queue["record_id"].isin(adjudications["record_id"]).sum()),
-            "disagreements_waiting": int((~review_queue["record_id"].isin(adjudications["record_id"])).sum()),
+            "disagreements_adjudicated": int(ids_in(review_queue["record_id"], adjudications["record_id"]).sum()),
+            "disagreements_waiting": int((~ids_in(review_queue["record_id"], adjudications["record_id"])).sum()),
             "until_adjudicated": project.settings.review.until_adjudicated,
             **{name: dg.MetadataValue.path(str(path)) for name, path in paths.items()},
         }
@@ -86,7 +87,9 @@ def _check_curated(curated: pd.DataFrame, feedback: pd.DataFrame, disagreements:
     empty = curated[(curated["instruction"].str.strip() == "") | (curated["response"].str.strip() == "")]
     duplicated = curated[curated["id"].duplicated()]
     # A disagreement is settled by its review (or the declared policy), so it may rightly be absent.
-    submitted = feedback[(feedback["status"] == ResponseStatus.SUBMITTED) & ~feedback["record_id"].isin(disagreements)]
+    submitted = feedback[
+        (feedback["status"] == ResponseStatus.SUBMITTED) & ~ids_in(feedback["record_id"], disagreements)
+    ]
     submitted_ids = set(submitted["record_id"].astype(str))
     missing = sorted(submitted_ids - set(curated["id"]))
     return dg.AssetCheckResult(

@@ -6,6 +6,7 @@ import pandas as pd
 from ...argilla_adapter.dataset_settings import review_dataset_settings
 from ...argilla_adapter.mapping import display_upgrades, review_frame, review_rows, to_review_records
 from ...logic.curation import within_source
+from ...logic.ids import ids_in
 from ...logic.markdown import markdown_table
 from ...logic.review import assign_reviewers, find_disagreements
 from ..project import Project
@@ -99,7 +100,7 @@ def build_review_shards(project: Project) -> dg.AssetsDefinition:
         existing = list(argilla.iter_records(dataset.id))
         answered = {record["external_id"] for record in existing if record.get("responses")}
         # Versions change while a review waits (an annotator edits an answer): unanswered reviews are pushed again.
-        to_push = mine[~mine["record_id"].isin(answered)]
+        to_push = mine[~ids_in(mine["record_id"], answered)]
         withdrawn = [
             record["id"]
             for record in existing
