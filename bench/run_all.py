@@ -1,13 +1,27 @@
-"""Every benchmark of issue 4 in one command: a table on stdout, bench/results/<timestamp>.md and .png.
+"""Issue 12's targets in one table: measured, goal, verdict.
 
-    python bench/run_all.py            # full sizes: 15k (with baseline), 150k, processing 10k/100k/1M (~30 min)
-    python bench/run_all.py --quick    # small sizes, a few minutes: a smoke run of the same harness
-    python bench/run_all.py --parts main processing --reuse bench/results/<earlier>.json
-                                       # measure some parts again, take the others from an earlier run
+    python bench/run_all.py                          # every part (about 90 min and 6 GiB at full sizes)
+    python bench/run_all.py --parts cycle small push # some parts; the others are "not measured"
+    python bench/run_all.py --use push=bench/results/argilla-logging-<t>.json --parts cycle
+                                                     # take a part from a committed results file
+    python bench/run_all.py --render bench/results/targets-<t>.json   # rebuild the table only
 
-Each part runs in its own subprocess (one fresh embedded Argilla per part; the processing
-path one interpreter per size for a clean peak-memory figure). The raw figures are kept in
-bench/results/<timestamp>.json beside the table.
+Parts, each the benchmark that measures it, run in its own subprocess:
+
+- `cycle`: `first_cycle.py --records 15000 --annotators 4`: the first full cycle against the
+  tutorial as written (target 2), the plan's share of it (target 4), and the next cycle: the
+  push of an unchanged plan and the refresh after 1% more answers (target 5);
+- `small`: the same at 400 records (target 4: no slower than the tutorial);
+- `large`: the same at 150,000 records (targets 2 and 5 at that size; the simulated
+  annotators answer 45,000 records per side, which is most of its hour);
+- `push`: `argilla_logging.py --records 15000 --servers fast --client pipeline` with and
+  without suggestions (target 3: records/s, and the ratio of the two);
+- `processing`: `processing_path.py --records 1000000` (target 5: 1M records under 120 s and
+  4 GiB, every non-pushing asset and check).
+
+Writes bench/results/targets-<timestamp>.json (each part's raw figures, or the file it was
+taken from) and .md (the table). Figures that are reported come from runs under
+`flock /work/bench.lock` on a machine doing nothing else.
 """
 
 from __future__ import annotations
@@ -18,231 +32,200 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
+PUSH_PAYLOADS = ("pipeline without suggestions", "pipeline")
 
-FULL = {
-    "main": {"records": 15_000, "annotators": 4, "extra_annotators": 4, "answered_share": 0.3},
-    "large": {"records": 150_000, "annotators": 4, "extra_annotators": 0, "answered_share": 0.01},
-    "processing": [10_000, 100_000, 1_000_000],
+
+def first_cycle_command(records: int) -> list[str]:
+    return [sys.executable, str(BENCH_DIR / "first_cycle.py"), "--records", str(records), "--annotators", "4"]
+
+
+PARTS = {
+    "cycle": lambda out: [*first_cycle_command(15_000), "--output", str(out)],
+    "small": lambda out: [*first_cycle_command(400), "--output", str(out)],
+    "large": lambda out: [*first_cycle_command(150_000), "--output", str(out)],
+    "push": lambda out: [
+        sys.executable,
+        str(BENCH_DIR / "argilla_logging.py"),
+        "--records",
+        "15000",
+        "--servers",
+        "fast",
+        "--client",
+        "pipeline",
+        "--payloads",
+        *PUSH_PAYLOADS,
+        "--out",
+        str(out),
+    ],  # fmt: skip
+    "processing": lambda out: [
+        sys.executable,
+        str(BENCH_DIR / "processing_path.py"),
+        "--records",
+        "1000000",
+        "--out",
+        str(out),
+    ],  # fmt: skip
 }
-QUICK = {
-    "main": {"records": 1_500, "annotators": 4, "extra_annotators": 4, "answered_share": 0.3},
-    "large": {"records": 6_000, "annotators": 4, "extra_annotators": 0, "answered_share": 0.01},
-    "processing": [10_000, 50_000],
-}
 
 
-PARTS = ("main", "large", "processing")
+def measure(part: str) -> dict:
+    with tempfile.TemporaryDirectory() as directory:
+        out = Path(directory) / f"{part}.json"
+        command = PARTS[part](out)
+        print("$", " ".join(command), flush=True)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())
 
 
-def machine() -> dict:
-    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cores": os.cpu_count(), "memory_gib": round(memory_gib, 1), "python": sys.version.split()[0]}
+def verdict(passed: bool | None) -> str:
+    return "not measured" if passed is None else "met" if passed else "**missed**"
 
 
-def last_json_line(command: list[str]) -> list[dict]:
-    print("$", " ".join(command), flush=True)
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stderr[-4000:]}")
-    return [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
-
-
-def side_by_side(size: dict, baseline: bool) -> dict:
-    command = [
-        sys.executable, str(BENCH_DIR / "pipeline_vs_baseline.py"),
-        "--records", str(size["records"]),
-        "--annotators", str(size["annotators"]),
-        "--extra-annotators", str(size["extra_annotators"]),
-        "--answered-share", str(size["answered_share"]),
-    ]  # fmt: skip
-    if not baseline:
-        command.append("--no-baseline")
-    return last_json_line(command)[-1]
-
-
-def verdict(passed: bool) -> str:
-    return "met" if passed else "**missed**"
-
-
-def table(main: dict, large: dict, processing: list[dict]) -> list[list[str]]:
-    rows = []
-    pipeline_full = (
-        main["seconds"]["pipeline_plan"]
-        + main["seconds"]["pipeline_first_push"]
-        + main["seconds"]["pipeline_full_collection"]
-    )
-    baseline_full = main["baseline"]["push_seconds"] + main["baseline"]["collect_seconds"]
-    ratio = baseline_full / pipeline_full
-    rows.append([
-        f"1. full run, {main['records']:,} records, {main['annotators']} annotators",
-        f"baseline {baseline_full:.1f} s (push {main['baseline']['push_seconds']:.1f} + collect {main['baseline']['collect_seconds']:.1f}); "
-        f"pipeline {pipeline_full:.1f} s (plan {main['seconds']['pipeline_plan']:.1f} + push {main['seconds']['pipeline_first_push']:.1f} "
-        f"+ collect {main['seconds']['pipeline_full_collection']:.1f}); **{ratio:.2f}x**",
-        ">= 2x", verdict(ratio >= 2),
-    ])  # fmt: skip
-    for figures in (main, large):
-        first, noop = figures["seconds"]["pipeline_first_push"], figures["seconds"]["pipeline_noop_push"]
-        steps = figures["noop_push_counts"]["step_seconds"], figures["first_push_counts"]["step_seconds"]
-        rows.append([
-            f"2. shards re-materialized, nothing changed, {figures['records']:,} records",
-            f"{noop:.1f} s vs first push {first:.1f} s: **{100 * noop / first:.1f}%** (asset steps alone {100 * steps[0] / steps[1]:.1f}%); "
-            f"pushed {figures['noop_push_counts']['records_pushed']}",
-            "< 5%", verdict(noop / first < 0.05),
-        ])  # fmt: skip
-    for figures in (main, large):
-        refresh, full = figures["seconds"]["pipeline_refresh"], figures["seconds"]["pipeline_full_collection"]
-        feedback_share = (
-            figures["refresh_steps"]["collected_feedback"] / figures["full_collection_steps"]["collected_feedback"]
-        )
-        rows.append([
-            f"3. refresh after {100 * figures['refresh_share']:.0f}% new responses, {figures['records']:,} records",
-            f"{refresh:.1f} s vs full collection {full:.1f} s: **{100 * refresh / full:.0f}%** "
-            f"(feedback step alone {100 * feedback_share:.0f}%); sensor asked for {figures['refresh_requested_by_sensor']}",
-            "< 10%", verdict(refresh / full < 0.10),
-        ])  # fmt: skip
-    rows.append([
-        f"4. sensor tick, {main['records']:,} records, {main['tick_annotators']} annotators",
-        f"median **{main['tick_median_seconds']:.2f} s**, max {main['tick_max_seconds']:.2f} s; after new work {main['busy_tick_seconds']:.2f} s",
-        "< 1 s", verdict(main["tick_max_seconds"] < 1),
-    ])  # fmt: skip
-    processing = [figures for figures in processing if figures.get("mode", "assets") == "assets"]
-    smallest = processing[0]
-    for figures in processing:
-        per_record = figures["total_seconds"] / figures["records"]
-        growth = per_record / (smallest["total_seconds"] / smallest["records"])
-        passed = figures["records"] < 1_000_000 or (figures["total_seconds"] < 120 and figures["peak_rss_mib"] < 4096)
-        rows.append([
-            f"5. processing path without Argilla, {figures['records']:,} records",
-            f"**{figures['total_seconds']:.1f} s**, peak **{figures['peak_rss_mib']:,} MiB**; per record {growth:.2f}x the smallest size's; "
-            + ", ".join(f"{stage} {seconds:.1f}" for stage, seconds in step_seconds(figures).items()),
-            "linear; 1M < 120 s and < 4 GiB", verdict(passed and growth < 1.5),
-        ])  # fmt: skip
+def cycle_rows(figures: dict | None, label: str) -> list[list[str]]:
+    small = label.startswith("400")
+    if figures is None:
+        goal = "no slower than the tutorial" if small else ">= 2x the tutorial"
+        return [[f"{4 if small else 2}. first full cycle, {label}", "not measured", goal, verdict(None)]]
+    baseline, pipeline = figures["medians_seconds"]["baseline"], figures["medians_seconds"]["pipeline"]
+    speedup = figures["speedup_of_medians"]
+    loads = ", ".join(f"{load:.1f}" for load in figures["load_averages"])
+    rows = [
+        [
+            f"{4 if small else 2}. first full cycle, {figures['records']:,} records, {figures['annotators']} annotators",
+            f"tutorial {baseline['total']:.1f} s (push {baseline['push']:.1f}, collect {baseline['collect']:.1f}); pipeline "
+            f"{pipeline['total']:.1f} s (plan {pipeline['plan']:.1f}, push {pipeline['push']:.1f}, collect "
+            f"{pipeline['collect']:.1f}): **{speedup:.2f}x** (medians, {figures['orders']}; load {loads})",
+            "no slower (>= 1x)" if small else ">= 2x",
+            verdict(speedup >= (1 if small else 2)),
+        ],
+    ]
+    if figures["records"] == 15_000:
+        rows.append(
+            ["4. plan (load, validate, quality signals, assign), 15,000 records", f"**{pipeline['plan']:.2f} s**",
+             "< 3 s", verdict(pipeline["plan"] < 3)]
+        )  # fmt: skip
+    later = figures.get("next_cycle")
+    if later and not small:
+        rows += [
+            [
+                f"5. push of an unchanged plan, {figures['records']:,} records",
+                f"{later['repush_no_change_seconds']:.2f} s: **{100 * later['repush_share_of_first_push']:.1f}%** of the first push",
+                "< 5%", verdict(later["repush_share_of_first_push"] < 0.05),
+            ],
+            [
+                f"5. refresh after 1% new answers, {figures['records']:,} records",
+                f"{later['refresh_after_1_percent_seconds']:.2f} s: **{100 * later['refresh_share_of_first_collection']:.0f}%** "
+                f"of the first, full collection (the collection step alone "
+                f"{100 * later['collection_step_share_of_first']:.0f}%)",
+                "< 10%", verdict(later["refresh_share_of_first_collection"] < 0.10),
+            ],
+        ]  # fmt: skip
     return rows
 
 
-def step_seconds(figures: dict) -> dict[str, float]:
-    """Seconds per step of a processing-path run: one asset step per interpreter now, stages of one process before."""
-    if "steps" in figures:
-        return {name: sum(step["seconds"].values()) for name, step in figures["steps"].items()}
-    return {stage: seconds for stage, seconds in figures["seconds"].items() if stage != "simulate_answers"}
+def push_rows(figures: dict | None) -> list[list[str]]:
+    if figures is None:
+        return [["3. push with suggestions and metadata, 15,000 records", "not measured", ">= 3,000 records/s, "
+                 "<= 1.5x the time without suggestions", verdict(None)]]  # fmt: skip
+    rates = {row["payload"]: row for row in figures["summary"] if row["server"] == "fast"}
+    with_suggestions, without = (
+        rates["pipeline"]["records_per_s"],
+        rates["pipeline without suggestions"]["records_per_s"],
+    )
+    loads = f"load {figures['load_average_before'][0]:.1f} before, {figures['load_average_after'][0]:.1f} after"
+    return [
+        ["3. push rate with suggestions and metadata, 15,000 records", f"**{with_suggestions:,.0f} records/s** ({loads})",
+         ">= 3,000 records/s", verdict(with_suggestions >= 3_000)],
+        ["3. the same against the push without suggestions", f"{without:,.0f} records/s without: **{without / with_suggestions:.2f}x** the time",
+         "<= 1.5x", verdict(without / with_suggestions <= 1.5)],
+    ]  # fmt: skip
 
 
-def markdown(rows: list[list[str]], about: dict) -> str:
+def processing_rows(figures: dict | None) -> list[list[str]]:
+    runs = [] if figures is None else [run for run in figures["runs"] if run.get("mode", "assets") == "assets"]
+    million = next((run for run in runs if run["records"] == 1_000_000), None)
+    if million is None:
+        measured = ", ".join(
+            f"{run['records']:,}: {run['total_seconds']:.0f} s, {run['peak_rss_mib']:,} MiB" for run in runs
+        )
+        return [["5. processing path, 1,000,000 records", "not measured" + (f" (measured {measured})" if measured else ""),
+                 "< 120 s and < 4 GiB", verdict(None)]]  # fmt: skip
+    return [
+        ["5. processing path, 1,000,000 records", f"**{million['total_seconds']:.0f} s**, peak **{million['peak_rss_mib']:,} MiB**",
+         "< 120 s and < 4 GiB", verdict(million["total_seconds"] < 120 and million["peak_rss_mib"] < 4096)],
+    ]  # fmt: skip
+
+
+def table(parts: dict) -> list[list[str]]:
+    return [
+        *cycle_rows(parts.get("cycle"), "15,000 records"),
+        *cycle_rows(parts.get("large"), "150,000 records"),
+        *push_rows(parts.get("push")),
+        *cycle_rows(parts.get("small"), "400 records"),
+        *processing_rows(parts.get("processing")),
+    ]
+
+
+def render(raw_path: Path) -> str:
+    figures = json.loads(raw_path.read_text())
     lines = [
-        f"# Benchmark run {about['timestamp']}",
+        f"# Issue 12 targets, {figures['timestamp']}",
         "",
-        f"Machine: {about['machine']['cores']} cores, {about['machine']['memory_gib']} GiB, Python {about['machine']['python']}. "
-        f"Mode: {about['mode']}. Command: `{about['command']}`.",
-        *(f"The `{part}` figures are from the earlier run {timestamp}." for part, timestamp in about["reused"].items()),
+        f"Machine: {figures['machine']['cores']} cores, {figures['machine']['memory_gib']} GiB. Command: `{figures['command']}`.",
+        *(f"- `{part}`: taken from `{source}`" for part, source in figures["sources"].items()),
         "",
         "| target | measured | goal | verdict |",
         "| --- | --- | --- | --- |",
-        *(f"| {' | '.join(row)} |" for row in rows),
+        *(f"| {' | '.join(row)} |" for row in table(figures["parts"])),
         "",
     ]
-    return "\n".join(lines)
-
-
-def plot(path: Path, main: dict, large: dict, processing: list[dict], about: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (time_axis, memory_axis, refresh_axis) = plt.subplots(1, 3, figsize=(14, 4), dpi=90)
-    sizes = [figures["records"] for figures in processing]
-    seconds = [figures["total_seconds"] for figures in processing]
-    time_axis.loglog(sizes, seconds, "o-", label="measured")
-    time_axis.loglog(
-        sizes, [seconds[0] * size / sizes[0] for size in sizes], "--", color="grey", label="linear from smallest"
-    )
-    time_axis.set(title="Processing path without Argilla", xlabel="records", ylabel="seconds")
-    time_axis.legend()
-    memory_axis.loglog(sizes, [figures["peak_rss_mib"] for figures in processing], "o-", color="#dd8452")
-    memory_axis.axhline(4096, color="red", linestyle=":", label="4 GiB")
-    memory_axis.set(title="Peak memory", xlabel="records", ylabel="MiB")
-    memory_axis.legend()
-    labels, full, refresh = [], [], []
-    for figures in (main, large):
-        labels.append(f"{figures['records']:,}")
-        full.append(figures["seconds"]["pipeline_full_collection"])
-        refresh.append(figures["seconds"]["pipeline_refresh"])
-    positions = range(len(labels))
-    refresh_axis.bar([p - 0.2 for p in positions], full, width=0.4, label="full collection")
-    refresh_axis.bar([p + 0.2 for p in positions], refresh, width=0.4, label="refresh after 1%")
-    refresh_axis.set_xticks(list(positions), labels)
-    refresh_axis.set(title="Feedback -> statistics -> curated", xlabel="records", ylabel="seconds")
-    refresh_axis.legend()
-    figure.suptitle(
-        f"{about['timestamp']} on {about['machine']['cores']} cores, {about['machine']['memory_gib']} GiB ({about['mode']})"
-    )
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    report = "\n".join(lines)
+    raw_path.with_suffix(".md").write_text(report)
+    return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
-    parser.add_argument("--render", type=Path, help="only rebuild the table, markdown and plot from a results .json")
+    parser.add_argument("--parts", nargs="*", choices=list(PARTS), default=list(PARTS), help="parts to measure now")
     parser.add_argument(
-        "--parts", nargs="+", choices=PARTS, default=list(PARTS), help="which parts to measure (default: all)"
+        "--use", nargs="*", default=[], metavar="PART=FILE", help="take a part from an earlier results file instead"
     )
-    parser.add_argument(
-        "--reuse", type=Path, help="an earlier run's .json: the parts not measured now are taken from it"
-    )
+    parser.add_argument("--render", type=Path, help="only rebuild the table from a targets-<timestamp>.json")
     arguments = parser.parse_args()
-    if set(arguments.parts) != set(PARTS) and not arguments.reuse:
-        parser.error("--parts without every part needs --reuse with an earlier run's .json for the others")
     if arguments.render:
-        render(arguments.render)
+        print(render(arguments.render))
         return
-    sizes = QUICK if arguments.quick else FULL
+    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     timestamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    about = {
+    figures = {
         "timestamp": timestamp,
-        "machine": machine(),
-        "mode": "quick" if arguments.quick else "full",
+        "machine": {"cores": os.cpu_count(), "memory_gib": round(memory_gib, 1), "python": sys.version.split()[0]},
         "command": " ".join(["python bench/run_all.py", *sys.argv[1:]]),
+        "sources": {},
+        "parts": {},
     }
+    for used in arguments.use:
+        part, _, file = used.partition("=")
+        if part not in PARTS or not Path(file).is_file():
+            parser.error(f"--use {used!r}: expected PART=FILE with PART one of {', '.join(PARTS)} and an existing file")
+        figures["parts"][part] = json.loads(Path(file).read_text())
+        figures["sources"][part] = file
     RESULTS_DIR.mkdir(exist_ok=True)
-    raw_path = RESULTS_DIR / f"{timestamp}.json"
-    figures = dict(about)
-    if arguments.reuse:
-        earlier = json.loads(arguments.reuse.read_text())
-        reused = [part for part in PARTS if part not in arguments.parts]
-        figures.update({part: earlier[part] for part in reused})
-        figures["reused"] = {part: earlier["timestamp"] for part in reused}
-    measure = {
-        "main": lambda: side_by_side(sizes["main"], baseline=True),
-        "large": lambda: side_by_side(sizes["large"], baseline=False),
-        "processing": lambda: last_json_line(
-            [sys.executable, str(BENCH_DIR / "processing_path.py"), "--records", *map(str, sizes["processing"])]
-        ),
-    }
+    raw_path = RESULTS_DIR / f"targets-{timestamp}.json"
     for part in arguments.parts:
-        figures[part] = measure[part]()
-        # Saved after every part, so a run stopped halfway keeps what it measured.
+        if part in figures["sources"]:
+            continue
+        figures["parts"][part] = measure(part)
+        # After every part: a run stopped halfway keeps what it measured.
         raw_path.write_text(json.dumps(figures, indent=1))
-    render(raw_path)
-
-
-def render(raw_path: Path) -> None:
-    """Table, markdown and plot from a run's raw figures."""
-    figures = json.loads(raw_path.read_text())
-    about = {key: figures[key] for key in ("timestamp", "machine", "mode", "command")}
-    about["reused"] = figures.get("reused", {})
-    rows = table(figures["main"], figures["large"], figures["processing"])
-    report = markdown(rows, about)
-    stem = raw_path.with_suffix("")
-    stem.with_suffix(".md").write_text(report + f"\n![scaling]({stem.name}.png)\n")
-    plot(stem.with_suffix(".png"), figures["main"], figures["large"], figures["processing"], about)
-    print(report)
-    print(f"written: {stem}.md, .json, .png")
+    raw_path.write_text(json.dumps(figures, indent=1))
+    print(render(raw_path))
+    print(f"written: {raw_path} and .md")
 
 
 if __name__ == "__main__":
