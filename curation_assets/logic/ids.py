@@ -11,8 +11,9 @@ def ids_in(column: pd.Series, ids: Iterable) -> pd.Series:
     """`column.isin(ids)`, both sides compared as text, aligned with `column`.
 
     pandas 3 keeps text as Arrow strings, and its `isin` on them checks value by value in Python:
-    57 ms for 15,000 ids, against 2.4 ms for the same test on Python objects (pandas 3.1, this
-    machine). Every refreshed asset asks it of the whole feedback, and the push of every shard.
+    59 ms for 15,000 ids against 15,000, and 4.3 ms through this function on Python objects (pandas
+    3.1, this machine). Every refreshed asset asks it of the whole feedback, and the push of every
+    shard.
     """
     members = pd.Series(list(ids) if not isinstance(ids, pd.Series) else ids, dtype=object)
     return column.astype(str).astype(object).isin(members.astype(str).astype(object))
