@@ -4,6 +4,7 @@
     python bench/run_all.py --parts cycle small push # some parts; the others are "not measured"
     python bench/run_all.py --use push=bench/results/argilla-logging-<t>.json --parts cycle
                                                      # take a part from a committed results file
+                                                     # (or from an earlier targets-<t>.json)
     python bench/run_all.py --render bench/results/targets-<t>.json   # rebuild the table only
 
 Parts, each the benchmark that measures it, run in its own subprocess:
@@ -213,7 +214,9 @@ def main() -> None:
         part, _, file = used.partition("=")
         if part not in PARTS or not Path(file).is_file():
             parser.error(f"--use {used!r}: expected PART=FILE with PART one of {', '.join(PARTS)} and an existing file")
-        figures["parts"][part] = json.loads(Path(file).read_text())
+        taken = json.loads(Path(file).read_text())
+        # An earlier run_all.py table holds its parts; any other file is the part's own results.
+        figures["parts"][part] = taken["parts"][part] if "parts" in taken else taken
         figures["sources"][part] = file
     RESULTS_DIR.mkdir(exist_ok=True)
     raw_path = RESULTS_DIR / f"targets-{timestamp}.json"
