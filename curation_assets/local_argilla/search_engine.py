@@ -139,7 +139,7 @@ class DatabaseSearchEngine(SearchEngine):
         pass
 
     async def update_record_response(self, response: Response):
-        await _touch_record(response.record_id)
+        await _touch_record(response.record_id, unless_touched_since=_response_changed_at(response))
 
     async def delete_record_response(self, response: Response):
         await _touch_record(response.record_id)
@@ -251,12 +251,33 @@ class DatabaseSearchEngine(SearchEngine):
         return SearchResponses(items=items, total=len(items))
 
 
-async def _touch_record(record_id: UUID) -> None:
-    """Mark the record as changed: the server calls this after it committed the response change."""
+async def _touch_record(record_id: UUID, unless_touched_since: datetime | None = None) -> None:
+    """Mark the record as changed: the server calls this after it committed the response change.
+
+    `unless_touched_since`: the response's change time; a record whose `updated_at` is already
+    as late was moved after that change (the server's status update, when the answer changed
+    the record's status), so it needs no second write.
+    """
     async with AsyncSessionLocal() as db:
+        if unless_touched_since is not None:
+            touched = select(Record.updated_at).where(Record.id == record_id)
+            updated_at = (await db.execute(touched)).scalar_one_or_none()
+            if updated_at is not None and updated_at >= unless_touched_since:
+                return
         # The server's own clock and convention: naive UTC, like Dataset.last_activity_at.
         await db.execute(update(Record).where(Record.id == record_id).values(updated_at=datetime.utcnow()))
         await db.commit()
+
+
+# Set by runtime's "touch-once" speedup: skip the write when the record already moved after the answer.
+SKIP_TOUCH_WHEN_RECORD_MOVED = False
+
+
+def _response_changed_at(response: Response) -> datetime | None:
+    if not SKIP_TOUCH_WHEN_RECORD_MOVED:
+        return None
+    # Read without a load: a response whose timestamp is not at hand is touched, as before.
+    return response.__dict__.get("updated_at")
 
 
 async def _vector_of(db: AsyncSession, record_id: UUID, vector_settings_id: UUID) -> list[float] | None:
