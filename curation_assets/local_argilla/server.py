@@ -103,6 +103,13 @@ def _check_port_free(host: str, port: int) -> None:
             raise CannotServeError(f"cannot bind {host}:{port}: {error.strerror}") from error
 
 
+# How long an idle connection stays open. uvicorn's default, 5 s, is httpx's own keep-alive expiry: a client
+# reusing a connection idle for just under 5 s raced the server closing it, and got "Server disconnected without
+# sending a response" (1 request in about 2,000 at 50 annotators working at human pace, bench/load.py). Longer
+# than any common client's expiry, the server is never the side that closes an idle connection first.
+KEEP_ALIVE_SECONDS = 75
+
+
 def serve(config: LocalArgillaConfig, options: ServeOptions) -> None:
     """Run the server until interrupted; prints the logins generated on this start."""
     import uvicorn
@@ -120,7 +127,13 @@ def serve(config: LocalArgillaConfig, options: ServeOptions) -> None:
         # uvicorn re-raises SIGTERM after its graceful shutdown; as an exception it still lets `finally` clean up.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         # The UI and the client poll a lot; access logs would drown real messages.
-        common = dict(host=config.host, port=config.port, log_level=options.log_level, access_log=False)
+        common = dict(
+            host=config.host,
+            port=config.port,
+            log_level=options.log_level,
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
         if options.workers == 1:
             uvicorn.run(harden(argilla_server.app, config), **common)
         else:
