@@ -299,9 +299,10 @@ def queue_sqlite_writers_in_process() -> None:
 
     dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
 
-    # Whatever ends a connection's use ends its transaction, and so its hold on the lock.
-    @event.listens_for(engine, "checkin")
-    def _release_on_checkin(dbapi_connection, _connection_record):
+    # Whatever ends a connection's use ends its transaction, and so its hold on the lock: its return to the pool
+    # (the pool event's name is SQLAlchemy's) or its invalidation.
+    @event.listens_for(engine, "checkin")  # codespell:ignore checkin
+    def _release_on_return_to_the_pool(dbapi_connection, _connection_record):
         if dbapi_connection is not None:
             release(dbapi_connection)
 
