@@ -67,6 +67,7 @@ def import_argilla_server(config: LocalArgillaConfig, clear_frontend: bool = Tru
     from . import search_engine  # noqa: F401  (registers the engine named in ARGILLA_SEARCH_ENGINE)
 
     _run_background_jobs_in_process()
+    _give_every_sqlite_request_a_connection()
     disabled = disabled_speedups()
     for name, install in SPEEDUPS.items():
         if name not in disabled:
@@ -132,6 +133,26 @@ def _tune_sqlite_connections() -> None:
         cursor.execute("PRAGMA cache_size = -65536")
         cursor.execute("PRAGMA mmap_size = 268435456")
         cursor.close()
+
+
+def _give_every_sqlite_request_a_connection() -> None:
+    """Lift the SQLite connection pool's limit (5 + 10 overflow, argilla-server's engine as SQLAlchemy builds it).
+
+    At 100 annotators (bench/load.py human) the server stalled with its core idle: every request waited
+    30 s and failed with "QueuePool limit of size 5 overflow 10 reached, connection timed out". Opening a
+    dataset, the UI asks for every metadata property's metrics at once, and each of those requests holds
+    its connection while the search engine reads the metrics on a second one: 15 in flight held the whole
+    pool and waited for more (local_argilla/test_connection_pool.py). A SQLite connection is a file handle
+    and a thread, and a connection
+    beyond the pool's five is closed as soon as its request returns it, so the number open follows the
+    requests in flight, which uvicorn and the hardening layer bound. PostgreSQL keeps its configured pool.
+    """
+    from argilla_server.database import async_engine
+
+    pool = async_engine.sync_engine.pool
+    if async_engine.sync_engine.dialect.name == "sqlite" and hasattr(pool, "_max_overflow"):
+        # QueuePool reads this on every checkout; -1 is its documented "no limit" value of max_overflow.
+        pool._max_overflow = -1
 
 
 def _is_sqlite(dbapi_connection) -> bool:
