@@ -15,7 +15,6 @@ from typing import Any
 # Keys in a request's database session info.
 _USERS_BY_USERNAME = "curation_assets.users_by_username"
 _MEMBERSHIPS = "curation_assets.workspace_memberships"
-_RESPONSE_EVENTS_LISTENED_TO = "curation_assets.response_events_enabled_webhooks_listen_to"
 
 # The pending queue's index: records of a dataset by status, in insertion order (rowid breaks ties, as the
 # search engine's order does). Not argilla-server's: created by this runtime, so it carries our prefix.
@@ -112,18 +111,14 @@ def skip_response_events_without_webhooks() -> None:
     submit's 29 statements. With no webhook enabled for that event the event is not built; with
     one (the pipeline's receiver listens to `response.*`) it is built and sent as before.
     """
-    from argilla_server.contexts import datasets, webhooks
+    from argilla_server.contexts import datasets
     from argilla_server.webhooks.v1 import responses as response_webhooks
 
-    build_and_notify = response_webhooks.notify_response_event
+    from .runtime import notify_only_when_a_webhook_listens
 
-    async def notify_response_event_if_anyone_listens(db, response_event, response):
-        if _RESPONSE_EVENTS_LISTENED_TO not in db.info:
-            enabled = await webhooks.list_enabled_webhooks(db)
-            db.info[_RESPONSE_EVENTS_LISTENED_TO] = {str(event) for webhook in enabled for event in webhook.events}
-        if str(response_event) not in db.info[_RESPONSE_EVENTS_LISTENED_TO]:
-            return []
-        return await build_and_notify(db, response_event, response)
+    notify_response_event_if_anyone_listens = notify_only_when_a_webhook_listens(
+        response_webhooks.notify_response_event
+    )
 
     datasets.notify_response_event_v1 = notify_response_event_if_anyone_listens
 

@@ -255,6 +255,27 @@ def _validate_settings_with_one_adapter_each() -> None:
     )
 
 
+def notify_only_when_a_webhook_listens(build_and_notify: Callable) -> Callable:
+    """Wrap one of argilla-server's `notify_*_event(db, event, subject)` so that the event is built only when an
+    enabled webhook listens to it.
+
+    The enabled webhooks are looked up once per database session, not per event: a bulk request
+    notifies up to 500 records with one session, and a webhook enabled meanwhile is seen by the
+    next request.
+    """
+    from argilla_server.contexts import webhooks
+
+    async def notify_if_anyone_listens(db, event, subject):
+        if _EVENTS_LISTENED_TO not in db.info:
+            enabled = await webhooks.list_enabled_webhooks(db)
+            db.info[_EVENTS_LISTENED_TO] = {str(name) for webhook in enabled for name in webhook.events}
+        if str(event) not in db.info[_EVENTS_LISTENED_TO]:
+            return []
+        return await build_and_notify(db, event, subject)
+
+    return notify_if_anyone_listens
+
+
 def _skip_record_events_without_webhooks() -> None:
     """Build a record's webhook event only when some enabled webhook listens to that event.
 
@@ -264,20 +285,10 @@ def _skip_record_events_without_webhooks() -> None:
     record logged. Behaviour for a webhook that listens to record events is unchanged.
     """
     from argilla_server.bulk import records_bulk
-    from argilla_server.contexts import datasets, distribution, records, webhooks
+    from argilla_server.contexts import datasets, distribution, records
     from argilla_server.webhooks.v1 import records as record_webhooks
 
-    build_and_notify = record_webhooks.notify_record_event
-
-    # One lookup per request, not per record: a bulk request notifies up to 500 records with
-    # the same session, and a webhook enabled while it runs is seen by the next request.
-    async def notify_record_event_if_anyone_listens(db, record_event, record):
-        if _EVENTS_LISTENED_TO not in db.info:
-            enabled = await webhooks.list_enabled_webhooks(db)
-            db.info[_EVENTS_LISTENED_TO] = {str(event) for webhook in enabled for event in webhook.events}
-        if str(record_event) not in db.info[_EVENTS_LISTENED_TO]:
-            return []
-        return await build_and_notify(db, record_event, record)
+    notify_record_event_if_anyone_listens = notify_only_when_a_webhook_listens(record_webhooks.notify_record_event)
 
     for module in (records_bulk, records, datasets, distribution):
         if hasattr(module, "notify_record_event_v1"):
