@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argilla as rg
+import httpx
 
 from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings
 from curation_assets.local_argilla.bootstrap import Account
@@ -60,3 +61,13 @@ def as_records(rows: list[dict]) -> list[rg.Record]:
         )
         for row in rows
     ]
+
+
+def stored_records(server, dataset_id) -> list[dict]:
+    """A dataset's records (up to 100) with their responses, as the owner reads them over REST: raw models, because
+    the client crashes on discards without values (see the notes), the API does not."""
+    return httpx.get(
+        f"{server.url}/api/v1/datasets/{dataset_id}/records",
+        headers={"X-Argilla-Api-Key": server.owner_api_key},
+        params={"include": "responses", "limit": 100},
+    ).json()["items"]

@@ -9,6 +9,7 @@ from curation_assets_tests.argilla_helpers import (
     as_records,
     create_curation_dataset,
     owner_client,
+    stored_records,
 )
 from curation_assets_tests.browser import headless_page
 
@@ -40,11 +41,7 @@ def test_annotator_edits_and_submits_in_the_web_ui(argilla_server, artifacts_dir
         page.get_by_text("Response 1.").first.wait_for(timeout=30_000)
         page.screenshot(path=artifacts_dir / "argilla_after_submit.png")
 
-    records = httpx.get(
-        f"{argilla_server.url}/api/v1/datasets/{dataset.id}/records",
-        headers={"X-Argilla-Api-Key": argilla_server.owner_api_key},
-        params={"include": "responses", "limit": 100},
-    ).json()["items"]
+    records = stored_records(argilla_server, dataset.id)
     (first,) = [record for record in records if record["external_id"] == "0"]
     (response,) = first["responses"]
     assert response["status"] == "submitted"

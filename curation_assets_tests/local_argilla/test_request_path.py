@@ -18,7 +18,13 @@ import pytest
 
 from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings
 from curation_assets.local_argilla.request_path import QUEUE_INDEX_NAME
-from curation_assets_tests.argilla_helpers import DOLLY_LIKE_ROWS, annotator_account, as_records, owner_client
+from curation_assets_tests.argilla_helpers import (
+    DOLLY_LIKE_ROWS,
+    annotator_account,
+    as_records,
+    owner_client,
+    stored_records,
+)
 
 pytestmark = pytest.mark.server
 
@@ -123,11 +129,7 @@ def test_concurrent_answers_are_stored_once_and_move_their_records(argilla_serve
     answers = asyncio.run(answer_all())
     assert [answer.status_code for answer in answers] == [201] * len(records)
 
-    stored = httpx.get(
-        f"{argilla_server.url}/api/v1/datasets/{dataset.id}/records",
-        headers={"X-Argilla-Api-Key": argilla_server.owner_api_key},
-        params={"include": "responses", "limit": 100},
-    ).json()["items"]
+    stored = stored_records(argilla_server, dataset.id)
     by_id = {record["id"]: record for record in stored}
     for index, record in enumerate(records):
         (response,) = by_id[record["id"]]["responses"]

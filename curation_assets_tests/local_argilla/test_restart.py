@@ -13,6 +13,7 @@ from curation_assets_tests.argilla_helpers import (
     as_records,
     create_curation_dataset,
     owner_client,
+    stored_records,
 )
 
 pytestmark = pytest.mark.server
@@ -54,12 +55,7 @@ def test_restart_keeps_data_statuses_progress_and_logins(fresh_argilla_server):
                 for status in ("submitted", "discarded", "draft")
             }
         assert statuses == {"submitted": ["0"], "discarded": ["1"], "draft": ["2"]}
-        # Raw models: the client crashes on discards without values (see the notes), the API does not.
-        records = httpx.get(
-            f"{restarted.url}/api/v1/datasets/{dataset.id}/records",
-            headers={"X-Argilla-Api-Key": restarted.owner_api_key},
-            params={"include": "responses", "limit": 100},
-        ).json()["items"]
+        records = stored_records(restarted, dataset.id)
         by_id = {record["external_id"]: record for record in records}
         assert len(by_id) == len(DOLLY_LIKE_ROWS)
         assert by_id["0"]["responses"][0]["values"]["new-response"]["value"] == "kept."
