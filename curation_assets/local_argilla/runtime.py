@@ -143,9 +143,8 @@ def _give_every_sqlite_request_a_connection() -> None:
     dataset, the UI asks for every metadata property's metrics at once, and each of those requests holds
     its connection while the search engine reads the metrics on a second one: 15 in flight held the whole
     pool and waited for more (local_argilla/test_connection_pool.py). A SQLite connection is a file handle
-    and a thread, and a connection
-    beyond the pool's five is closed as soon as its request returns it, so the number open follows the
-    requests in flight, which uvicorn and the hardening layer bound. PostgreSQL keeps its configured pool.
+    and a thread, and one beyond the pool's five is closed as soon as its request returns it, so the number
+    open follows the requests in flight. PostgreSQL keeps its configured pool.
     """
     from argilla_server.database import async_engine
 
