@@ -436,12 +436,12 @@ def _plan_and_push(defs: dg.Definitions, name: str, run_config: dict) -> bool:
     )
     if not _report(plan):
         return False
-    partitions = dg.DynamicPartitionsDefinition(name=f"{name}_annotators")
-    if not instance.get_dynamic_partitions(partitions.name):
+    every_annotator = every_partition_tags(instance, dg.DynamicPartitionsDefinition(name=f"{name}_annotators"))
+    if not every_annotator:  # no annotator, no shard to push
         return True
     # Every annotator's shard in one run (each partition still materialized): Dagster's cost per run is paid once.
     push = defs.resolve_job_def(f"{name}_push_shards").execute_in_process(
-        instance=instance, run_config=run_config, raise_on_error=False, tags=every_partition_tags(instance, partitions)
+        instance=instance, run_config=run_config, raise_on_error=False, tags=every_annotator
     )
     return _report(push)
 
