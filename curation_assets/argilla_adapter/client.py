@@ -239,7 +239,9 @@ class ArgillaClient(RestSession):
         in insertion order), each retried on transient faults like every request; the next batch is
         built and encoded in a second thread while one is in flight. A batch the server applied
         whose answer was lost is sent again: it is an upsert by external id, so nothing is duplicated.
-        The answer (every record written, 1.5 MB per batch) is checked, not parsed: nothing uses it.
+        The answer (every record written, 1.5 MB per batch) is checked, not parsed: nothing uses it. So
+        the request says `Prefer: return=minimal` (RFC 7240): the embedded server then answers 204
+        without building it; any other Argilla ignores the header and answers in full.
         """
         path = f"/api/v1/datasets/{dataset.id}/records/bulk"
         batches = _json_batches(items, self.connection.log_batch_size)
@@ -250,7 +252,7 @@ class ArgillaClient(RestSession):
                 upcoming = encoder.submit(next, batches, None)
                 body, external_ids = batch
                 try:
-                    response = self.http.put(path, content=body, headers={"Content-Type": "application/json"})
+                    response = self.http.put(path, content=body, headers=_BULK_UPSERT_HEADERS)
                 except httpx.TransportError as error:
                     # Transient faults were retried by the transport; what gets here is not worth retrying.
                     raise ArgillaUnreachableError(
@@ -410,6 +412,9 @@ class ArgillaClient(RestSession):
     def disable_webhook(self, webhook_id: str) -> None:
         """Argilla stops posting to it (kept, with its secret, for the next start)."""
         self.request("PATCH", f"/api/v1/webhooks/{webhook_id}", json={"enabled": False})
+
+
+_BULK_UPSERT_HEADERS = {"Content-Type": "application/json", "Prefer": "return=minimal"}
 
 
 def _json_batches(items: Iterable[dict], size: int) -> Iterator[tuple[bytes, list[str]]]:

@@ -106,3 +106,29 @@ def test_a_rejected_batch_names_its_records_and_keeps_the_ones_before(argilla_se
     with pytest.raises(ArgillaRequestError, match=r"rejected records 11 to 20 .*the ones before were stored"):
         argilla.upsert_record_items(dataset, items)
     assert argilla.record_total(dataset.id) == 10
+
+
+def test_the_push_asks_for_no_answer_and_only_the_embedded_write_path_leaves_it_out(argilla_server_each_way, request):
+    """`Prefer: return=minimal`: the set-based path answers 204 without building the answer; argilla-server's own
+    path (speedups off, PostgreSQL) ignores the header as RFC 7240 allows and answers in full. What is stored is
+    the same either way (the differential test above pushes with the header on every server kind)."""
+    server = argilla_server_each_way
+    argilla = ArgillaClient(Connection(server.url, server.owner_api_key, log_batch_size=10))
+    for existing in argilla.datasets_named("direct_push_minimal").values():
+        argilla.delete_dataset(existing)
+    dataset = argilla.ensure_annotator_dataset(ANNOTATOR, "direct_push_minimal", curation_dataset_settings)
+    items = list(record_items(load_shipped_dolly_excerpt().head(25), None, None, argilla.question_ids(dataset)))
+    answers_seen = []
+    argilla.http.event_hooks["response"].append(
+        lambda answer: answers_seen.append((answer.read(), answer)) if answer.request.method == "PUT" else None
+    )
+    assert argilla.upsert_record_items(dataset, items) == 25
+    assert argilla.record_total(dataset.id) == 25
+    assert [answer.request.headers["prefer"] for _, answer in answers_seen] == ["return=minimal"] * 3
+    if request.node.callspec.params["argilla_server_each_way"] == "speedups on":
+        assert [(answer.status_code, body) for body, answer in answers_seen] == [(204, b"")] * 3
+        assert all(answer.headers["preference-applied"] == "return=minimal" for _, answer in answers_seen)
+    else:
+        assert [answer.status_code for _, answer in answers_seen] == [200] * 3
+        assert [len(answer.json()["items"]) for _, answer in answers_seen] == [10, 10, 5]
+        assert not any("preference-applied" in answer.headers for _, answer in answers_seen)
