@@ -297,6 +297,19 @@ def _skip_record_events_without_webhooks() -> None:
 _LOOPBACK_HOSTS = {"127.0.0.1", "::1"}
 
 
+def _skip_dataset_events_without_webhooks() -> None:
+    """Build a dataset's webhook event (created, published, updated) only when some enabled webhook listens to it.
+
+    Like record events, the server builds each one (a query with five eager loads, then a schema
+    dump) before it looks for a webhook: creating a curation dataset with its settings and stamp
+    built three, 10-40 ms of server time each, for nobody.
+    """
+    from argilla_server.contexts import datasets
+    from argilla_server.webhooks.v1 import datasets as dataset_webhooks
+
+    datasets.notify_dataset_event_v1 = notify_only_when_a_webhook_listens(dataset_webhooks.notify_dataset_event)
+
+
 def _send_loopback_responses_uncompressed() -> None:
     """Answer clients on this machine without Brotli; remote clients still get compressed answers.
 
@@ -360,6 +373,7 @@ def _write_record_batches_set_based() -> None:
 SPEEDUPS: dict[str, Callable[[], None]] = {
     "settings-adapters": _validate_settings_with_one_adapter_each,
     "webhook-events": _skip_record_events_without_webhooks,
+    "dataset-events": _skip_dataset_events_without_webhooks,
     "bulk-records": _write_record_batches_set_based,
     "loopback-compression": _send_loopback_responses_uncompressed,
     "wal-checkpoint": _checkpoint_the_write_ahead_log_less_often,

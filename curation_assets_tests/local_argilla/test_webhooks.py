@@ -93,3 +93,36 @@ def test_enabled_webhook_receives_record_events_and_a_deleted_one_nothing(argill
         ("/control", "3"),
     ]
     assert received.empty(), "the deleted webhook received nothing"
+
+
+def test_a_webhook_for_dataset_events_receives_them(argilla_server_each_way, webhook_listener):
+    """The dataset-events speedup builds a dataset's event only when a webhook listens: one that does still gets
+    created, published and updated."""
+    server = argilla_server_each_way
+    base, received = webhook_listener
+    listening = create_webhook(
+        server,
+        f"{base}/datasets",
+        "dataset listener",
+        events=("dataset.created", "dataset.published", "dataset.updated"),
+    )
+    try:
+        dataset = create_curation_dataset(owner_client(server), "webhooks", "ana", "dataset_events")
+        httpx.patch(
+            f"{server.url}/api/v1/datasets/{dataset.id}",
+            headers={"X-Argilla-Api-Key": server.owner_api_key},
+            json={"guidelines": "Changed guidelines."},
+        ).raise_for_status()
+        # The SDK's creation updates the dataset once (its guidelines) before publishing it.
+        events = [received.get(timeout=30)[1] for _ in range(4)]
+    finally:
+        delete_webhook(server, listening)
+    # In any order: each delivery is posted from a thread of its own.
+    assert sorted(event["type"] for event in events) == [
+        "dataset.created",
+        "dataset.published",
+        "dataset.updated",
+        "dataset.updated",
+    ]
+    assert "Changed guidelines." in {event["data"]["guidelines"] for event in events}
+    assert {event["data"]["name"] for event in events} == {"dataset_events"}
