@@ -54,6 +54,17 @@ def plan_shard_sync(planned: pd.DataFrame, existing: list[dict], signals: pd.Dat
     yet). A record whose quality signals changed is pushed again, so its metadata and suggestions stay
     current; so is an unanswered one pushed before display copies existed.
     """
+    if not existing:
+        # A new dataset (every first push): everything planned is pushed. Row by row below, that cost as much as
+        # the push's own encoding of the same records.
+        return {
+            "push": planned.reset_index(drop=True),
+            "remove_record_uuids": [],
+            "held_answered_ids": [],
+            "answered_outside_plan": [],
+            "display_upgrades": [],
+            "unchanged": 0,
+        }
     metadata_by_id = {} if signals is None else {row["id"]: quality_metadata(row) for row in signals.to_dict("records")}
     existing_by_id = {record["external_id"]: record for record in existing}
     answered = {record_id for record_id, record in existing_by_id.items() if record.get("responses")}

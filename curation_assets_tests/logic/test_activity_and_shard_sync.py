@@ -90,6 +90,14 @@ def test_plan_shard_sync_pushes_what_changed_and_never_touches_answers():
     assert sync["display_upgrades"] == [], "every record already holds display copies"
 
 
+def test_an_empty_dataset_gets_every_planned_record_as_the_row_by_row_path_would_push_it():
+    planned = frame((1, "a"), (2, "b"), (3, "c")).iloc[::-1].set_axis([7, 8, 9])
+    sync = plan_shard_sync(planned, [], signals_for(planned))
+    pd.testing.assert_frame_equal(sync["push"], pd.DataFrame(planned.to_dict("records"), columns=planned.columns))
+    assert (sync["remove_record_uuids"], sync["held_answered_ids"], sync["answered_outside_plan"]) == ([], [], [])
+    assert sync["display_upgrades"] == [] and sync["unchanged"] == 0
+
+
 def test_records_pushed_before_display_copies_are_brought_up_to_date_and_answers_stay():
     """A dataset an earlier version filled with raw text: unanswered records are pushed again (as display copies),
     answered ones get display copies of their own stored text, and neither counts as changed at the source."""
