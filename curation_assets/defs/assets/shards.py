@@ -1,5 +1,11 @@
 """Each annotator's share, pushed to their own Argilla workspace and dataset."""
 
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 
@@ -57,29 +63,62 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         refuse_a_source_switch(
             project, {name: existing_datasets[name] for name in annotators if name in existing_datasets}
         )
-        for annotator in annotators:
-            mine = annotation_assignments[annotation_assignments["annotator"] == annotator]
-            planned = raw_dolly[ids_in(raw_dolly["id"], mine["id"])]
-            signals = quality_signals[ids_in(quality_signals["id"], mine["id"])]
-            dataset = existing_datasets.get(annotator)
-            last_push = _last_push_metadata(context, annotator)
-            if dataset is not None and _unchanged_since(last_push, argilla, dataset, planned, signals, property_names):
-                # Same plan, same source text and signals, same dataset holding as many records as we left: nothing
-                # to read or push. Checked before any SDK lookup: a re-push of an unchanged plan costs a few reads.
-                if any(dataset.metadata.get(key) != value for key, value in stamp.items()):
-                    argilla.stamp_dataset(dataset, stamp)
-                metadata = {**last_push, "records_pushed": 0, "records_pushed_flagged": 0, "records_unchanged": len(planned),
-                            "records_removed_unanswered": 0, "metadata_properties_added": dg.MetadataValue.json([]),
-                            "skipped_unchanged_since_last_push": True, "argilla_dataset": _dataset_url(argilla, dataset)}  # fmt: skip
-            else:
-                metadata = _push_shard(
-                    context, argilla, annotator, planned, signals, set(mine.loc[mine["overlap"], "id"])
-                )
-            context.add_asset_metadata(metadata, partition_key=annotator)
-            context.log.info(
-                f"{annotator}: {metadata['records_pushed']} record(s) pushed, {metadata['records_unchanged']} unchanged"
+        shares = {
+            annotator: _share(annotator, raw_dolly, quality_signals, annotation_assignments) for annotator in annotators
+        }
+        unchanged = {
+            annotator
+            for annotator, (planned, signals, _) in shares.items()
+            if annotator in existing_datasets
+            and _unchanged_since(
+                _last_push_metadata(context, annotator), argilla, existing_datasets[annotator], planned, signals,
+                property_names,
             )
+        }  # fmt: skip
+        # The next annotator's dataset is prepared (created with its settings, its records read, the sync planned)
+        # while this one's records are written: creating a dataset is dozens of small requests, which the server
+        # fits between the batches' SQLite writes.
+        with closing(
+            _prepared_one_ahead(
+                [annotator for annotator in annotators if annotator not in unchanged],
+                lambda annotator: _prepare_dataset(argilla, annotator, *shares[annotator][:2]),
+            )
+        ) as prepared:
+            for annotator in annotators:
+                planned, signals, overlap_ids = shares[annotator]
+                if annotator in unchanged:
+                    # Same plan, same source text and signals, same dataset holding as many records as we left: nothing
+                    # to read or push. Checked before any SDK lookup: a re-push of an unchanged plan costs a few reads.
+                    metadata = _skipped_push(context, argilla, existing_datasets[annotator], annotator, len(planned))
+                else:
+                    _, ready = next(prepared)
+                    metadata = _push_shard(context, argilla, annotator, planned, signals, overlap_ids, ready)
+                context.add_asset_metadata(metadata, partition_key=annotator)
+                context.log.info(
+                    f"{annotator}: {metadata['records_pushed']} record(s) pushed, {metadata['records_unchanged']} unchanged"
+                )
         return dg.MaterializeResult()
+
+    def _skipped_push(
+        context: dg.AssetExecutionContext, argilla: ArgillaClient, dataset: ArgillaDataset, annotator: str, planned: int
+    ) -> dict:
+        if any(dataset.metadata.get(key) != value for key, value in stamp.items()):
+            argilla.stamp_dataset(dataset, stamp)
+        return {**_last_push_metadata(context, annotator), "records_pushed": 0, "records_pushed_flagged": 0,
+                "records_unchanged": planned, "records_removed_unanswered": 0,
+                "metadata_properties_added": dg.MetadataValue.json([]), "skipped_unchanged_since_last_push": True,
+                "argilla_dataset": _dataset_url(argilla, dataset)}  # fmt: skip
+
+    def _prepare_dataset(
+        argilla: ArgillaClient, annotator: str, planned: pd.DataFrame, signals: pd.DataFrame
+    ) -> _PreparedDataset:
+        dataset = argilla.ensure_annotator_dataset(
+            annotator, project.dataset_name, curation_dataset_settings, metadata=stamp
+        )
+        argilla.allow_extra_metadata(dataset)
+        added_properties = argilla.ensure_metadata_properties(dataset, quality_metadata_properties())
+        sync = plan_shard_sync(planned, list(argilla.iter_records(dataset.id)), signals)
+        return _PreparedDataset(dataset, added_properties, sync)
 
     def _push_shard(
         context: dg.AssetExecutionContext,
@@ -88,14 +127,9 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         planned: pd.DataFrame,
         signals: pd.DataFrame,
         overlap_ids: set[str],
+        prepared: _PreparedDataset,
     ) -> dict:
-        dataset = argilla.ensure_annotator_dataset(
-            annotator, project.dataset_name, curation_dataset_settings, metadata=stamp
-        )
-        argilla.allow_extra_metadata(dataset)
-        added_properties = argilla.ensure_metadata_properties(dataset, quality_metadata_properties())
-        existing = list(argilla.iter_records(dataset.id))
-        sync = plan_shard_sync(planned, existing, signals)
+        dataset, added_properties, sync = prepared.dataset, prepared.added_properties, prepared.sync
         # The annotation queue lists records in insertion order, so logging the highest priority first
         # puts flagged records at the top of a new queue; the `priority` metadata sorts any queue in the UI.
         to_push = spread_through_queue(
@@ -144,6 +178,39 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         }
 
     return annotator_shards
+
+
+def _prepared_one_ahead(keys: list[str], prepare: Callable[[str], Any]) -> Iterator[tuple[str, Any]]:
+    """(key, prepare(key)) in order, each next key prepared in a background thread while the caller uses this one.
+
+    One at a time, and a key only once the one before it was prepared: a failure surfaces where a
+    sequential loop would have raised it, having prepared nothing beyond it.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare-next") as preparer:
+        upcoming = preparer.submit(prepare, keys[0]) if keys else None
+        for position, key in enumerate(keys):
+            ready = upcoming.result()
+            upcoming = preparer.submit(prepare, keys[position + 1]) if position + 1 < len(keys) else None
+            yield key, ready
+
+
+@dataclass(frozen=True)
+class _PreparedDataset:
+    """An annotator's dataset ready for the push: created or found, its settings current, its sync planned."""
+
+    dataset: ArgillaDataset
+    added_properties: list[str]
+    sync: dict
+
+
+def _share(
+    annotator: str, raw_dolly: pd.DataFrame, quality_signals: pd.DataFrame, annotation_assignments: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, set[str]]:
+    """The annotator's planned records, their quality signals, and the ids they share with others (overlap)."""
+    mine = annotation_assignments[annotation_assignments["annotator"] == annotator]
+    planned = raw_dolly[ids_in(raw_dolly["id"], mine["id"])]
+    signals = quality_signals[ids_in(quality_signals["id"], mine["id"])]
+    return planned, signals, set(mine.loc[mine["overlap"], "id"])
 
 
 def _unchanged_since(
