@@ -1,8 +1,12 @@
 """Every response from every annotator dataset, discards included."""
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
 import dagster as dg
 import pandas as pd
 
+from ...argilla_adapter.client import ArgillaClient, ArgillaDataset
 from ...argilla_adapter.feedback_cache import FeedbackCache, agrees_with_server, merge_changed
 from ...argilla_adapter.mapping import feedback_frame, feedback_rows
 from ...logic.departed import finished_answers, with_departed_answers
@@ -27,26 +31,20 @@ def build_collected_feedback(project: Project) -> dg.AssetsDefinition:
         cache = FeedbackCache(project.output_folder("feedback_cache"), argilla.api_url)
         # Taken before any record is read: the next read asks for what changed from here on.
         read_since = argilla.changes_since_now()
-        frames, records_read, full_reads = [], 0, []
-        for shard, dataset in sorted(argilla.datasets_named(project.dataset_name).items()):
-            cached = cache.load(dataset.id) if read_since else None
-            rows = None
-            if cached is not None:
-                previous, since = cached
-                changed = list(argilla.iter_records_updated_since(dataset.id, since))
-                merged = merge_changed(previous, feedback_frame(feedback_rows(changed, shard, usernames_by_id)))
-                if agrees_with_server(merged, argilla.record_total(dataset.id), argilla.users_progress(dataset.id)):
-                    rows, records_read = merged, records_read + len(changed)
-            if rows is None:
-                full = list(argilla.iter_records(dataset.id))
-                rows, records_read = (
-                    feedback_frame(feedback_rows(full, shard, usernames_by_id)),
-                    records_read + len(full),
+        shards = sorted(argilla.datasets_named(project.dataset_name).items())
+        # Two datasets at a time: the server lists one's records while this process turns the other's into rows.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="read-dataset") as readers:
+            reads = list(
+                readers.map(
+                    lambda shard_and_dataset: _read_dataset(
+                        argilla, cache, *shard_and_dataset, read_since, usernames_by_id
+                    ),
+                    shards,
                 )
-                full_reads.append(shard)
-            if read_since:
-                cache.save(dataset.id, rows, read_since)
-            frames.append(rows)
+            )
+        frames = [read.rows for read in reads]
+        records_read = sum(read.records_read for read in reads)
+        full_reads = [shard for (shard, _), read in zip(shards, reads) if read.in_full]
         collected = pd.concat(frames, ignore_index=True) if frames else feedback_frame([])
         # Argilla deletes a user's responses with the account: put back what we collected before.
         feedback, put_back = with_departed_answers(
@@ -68,3 +66,36 @@ def build_collected_feedback(project: Project) -> dg.AssetsDefinition:
         )
 
     return collected_feedback
+
+
+@dataclass(frozen=True)
+class _DatasetRead:
+    rows: pd.DataFrame
+    records_read: int
+    in_full: bool
+
+
+def _read_dataset(
+    argilla: ArgillaClient,
+    cache: FeedbackCache,
+    shard: str,
+    dataset: ArgillaDataset,
+    read_since: str | None,
+    usernames_by_id: dict[str, str],
+) -> _DatasetRead:
+    """One annotator dataset's rows: what changed since the cached read merged into it, or every record read again
+    when there is no cache or the merge does not agree with the server's counts."""
+    read = None
+    cached = cache.load(dataset.id) if read_since else None
+    if cached is not None:
+        previous, since = cached
+        changed = list(argilla.iter_records_updated_since(dataset.id, since))
+        merged = merge_changed(previous, feedback_frame(feedback_rows(changed, shard, usernames_by_id)))
+        if agrees_with_server(merged, argilla.record_total(dataset.id), argilla.users_progress(dataset.id)):
+            read = _DatasetRead(merged, len(changed), in_full=False)
+    if read is None:
+        full = list(argilla.iter_records(dataset.id))
+        read = _DatasetRead(feedback_frame(feedback_rows(full, shard, usernames_by_id)), len(full), in_full=True)
+    if read_since:
+        cache.save(dataset.id, read.rows, read_since)
+    return read
