@@ -385,8 +385,8 @@ class _BatchUpsert:
     async def _answer(self, rows: list[_Row]) -> bytes:
         """The server's answer (RecordsBulk: every record with its responses, suggestions and vectors), as JSON."""
         stored_ids = [row.id for row in rows if not row.is_new]
-        suggestions = await self._children_of(SUGGESTIONS, stored_ids)
-        responses = await self._children_of(RESPONSES, stored_ids)
+        suggestions = await children_of(self._db, SUGGESTIONS, stored_ids)
+        responses = await children_of(self._db, RESPONSES, stored_ids)
         vectors = await self._vectors_of(stored_ids)
         # Plain values in the schema's field order, serialized as pydantic serializes the schema
         # (the differential test compares the bytes' meaning with the server's own answer). Rows read
@@ -414,20 +414,6 @@ class _BatchUpsert:
         ]
         return _ANSWER.dump_json({"items": items})
 
-    async def _children_of(self, table, record_ids: list[UUID]) -> dict[UUID, list[dict]]:
-        """Rows of the records' suggestions or responses in the order the server's eager loads give (inserted_at)."""
-        if not record_ids:
-            return {}
-        statement = (
-            select(table)
-            .where(table.c.record_id.in_(record_ids))
-            .order_by(table.c.inserted_at, literal_column(f"{table.name}.rowid"))
-        )
-        by_record: dict[UUID, list[dict]] = {}
-        for child in (await self._db.execute(statement)).mappings():
-            by_record.setdefault(child["record_id"], []).append(dict(child))
-        return by_record
-
     async def _vectors_of(self, record_ids: list[UUID]) -> dict[UUID, dict[str, list]]:
         if not record_ids or not self._dataset.vectors_settings:
             return {}
@@ -441,6 +427,21 @@ class _BatchUpsert:
         for record_id, settings_id, value in (await self._db.execute(statement)).all():
             by_record.setdefault(record_id, {})[names[settings_id]] = value
         return by_record
+
+
+async def children_of(db, table, record_ids: list[UUID]) -> dict[UUID, list[dict]]:
+    """Rows of the records' suggestions or responses in the order the server's eager loads give (inserted_at)."""
+    if not record_ids:
+        return {}
+    statement = (
+        select(table)
+        .where(table.c.record_id.in_(record_ids))
+        .order_by(table.c.inserted_at, literal_column(f"{table.name}.rowid"))
+    )
+    by_record: dict[UUID, list[dict]] = {}
+    for child in (await db.execute(statement)).mappings():
+        by_record.setdefault(child["record_id"], []).append(dict(child))
+    return by_record
 
 
 def _as_written(suggestion) -> dict:

@@ -25,6 +25,7 @@ WORKERS_ENV = "CURATION_ARGILLA_WORKERS"
 SEARCH_ENGINE_NAME = "database"
 # Sent with a bulk record upsert that the set-based write path (bulk_write.py) served.
 BULK_WRITE_PATH_HEADER = "X-Curation-Bulk-Write"
+LISTING_PATH_HEADER = "X-Curation-Record-Listing"
 
 
 def default_data_dir() -> Path:

@@ -368,6 +368,13 @@ def _write_record_batches_set_based() -> None:
     bulk_write.install()
 
 
+def _list_records_as_rows() -> None:
+    """Answer the record listing from plain rows, without the ORM objects and two pydantic validations (see record_listing.py)."""
+    from . import record_listing
+
+    record_listing.install()
+
+
 # Changes to how the unmodified server runs in this process, each measured by bench/argilla_logging.py or
 # bench/load.py tight.
 SPEEDUPS: dict[str, Callable[[], None]] = {
@@ -375,6 +382,7 @@ SPEEDUPS: dict[str, Callable[[], None]] = {
     "webhook-events": _skip_record_events_without_webhooks,
     "dataset-events": _skip_dataset_events_without_webhooks,
     "bulk-records": _write_record_batches_set_based,
+    "record-listing": _list_records_as_rows,
     "loopback-compression": _send_loopback_responses_uncompressed,
     "wal-checkpoint": _checkpoint_the_write_ahead_log_less_often,
     # The annotator's per-record requests (request_path.py), measured by bench/load.py tight.

@@ -36,7 +36,7 @@ import pytest
 from curation_assets.argilla_adapter.dataset_settings import curation_dataset_settings
 from curation_assets.argilla_adapter.mapping import to_argilla_records
 from curation_assets.defs.source_loading import load_shipped_dolly_excerpt
-from curation_assets.local_argilla.config import BULK_WRITE_PATH_HEADER
+from curation_assets.local_argilla.config import BULK_WRITE_PATH_HEADER, LISTING_PATH_HEADER
 from curation_assets.logic.quality import compute_quality_signals, review_order
 from curation_assets_tests.argilla_helpers import annotator_account, owner_client
 
@@ -602,3 +602,86 @@ def test_span_suggestions_of_a_stored_record_are_checked_against_its_stored_text
         answers[name] = (answer.status_code, names[name](answer.json()))
     assert answers["set-based"] == answers["upstream"]
     assert answers["set-based"][0] == 422
+
+
+# -- the record listing (local_argilla/record_listing.py): the same pages as the server's own handler ---------------
+
+LISTING_INCLUDES = {
+    "nothing": None,
+    "responses (the pipeline's read)": ["responses"],
+    "suggestions": ["suggestions"],
+    "responses and suggestions": ["responses", "suggestions"],
+    "vectors (the server's own path)": ["responses", "suggestions", "vectors"],
+}
+
+
+def _listing_pages(side: Side, dataset: str, include: list[str] | None, limit: int) -> tuple[list[dict], set]:
+    """Every page of the dataset's listing, and which path answered each (the header names the rows path)."""
+    pages, paths, offset = [], set(), 0
+    while True:
+        answer = httpx.get(
+            f"{side.server.url}/api/v1/datasets/{side.datasets[dataset].id}/records",
+            headers=side.owner,
+            params={**({"include": include} if include else {}), "offset": offset, "limit": limit},
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+        pages.append(answer.json())
+        paths.add(answer.headers.get(LISTING_PATH_HEADER))
+        if len(answer.json()["items"]) < limit:
+            return pages, paths
+        offset += limit
+
+
+@pytest.fixture(scope="module")
+def listed(both) -> dict[str, Side]:
+    """A dataset of its own on each side: pipeline records, one submitted, one drafted, one discarded without values."""
+    excerpt = load_shipped_dolly_excerpt().head(12)
+    signals = compute_quality_signals(excerpt)
+    for side in both.values():
+        workspace = side.client.workspaces(WORKSPACE)
+        side.datasets["listing"] = rg.Dataset(
+            name="listing", workspace=workspace, settings=curation_dataset_settings(), client=side.client
+        ).create()
+        side.log("listing", "listing", to_argilla_records(review_order(excerpt, signals), signals))
+        stored = _stored_by_external_id(side, "listing")
+        ana = {"X-Argilla-Api-Key": annotator_account(side.server, "ana").api_key}
+        for external_id, body in (
+            (
+                excerpt["id"].iloc[0],
+                {
+                    "values": {name: {"value": "Better."} for name in ("new-instruction", "new-input", "new-response")},
+                    "status": "submitted",
+                },
+            ),
+            (excerpt["id"].iloc[1], {"values": {"new-instruction": {"value": "Half."}}, "status": "draft"}),
+            (excerpt["id"].iloc[2], {"status": "discarded"}),
+        ):
+            answer = httpx.post(
+                f"{side.server.url}/api/v1/records/{stored[external_id]['id']}/responses", headers=ana, json=body
+            )
+            assert answer.status_code == 201, answer.text
+    return both
+
+
+@pytest.mark.parametrize("include", list(LISTING_INCLUDES))
+@pytest.mark.parametrize("dataset", ["listing", "pipeline", "shapes"])
+def test_record_listing_pages_answer_the_same(listed, dataset, include):
+    names = {name: Names(side) for name, side in listed.items()}
+    (our_pages, our_paths), (their_pages, their_paths) = (
+        _listing_pages(listed[name], dataset, LISTING_INCLUDES[include], limit=3) for name in names
+    )
+    assert names["set-based"](our_pages) == names["upstream"](their_pages)
+    assert our_paths == ({None} if "vectors" in include else {"rows"}) and their_paths == {None}
+    # Not vacuous: several pages, each with the total; responses of every status when included.
+    assert len(our_pages) >= 2 and all(page["total"] == our_pages[0]["total"] for page in our_pages)
+    records = [record for page in our_pages for record in page["items"]]
+    assert len(records) == our_pages[0]["total"] and len({record["id"] for record in records}) == len(records)
+    if dataset == "listing" and "responses" in (LISTING_INCLUDES[include] or []):
+        assert {response["status"] for record in records for response in record["responses"]} == {
+            "submitted",
+            "draft",
+            "discarded",
+        }
+    if LISTING_INCLUDES[include] is None:
+        assert not any({"responses", "suggestions", "vectors"} & set(record) for record in records)
