@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .collector import collector_paused
+
 # The flags, in the order they are reported, with the weight each adds to a record's review priority.
 FLAG_WEIGHTS = {
     "citation_markers": 1,
@@ -954,6 +956,14 @@ def compute_quality_signals(records: pd.DataFrame, language: str = "en", workers
     The per-record work runs in chunks of CHUNK_RECORDS, on `workers` processes (default: every
     core from MIN_RECORDS_FOR_WORKERS records on, else this process); the result is the same either way.
     """
+    # The words, findings and flags of a chunk are millions of short-lived objects without cycles, which reference
+    # counting frees; the collector's passes over them (and over a Dagster run's whole heap) found nothing and took a
+    # sixth of the time.
+    with collector_paused():
+        return _quality_signals(records, language, workers)
+
+
+def _quality_signals(records: pd.DataFrame, language: str, workers: int | None) -> pd.DataFrame:
     count = len(records)
     columns = {
         column: (records[column].fillna("") if column in records else pd.Series([""] * count)).reset_index(drop=True)
