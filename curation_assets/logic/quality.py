@@ -432,25 +432,37 @@ _BYTE_MASKS = np.array([(1 << (8 * length)) - 1 for length in range(9)], dtype=n
 
 
 def _vocabulary_indices(buffer: bytes, word_starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The _VOCABULARY index of each word `buffer[start : start + length]`, looking up each distinct word once."""
-    # The 8 bytes from each position of the buffer as a little-endian integer (a view with a stride of one byte): a
-    # word of up to 16 bytes is the integers at its start and 8 bytes on, masked to its length. No word holds a zero
-    # byte, so equal words give equal integers and the other way round.
+    """The _VOCABULARY index of each word `buffer[start : start + length]`, looking up each distinct word once.
+
+    Words are told apart by their bytes read as little-endian integers (a view of the buffer with a stride of one
+    byte), masked to their length; no word holds a zero byte, so equal words give equal integers and the other way
+    round. Words of up to 8 bytes (most) are one integer; of up to 16, two; longer ones are compared as bytes.
+    """
+    indices = np.empty(len(word_starts), dtype=np.int64)
     padded = buffer + bytes(_PACKED_WORD_BYTES)
     at = np.ndarray(shape=(len(buffer) + 8,), dtype="<u8", buffer=padded, strides=(1,))
-    low = at[word_starts] & _BYTE_MASKS[np.minimum(lengths, 8)]
-    high = at[word_starts + 8] & _BYTE_MASKS[np.minimum(np.maximum(lengths - 8, 0), 8)]
-    low_codes, _ = pd.factorize(low)
-    high_codes, high_values = pd.factorize(high)
-    keys = low_codes * len(high_values) + high_codes
-    long = np.flatnonzero(lengths > _PACKED_WORD_BYTES)
-    if len(long):  # words of 17 bytes and more (rare) are told apart by the words themselves, with negative keys
-        ends = (word_starts[long] + lengths[long]).tolist()
-        long_words = [buffer[start:end] for start, end in zip(word_starts[long].tolist(), ends)]
-        keys[long] = -1 - pd.factorize(pd.Series(long_words, dtype=object))[0]
-    codes, _ = pd.factorize(keys)
-    # pd.factorize numbers values in order of first appearance: a word's first occurrence is where its code exceeds
-    # every code before it.
+    short = np.flatnonzero(lengths <= 8)
+    codes, _ = pd.factorize(at[word_starts[short]] & _BYTE_MASKS[lengths[short]])
+    indices[short] = _distinct_word_indices(buffer, word_starts[short], lengths[short], codes)
+    middle = np.flatnonzero((lengths > 8) & (lengths <= _PACKED_WORD_BYTES))
+    if len(middle):
+        first_codes, _ = pd.factorize(at[word_starts[middle]])
+        second_codes, seconds = pd.factorize(at[word_starts[middle] + 8] & _BYTE_MASKS[lengths[middle] - 8])
+        codes, _ = pd.factorize(first_codes * len(seconds) + second_codes)
+        indices[middle] = _distinct_word_indices(buffer, word_starts[middle], lengths[middle], codes)
+    longer = np.flatnonzero(lengths > _PACKED_WORD_BYTES)
+    ends = word_starts[longer] + lengths[longer]
+    indices[longer] = [
+        _VOCABULARY[buffer[start:end]] for start, end in zip(word_starts[longer].tolist(), ends.tolist())
+    ]
+    return indices
+
+
+def _distinct_word_indices(
+    buffer: bytes, word_starts: np.ndarray, lengths: np.ndarray, codes: np.ndarray
+) -> np.ndarray:
+    """Per word, the _VOCABULARY index of its code's word; `codes` number the words in order of first appearance (as
+    pd.factorize does), so a word's first occurrence is where its code exceeds every code before it."""
     firsts = np.flatnonzero(codes > np.maximum.accumulate(np.concatenate([[-1], codes[:-1]])))
     starts = word_starts[firsts].tolist()
     ends = (word_starts[firsts] + lengths[firsts]).tolist()
