@@ -1040,9 +1040,9 @@ def compute_quality_signals(records: pd.DataFrame, language: str = "en", workers
     The per-record work runs in chunks of CHUNK_RECORDS, on `workers` processes (default: every
     core from MIN_RECORDS_FOR_WORKERS records on, else this process); the result is the same either way.
     """
-    # The words, findings and flags of a chunk are millions of short-lived objects without cycles, which reference
-    # counting frees; the collector's passes over them (and over a Dagster run's whole heap) found nothing and took a
-    # sixth of the time.
+    # The findings, flags, reasons and cleaned texts are many objects without cycles, which reference counting frees;
+    # the collector's full passes over them and over a Dagster run's whole heap found nothing and took 0.4-0.5 s of a
+    # 15,000-record plan (timed with gc.callbacks).
     with collector_paused():
         return _quality_signals(records, language, workers)
 
