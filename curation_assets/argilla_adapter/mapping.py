@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import argilla as rg
 import pandas as pd
 
+from ..logic.collector import collector_paused
 from ..logic.inert_display import DISPLAY_MARKER, display_copy, exact_fields, shows_display_copies
 from ..logic.review import ACCEPT, DISCARD
 from ..logic.shard_sync import quality_metadata
@@ -75,23 +74,6 @@ def suggestions_for(row: dict, signal: dict | None) -> list[rg.Suggestion]:
         rg.Suggestion(question, value, agent=agent, score=score)
         for question, value, agent, score in suggested_answers(row, signal)
     ]
-
-
-@contextmanager
-def collector_paused():
-    """No cyclic garbage collection inside the block (reference counting still frees what dies).
-
-    For code that builds many objects that all stay alive, such as a push's records: the collector
-    would find nothing to free, yet each full collection walks every object built so far again,
-    which doubles the time `to_argilla_records` takes for 15,000 records.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _record_contents(

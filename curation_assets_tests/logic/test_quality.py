@@ -1,6 +1,7 @@
 """Quality signals: each flag on a record that has the defect and on one that does not, the rule fixes,
 duplicates across the dataset, the per-flag precision and the rule pass."""
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -314,6 +315,33 @@ def test_duplicate_groups_are_consistent(texts):
         for right in range(left + 1, len(texts)):
             if normalised[left] and normalised[left] == normalised[right]:
                 assert groups["duplicate_group"][left] == groups["duplicate_group"][right] != ""
+
+
+# Words of one to 40 characters, ASCII and not (a non-word "’", a Kelvin sign that lower-cases to ASCII "k", a final
+# sigma), so that packed words of up to 16 bytes and longer words both occur, at the ends of texts too.
+WORDY_TEXT = st.lists(
+    st.sampled_from(["a", "ab", "abcdefgh", "abcdefghi", "abcdefghijklmnop", "abcdefghijklmnopq", "x" * 40])
+    | st.sampled_from([" ", "  ", "\n", "’", "é", "\u212a", "ΟΔΟΣ", "日本語", "_", "9", ".", "\t"]),
+    max_size=25,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(WORDY_TEXT, max_size=9))
+def test_words_of_many_texts_are_each_texts_word_tokens_hashed(texts):
+    """The chunk's words, found in numpy without a Python object per word, are word_tokens of each text in order, with
+    their hashes and function-word bits; the digests are those of the joined tokens."""
+    words = quality._Words.of(texts)
+    tokens = [word_tokens(text) for text in texts]
+    assert words.counts.tolist() == [len(found) for found in tokens]
+    flat = [word for found in tokens for word in found]
+    assert words.hashes.tolist() == [quality.word_hash(word) for word in flat]
+    assert words.stopword_bits.tolist() == [quality._STOPWORD_BITS.get(word, 0) for word in flat]
+    assert words.starts.tolist() == [sum(map(len, tokens[:index])) for index in range(len(texts))]
+    pairs = len(texts) // 2
+    assert words.digests(
+        np.arange(0, 2 * pairs, 2), words.counts[0 : 2 * pairs : 2] + words.counts[1 : 2 * pairs : 2]
+    ) == [quality.duplicate_text_digest(tokens[2 * pair] + tokens[2 * pair + 1]) for pair in range(pairs)]
 
 
 def test_thousands_of_copies_of_one_record_form_one_group_with_its_near_copies():
