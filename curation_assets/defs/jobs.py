@@ -53,11 +53,15 @@ def build_jobs(project: Project) -> ProjectJobs:
         plan=dg.define_asset_job(
             project.job_name("plan_assignments"),
             selection=dg.AssetSelection.assets(key("raw_dolly"), key("quality_signals"), key("annotation_assignments")),
+            # Each step needs the one before; in the run's own process they skip a Python start and an import of the
+            # code per step (as the refresh does, below).
+            executor_def=dg.in_process_executor,
             description="Load and validate the source, compute its quality signals, then plan which annotator gets which record.",
         ),
         push=dg.define_asset_job(
             project.job_name("push_shards"),
             selection=dg.AssetSelection.assets(key("annotator_shards")),
+            executor_def=dg.in_process_executor,  # one step: a process of its own would only add a start
             description=(
                 "Push annotators' shares to their Argilla datasets: one partition, or a range of them in one run "
                 "(each partition materialized with its own metadata)."
