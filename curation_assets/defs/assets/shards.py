@@ -66,15 +66,15 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         shares = {
             annotator: _share(annotator, raw_dolly, quality_signals, annotation_assignments) for annotator in annotators
         }
+        last_pushes = {annotator: _last_push_metadata(context, annotator) for annotator in annotators}
         unchanged = {
             annotator
             for annotator, (planned, signals, _) in shares.items()
             if annotator in existing_datasets
             and _unchanged_since(
-                _last_push_metadata(context, annotator), argilla, existing_datasets[annotator], planned, signals,
-                property_names,
+                last_pushes[annotator], argilla, existing_datasets[annotator], planned, signals, property_names
             )
-        }  # fmt: skip
+        }
         # The next annotator's dataset is prepared (created with its settings, its records read, the sync planned)
         # while this one's records are written: creating a dataset is dozens of small requests, which the server
         # fits between the batches' SQLite writes.
@@ -89,7 +89,9 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
                 if annotator in unchanged:
                     # Same plan, same source text and signals, same dataset holding as many records as we left: nothing
                     # to read or push. Checked before any SDK lookup: a re-push of an unchanged plan costs a few reads.
-                    metadata = _skipped_push(context, argilla, existing_datasets[annotator], annotator, len(planned))
+                    metadata = _skipped_push(
+                        argilla, existing_datasets[annotator], last_pushes[annotator], len(planned)
+                    )
                 else:
                     _, ready = next(prepared)
                     metadata = _push_shard(context, argilla, annotator, planned, signals, overlap_ids, ready)
@@ -99,12 +101,10 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
                 )
         return dg.MaterializeResult()
 
-    def _skipped_push(
-        context: dg.AssetExecutionContext, argilla: ArgillaClient, dataset: ArgillaDataset, annotator: str, planned: int
-    ) -> dict:
+    def _skipped_push(argilla: ArgillaClient, dataset: ArgillaDataset, last_push: dict, planned: int) -> dict:
         if any(dataset.metadata.get(key) != value for key, value in stamp.items()):
             argilla.stamp_dataset(dataset, stamp)
-        return {**_last_push_metadata(context, annotator), "records_pushed": 0, "records_pushed_flagged": 0,
+        return {**last_push, "records_pushed": 0, "records_pushed_flagged": 0,
                 "records_unchanged": planned, "records_removed_unanswered": 0,
                 "metadata_properties_added": dg.MetadataValue.json([]), "skipped_unchanged_since_last_push": True,
                 "argilla_dataset": _dataset_url(argilla, dataset)}  # fmt: skip
