@@ -71,6 +71,10 @@ def run_side(side: str, source: Path, annotators: int, work_dir: Path) -> dict:
             )
             seconds["collect"] = timings.collect_seconds
         else:
+            # The code location, loaded as Dagster's run worker loads it before a run (what its import does is
+            # part of the path: it freezes what it left alive out of the garbage collector's walks).
+            import curation_assets.definitions  # noqa: F401
+
             (work_dir / "dagster").mkdir()
             with dg.instance_for_test(temp_dir=str(work_dir / "dagster")) as instance:
                 pipeline = side_by_side.PipelineRunner(server, instance, work_dir, source)
