@@ -26,6 +26,8 @@ CLOSEST_AGENT = "closest-version"  # a review's pre-filled answer: the version m
 # How sure the rules are of a clean-up: high (markers, whitespace and encoding repair only remove
 # damage), not 1.0, because a bracketed number can on rare occasions be content.
 RULE_SCORE = 0.9
+# The record fields a feedback row copies (the quality notes, shown to annotators only, are not read back).
+FEEDBACK_FIELDS = ("instruction", "context", "response", "category")
 
 
 def quality_notes(signal: dict | None) -> str:
@@ -158,7 +160,7 @@ def feedback_rows(raw_records: list[dict], shard: str, usernames_by_id: dict[str
     """
     rows = []
     for record in raw_records:
-        fields = exact_fields(record)
+        fields = exact_fields(record, FEEDBACK_FIELDS)
         originals = {
             "record_id": record["external_id"],
             "shard": shard,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 
+import numpy as np
 import pandas as pd
 
 # (original field, answer column in the feedback frame, short name used in labels)
@@ -46,7 +47,11 @@ def similarity(before, after) -> float:
     throughout) took seconds per record. The score is the share of characters (a word and the
     space after it) that sit in words both texts keep in order.
     """
-    left, right = normalise(before), normalise(after)
+    return _similarity_of_normalised(normalise(before), normalise(after))
+
+
+def _similarity_of_normalised(left: str, right: str) -> float:
+    """`similarity` of two texts `normalise` already gave."""
     if left == right:
         return 1.0
     left_words, right_words = left.split(" "), right.split(" ")
@@ -62,22 +67,34 @@ def similarity(before, after) -> float:
     middle = difflib.SequenceMatcher(None, left_middle, right_words[prefix : len(right_words) - suffix], autojunk=False)
     kept = left_words[:prefix] + left_words[len(left_words) - suffix :]
     kept += [word for block in middle.get_matching_blocks() for word in left_middle[block.a : block.a + block.size]]
-    matched = sum(len(word) + 1 for word in kept)
+    matched = sum(map(len, kept)) + len(kept)
     # Each text is its words plus one space after each: len(text) + 1 characters.
     return 2.0 * matched / (len(left) + len(right) + 2)
 
 
 def annotate_changes(submitted: pd.DataFrame) -> pd.DataFrame:
-    """Per submitted row: `changed_fields` label, a boolean per field, and a similarity per field."""
+    """Per submitted row: `changed_fields` label, a boolean per field, and a similarity per field.
+
+    Row by row on plain Python objects rather than `Series.map` on Arrow strings, and an answer
+    identical to its original, the usual case, is neither normalised nor compared word by word.
+    """
     result = submitted.copy()
+    changed_by_field = []
     for field, column, name in COMPARED:
-        before = result[field].map(normalise)
-        after = result[column].map(normalise)
-        result[f"{name}_changed"] = before != after
-        result[f"{name}_similarity"] = [
-            1.0 if unchanged else similarity(b, a) for b, a, unchanged in zip(before, after, before == after)
-        ]
-    flags = result[[f"{name}_changed" for *_, name in COMPARED]].to_numpy()
+        changed, similarities = [], []
+        for before, after in zip(result[field].to_numpy(dtype=object), result[column].to_numpy(dtype=object)):
+            if isinstance(before, str) and before == after:
+                changed.append(False)
+                similarities.append(1.0)
+                continue
+            before, after = normalise(before), normalise(after)
+            changed.append(before != after)
+            similarities.append(_similarity_of_normalised(before, after))
+        result[f"{name}_changed"] = np.array(changed, dtype=bool)
+        result[f"{name}_similarity"] = similarities
+        changed_by_field.append(changed)
     names = [name for *_, name in COMPARED]
-    result["changed_fields"] = [change_label([n for n, flag in zip(names, row) if flag]) for row in flags]
+    result["changed_fields"] = [
+        change_label([name for name, flag in zip(names, flags) if flag]) for flags in zip(*changed_by_field)
+    ]
     return result

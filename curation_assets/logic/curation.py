@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from .changes import normalise
@@ -11,6 +12,7 @@ from .ids import ids_in
 from .review import ACCEPT, HOLD_OUT, MAJORITY, disagreement_reason, majority, versions_by_record
 from .vocabulary import ResponseStatus
 
+RULE_FIXED_FIELDS = ("instruction", "context", "response")
 CURATED_COLUMNS = ["id", "category", "instruction", "context", "response", "provenance", "annotator"]
 # The Hub's size buckets for a dataset card's `size_categories`, smallest first: (upper bound, label).
 SIZE_CATEGORIES = [
@@ -113,22 +115,49 @@ def _as_curated(answers: pd.DataFrame) -> pd.DataFrame:
             "annotator": answers["annotator"],
         }
     )
-    unchanged = (
-        (curated["instruction"].map(normalise) == answers["instruction"].map(normalise))
-        & (curated["context"].map(normalise) == answers["context"].map(normalise))
-        & (curated["response"].map(normalise) == answers["response"].map(normalise))
-    )
-    curated["provenance"] = ["original" if same else "human" for same in unchanged]
+    curated["provenance"] = np.where(_unchanged(curated, answers), "original", "human").tolist()
     return curated[CURATED_COLUMNS]
+
+
+def _unchanged(curated: pd.DataFrame, answers: pd.DataFrame) -> np.ndarray:
+    """Per row, whether every curated text equals the original once normalised (`normalise`).
+
+    Row by row on plain Python objects: identical texts, most answers, are equal without normalising,
+    and a row whose instruction changed needs no look at its context and response. Over pandas'
+    `map` on Arrow strings this cut `_as_curated` by half at 15,000 records.
+    """
+    pairs = [
+        (curated[field].to_numpy(dtype=object), answers[field].to_numpy(dtype=object))
+        for field in ("instruction", "context", "response")
+    ]
+    rows = zip(*(array for pair in pairs for array in pair))
+    return np.fromiter(
+        (
+            _same_text(instruction, original_instruction)
+            and _same_text(context, original_context)
+            and _same_text(response, original_response)
+            for instruction, original_instruction, context, original_context, response, original_response in rows
+        ),
+        dtype=bool,
+        count=len(curated),
+    )
+
+
+def _same_text(text, original) -> bool:
+    return (isinstance(text, str) and text == original) or normalise(text) == normalise(original)
 
 
 def rule_fixed_records(feedback: pd.DataFrame, signals: pd.DataFrame) -> pd.DataFrame:
     """Records nobody has touched (pending everywhere: no submission, discard or draft) that a safe rule can clean,
     with the cleaned texts and provenance "rule" (citation markers removed, whitespace and encoding repaired)."""
     touched = set(feedback.loc[feedback["status"] != ResponseStatus.PENDING, "record_id"].astype(str))
-    untouched = feedback[~ids_in(feedback["record_id"], touched)].drop_duplicates("record_id")
-    fixable = signals[signals["fixable"]].set_index("id")
-    candidates = untouched[ids_in(untouched["record_id"], fixable.index)]
+    clean_columns = [f"clean_{field}" for field in RULE_FIXED_FIELDS]
+    fixable = signals.loc[signals["fixable"], ["id", *clean_columns]].set_index("id")
+    # Each untouched and fixable record's first row, chosen on the ids before any text column is copied:
+    # copying the long texts of every untouched row first was most of this function's time.
+    record_ids = feedback["record_id"]
+    first_rows = ~record_ids.duplicated() & ~ids_in(record_ids, touched) & ids_in(record_ids, fixable.index)
+    candidates = feedback.loc[first_rows, ["record_id", "category", *RULE_FIXED_FIELDS]]
     cleaned = fixable.loc[candidates["record_id"].astype(str)]
 
     def text(field: str) -> pd.Series:  # the signals hold a cleaned text only where a rule changed it

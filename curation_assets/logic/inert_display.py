@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 
 # Record metadata saying that the record's fields hold display copies (owners read it; annotators never see it).
 DISPLAY_METADATA_KEY = "field_display"
@@ -35,7 +36,9 @@ def display_copy(text: str | None) -> str | None:
 
 def original_text(shown: str | None) -> str | None:
     """The exact inverse of `display_copy`: one pass, so `&amp;lt;` gives back `&lt;`, as it was."""
-    return None if shown is None else _ESCAPED.sub(lambda match: _UNESCAPED[match.group(1)], shown)
+    if shown is None or "&" not in shown:  # most texts hold no entity: nothing to substitute
+        return shown
+    return _ESCAPED.sub(lambda match: _UNESCAPED[match.group(1)], shown)
 
 
 def shows_display_copies(record: dict) -> bool:
@@ -43,9 +46,14 @@ def shows_display_copies(record: dict) -> bool:
     return (record.get("metadata") or {}).get(DISPLAY_METADATA_KEY) == ESCAPED_HTML
 
 
-def exact_fields(record: dict) -> dict:
-    """A raw record's fields as the exact texts that were pushed, whether it holds display copies or predates them."""
+def exact_fields(record: dict, names: Iterable[str] | None = None) -> dict:
+    """A raw record's fields as the exact texts that were pushed, whether it holds display copies or predates them.
+
+    `names`: only these fields (those the record has), for a caller that reads a few of many.
+    """
     fields = record.get("fields") or {}
+    if names is not None:
+        fields = {name: fields[name] for name in names if name in fields}
     if not shows_display_copies(record):
         return dict(fields)
     return {name: original_text(value) if isinstance(value, str) else value for name, value in fields.items()}

@@ -35,12 +35,15 @@ class Version:
 
 def versions_by_record(feedback: pd.DataFrame) -> dict[str, list[Version]]:
     """The finished versions of every record two or more annotators finished."""
-    versions = {}
-    for record_id, group in finished_versions(feedback).groupby("record_id"):
-        versions[record_id] = [
-            Version(row["annotator"], row["status"], {field: row[f"final_{field}"] or "" for field in FIELDS})
-            for row in group.sort_values("annotator").to_dict("records")
-        ]
+    finished = finished_versions(feedback)
+    # One sort and one pass, not a frame per record: by record (in groupby's order), then annotator (unique per record).
+    finished = finished[finished["record_id"].notna()].sort_values(["record_id", "annotator"], kind="stable")
+    columns = [finished[column].to_numpy(dtype=object) for column in ("record_id", "annotator", "status")]
+    texts = [finished[f"final_{field}"].to_numpy(dtype=object) for field in FIELDS]
+    versions: dict[str, list[Version]] = {}
+    for (record_id, annotator, status), finals in zip(zip(*columns), zip(*texts)):
+        version = Version(annotator, status, {field: final or "" for field, final in zip(FIELDS, finals)})
+        versions.setdefault(record_id, []).append(version)
     return versions
 
 

@@ -161,15 +161,36 @@ def flag_precision_figure(table: pd.DataFrame):
     return figure
 
 
+def warm_up_charts() -> None:
+    """Load what the charts load on first use: matplotlib's figure and PNG canvas (`summary_png`), and plotly express
+    with the modules and template its first bar chart and line bring (`plotly_figures`). Nothing is kept."""
+    import importlib
+
+    import plotly.express as px
+
+    for module in ("matplotlib.figure", "matplotlib.artist", "matplotlib.backends.backend_agg"):
+        importlib.import_module(module)
+    sample = pd.DataFrame({"label": ["a", "b"], "count": [1, 2], "status": ["submitted", "draft"]})
+    px.bar(sample, x="label", y="count", color="status", text="count", title="warm-up").add_hline(
+        y=1, line_dash="dash", annotation_text="warm-up"
+    )
+
+
 def summary_png(statistics: ChangeStatistics) -> bytes:
-    """A static image of the two tutorial histograms (matplotlib: no browser needed, unlike plotly's PNG export)."""
+    """A static image of the two tutorial histograms (matplotlib: no browser needed, unlike plotly's PNG export).
+
+    Drawn on a bare `Figure` rather than through pyplot, whose global figure registry and backend
+    switching are of no use to a picture saved at once: the PNG is byte for byte the same, and its
+    modules can be imported ahead, in another thread, while a refresh waits for Argilla
+    (`warm_up_charts`, defs/warm_up.py).
+    """
     import matplotlib
+    from matplotlib.artist import setp
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with plt.rc_context({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11}):
-        figure, (status_axis, change_axis) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    with matplotlib.rc_context({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11}):
+        figure = Figure(figsize=(11, 4.2), dpi=110)
+        status_axis, change_axis = figure.subplots(1, 2)
         status_axis.bar(statistics.status_counts["status"], statistics.status_counts["count"], color="#4c72b0")
         status_axis.set_title("Responses by status")
         status_axis.set_ylabel("responses")
@@ -177,11 +198,10 @@ def summary_png(statistics: ChangeStatistics) -> bytes:
         change_axis.set_title("Submitted records: which fields changed")
         change_axis.set_ylabel("submitted records")
         # Labels such as "instruction+input+response" need room: slanted, anchored at their end.
-        plt.setp(change_axis.get_xticklabels(), rotation=25, ha="right", rotation_mode="anchor")
+        setp(change_axis.get_xticklabels(), rotation=25, ha="right", rotation_mode="anchor")
         figure.tight_layout()
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
-        plt.close(figure)
     return buffer.getvalue()
 
 

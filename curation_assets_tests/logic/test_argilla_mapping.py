@@ -92,6 +92,8 @@ def test_feedback_reads_the_exact_text_of_display_copies_and_of_records_pushed_b
     legacy = {"external_id": "r2", "fields": dict(pushed), "metadata": {}}
     rows = feedback_rows([marked, legacy], "ana", {})
     assert [{k: row[k] for k in pushed} for row in rows] == [pushed, pushed]
+    assert exact_fields(marked, ["instruction", "not_a_field"]) == {"instruction": MARKUP}
+    assert exact_fields(legacy, ["response"]) == {"response": "a < b"}
 
 
 def test_display_upgrades_rewrite_only_records_pushed_before_display_copies():

@@ -1,7 +1,7 @@
 """Change detection, statistics and curation on small hand-made feedback."""
 
 import pandas as pd
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curation_assets.defs.publishing import push_to_hub, write_curated
@@ -126,3 +126,38 @@ def test_push_to_hub_without_token_says_what_to_set(monkeypatch):
 
 def test_annotate_changes_on_empty_frame():
     assert annotate_changes(feedback_frame().iloc[0:0])["changed_fields"].tolist() == []
+
+
+MAYBE_TEXT = st.one_of(st.none(), st.just(float("nan")), st.sampled_from(["", " ", "a", "a b", " a  b\n", "b"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(*[st.sampled_from(["", "a", "a b", " a\tb "])] * 3, *[MAYBE_TEXT] * 3), min_size=1, max_size=6)
+)
+def test_provenance_is_original_exactly_when_every_normalised_text_is_kept(rows):
+    """The curated texts (an answer, else the original; a missing input is "no input") against the originals, each
+    normalised: "original" when all three are equal, else "human"."""
+    frame = pd.DataFrame(
+        [
+            {"record_id": str(index), "shard": "ana", "annotator": "ana", "status": "submitted", "category": "c",
+             "instruction": instruction, "context": context, "response": response, "new_instruction": new_instruction,
+             "new_input": new_input, "new_response": new_response, "updated_at": pd.Timestamp("2026-01-01", tz="UTC")}
+            for index, (instruction, context, response, new_instruction, new_input, new_response) in enumerate(rows)
+        ]
+    )  # fmt: skip
+
+    def kept(answer, original, fallback):
+        final = fallback if answer is None or answer != answer else answer
+        return normalise(final) == normalise(original)
+
+    expected = {
+        str(index): "original"
+        if kept(new_instruction, instruction, instruction)
+        and kept(new_input, context, "")
+        and kept(new_response, response, response)
+        else "human"
+        for index, (instruction, context, response, new_instruction, new_input, new_response) in enumerate(rows)
+    }
+    curated = curate(frame)
+    assert dict(zip(curated["id"], curated["provenance"])) == expected

@@ -64,6 +64,8 @@ def test_frame_level_changes_agree_with_the_row_level_rule(frame_rows):
             changed = normalise(row[field]) != normalise(row[column])
             assert result[f"{name}_changed"] == changed == (name in fields)
             assert (result[f"{name}_similarity"] == 1.0) == (not changed)
+            assert result[f"{name}_similarity"] == similarity(row[field], row[column])
+    assert annotated.dtypes[[f"{name}_changed" for *_, name in COMPARED]].eq(bool).all()
 
 
 # The order labels list changed fields in, as the charts and the README spell them: written out, not derived.

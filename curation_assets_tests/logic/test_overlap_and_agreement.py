@@ -18,7 +18,7 @@ from curation_assets.logic.agreement import (
 from curation_assets.logic.assignment import overlap_records, plan_team_assignments
 from curation_assets.logic.curation import HOLD_OUT, MAJORITY, ReviewPolicy, curate
 from curation_assets.logic.pace import compute_pace, readable_eta
-from curation_assets.logic.review import assign_reviewers, find_disagreements
+from curation_assets.logic.review import Version, assign_reviewers, find_disagreements, versions_by_record
 from curation_assets.logic.shard_sync import spread_through_queue
 
 TEAM = ["ana", "bruno", "chen", "dora"]
@@ -185,6 +185,31 @@ def test_disagreements_are_found_with_a_reason_and_the_closest_version():
     assert "different response" in found.loc["texts", "reason"]
     assert found.loc["texts", "closest"] in ("ana", "chen") and found.loc["split", "closest"] == "ana"
     assert found.loc["texts", "prefill"]["new_response"].startswith("The capital of France is Paris")
+
+
+def test_versions_come_by_record_then_annotator_with_each_ones_latest_answer():
+    feedback = pd.DataFrame(
+        [
+            answer("b", "chen", "submitted", "  Late   answer. ", minute=5),
+            answer("b", "ana", "discarded", minute=1),
+            answer("b", "chen", "submitted", "Early answer.", minute=2),
+            answer("a", "bruno", "submitted", "Bruno's."),
+            answer("a", "ana", "submitted", "Ana's."),
+            answer("c", "ana", "submitted", "Alone."),
+            answer("b", "dan", "draft", minute=9),
+        ]
+    )
+    versions = versions_by_record(feedback)
+    assert list(versions) == ["a", "b"], "records only one annotator finished are left out"
+    assert versions["a"] == [
+        Version("ana", "submitted", {"instruction": "Q?", "input": "", "response": "Ana's."}),
+        Version("bruno", "submitted", {"instruction": "Q?", "input": "", "response": "Bruno's."}),
+    ]
+    assert [(version.annotator, version.status) for version in versions["b"]] == [
+        ("ana", "discarded"),
+        ("chen", "submitted"),
+    ]
+    assert versions["b"][1].texts["response"] == "Late answer.", "the latest answer, normalised"
 
 
 def test_reviewers_get_records_they_did_not_answer_balanced_and_stable():

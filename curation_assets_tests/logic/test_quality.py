@@ -258,6 +258,29 @@ def test_rule_pass_is_off_by_default_and_touches_only_records_nobody_answered():
     )
 
 
+def test_rule_pass_takes_each_untouched_record_once_from_its_first_row():
+    """A record in two annotators' datasets: one pending row is not enough if the other annotator touched it."""
+    records = pd.DataFrame(
+        [{**GOOD, "id": str(index), "context": GOOD["context"] + f"[{index}]"} for index in range(1, 4)]
+        + [{**GOOD, "id": "4"}]
+    )
+    signals = compute_quality_signals(records)
+    row = {column: GOOD[column] for column in ("instruction", "response")}
+    feedback = _feedback([
+        {**row, "record_id": "3", "status": "pending", "context": "first row", "annotator": "ana", "shard": "ana"},
+        {**row, "record_id": "1", "status": "pending", "context": "c", "annotator": "ana", "shard": "ana"},
+        {**row, "record_id": "1", "status": "draft", "context": "c", "annotator": "bo", "shard": "bo"},
+        {**row, "record_id": "3", "status": "pending", "context": "second row", "annotator": "bo", "shard": "bo"},
+        {**row, "record_id": "2", "status": "pending", "context": "c", "annotator": "bo", "shard": "bo"},
+        {**row, "record_id": "4", "status": "pending", "context": "c", "annotator": "bo", "shard": "bo"},
+    ])  # fmt: skip
+    fixed = curate_with_rule_fixes(feedback, signals, apply_rule_fixes=True)
+    assert fixed["id"].tolist() == ["2", "3"], "1 was touched (a draft), 4 needs no fix"
+    assert fixed["provenance"].tolist() == ["rule", "rule"] and fixed["annotator"].tolist() == ["", ""]
+    cleaned_context = signals.set_index("id").loc["3", "clean_context"]
+    assert fixed.set_index("id").loc["3", "context"] == cleaned_context == GOOD["context"]
+
+
 def test_rule_pass_before_anyone_submitted():
     records = pd.DataFrame(
         [{**GOOD, "id": "1", "context": GOOD["context"] + "[1]"}, {**GOOD, "id": "2", "instruction": "Who?"}]

@@ -10,10 +10,12 @@ from ...argilla_adapter.client import ArgillaClient, ArgillaDataset
 from ...argilla_adapter.feedback_cache import FeedbackCache, agrees_with_server, merge_changed
 from ...argilla_adapter.mapping import feedback_frame, feedback_rows
 from ...logic.departed import finished_answers, with_departed_answers
+from ...logic.statistics import warm_up_charts
 from ...logic.vocabulary import FEEDBACK_COLUMNS, STATUSES
 from ..feedback_store import kept_answers_path, read_kept_answers
 from ..project import Project
 from ..resources import argilla_client
+from ..warm_up import start_warm_up
 
 
 def build_collected_feedback(project: Project) -> dg.AssetsDefinition:
@@ -26,6 +28,9 @@ def build_collected_feedback(project: Project) -> dg.AssetsDefinition:
     )
     def collected_feedback(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
         """One row per record and annotator: submitted, discarded, draft or pending, with the answers and the originals."""
+        if project.asset_key("change_statistics") in context.job_def.asset_layer.selected_asset_keys:
+            # Its chart libraries load while this step waits for Argilla, not in change_statistics (defs/warm_up.py).
+            start_warm_up(warm_up_charts, "charts")
         argilla = argilla_client(context, project.argilla_resource_key)
         usernames_by_id = {user_id: name for name, user_id in argilla.user_ids_by_name().items()}
         cache = FeedbackCache(project.output_folder("feedback_cache"), argilla.api_url)

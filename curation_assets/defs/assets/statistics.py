@@ -7,6 +7,7 @@ from ...logic.curation import within_source
 from ...logic.statistics import compute_statistics, inline_charts, markdown_report, plotly_figures, summary_png
 from ...logic.vocabulary import ResponseStatus
 from ..project import Project
+from ..warm_up import finish_warm_ups
 
 
 def build_change_statistics(project: Project) -> dg.AssetsDefinition:
@@ -24,6 +25,7 @@ def build_change_statistics(project: Project) -> dg.AssetsDefinition:
         quality flag's precision."""
         feedback, _ = within_source(collected_feedback, quality_signals["id"])
         statistics = compute_statistics(feedback, quality_signals)
+        finish_warm_ups()  # the chart libraries, if collected_feedback started loading them, are loaded by now
         folder = project.output_folder("statistics")
         for name, figure in plotly_figures(statistics).items():
             # "directory": one plotly.min.js beside the pages, so the charts open offline.
