@@ -10,9 +10,10 @@ answer as the schema does (`response_model_exclude_unset`: responses and suggest
 included; each response validated by the server's `Response` schema, as the ORM objects would be).
 
 Requests that include vectors, and every request on a database other than SQLite (the team profile's
-PostgreSQL, whose row order this path does not reproduce), take the server's own path. What this path answers is compared with
-the server's own answer by `curation_assets_tests/local_argilla/test_bulk_write.py` (every listing of
-its differential sequence) and `test_record_listing.py` (pages, includes, errors).
+PostgreSQL, whose row order this path does not reproduce), take the server's own path. What this path
+answers is compared, page by page and for every include, with the server's own answer on the same
+records by `curation_assets_tests/local_argilla/test_bulk_write.py`
+(`test_record_listing_pages_answer_the_same`).
 """
 
 from __future__ import annotations

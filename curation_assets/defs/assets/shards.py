@@ -93,8 +93,7 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
                         argilla, existing_datasets[annotator], last_pushes[annotator], len(planned)
                     )
                 else:
-                    _, ready = next(prepared)
-                    metadata = _push_shard(context, argilla, annotator, planned, signals, overlap_ids, ready)
+                    metadata = _push_shard(context, argilla, annotator, planned, signals, overlap_ids, next(prepared))
                 context.add_asset_metadata(metadata, partition_key=annotator)
                 context.log.info(
                     f"{annotator}: {metadata['records_pushed']} record(s) pushed, {metadata['records_unchanged']} unchanged"
@@ -180,18 +179,18 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
     return annotator_shards
 
 
-def _prepared_one_ahead(keys: list[str], prepare: Callable[[str], Any]) -> Iterator[tuple[str, Any]]:
-    """(key, prepare(key)) in order, each next key prepared in a background thread while the caller uses this one.
+def _prepared_one_ahead(keys: list[str], prepare: Callable[[str], Any]) -> Iterator[Any]:
+    """prepare(key) for each key in order, each next key prepared in a background thread while the caller uses this one.
 
     One at a time, and a key only once the one before it was prepared: a failure surfaces where a
     sequential loop would have raised it, having prepared nothing beyond it.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare-next") as preparer:
         upcoming = preparer.submit(prepare, keys[0]) if keys else None
-        for position, key in enumerate(keys):
+        for position in range(len(keys)):
             ready = upcoming.result()
             upcoming = preparer.submit(prepare, keys[position + 1]) if position + 1 < len(keys) else None
-            yield key, ready
+            yield ready
 
 
 @dataclass(frozen=True)
