@@ -28,7 +28,7 @@ def build_collected_feedback(project: Project) -> dg.AssetsDefinition:
     )
     def collected_feedback(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
         """One row per record and annotator: submitted, discarded, draft or pending, with the answers and the originals."""
-        if project.asset_key("change_statistics") in context.job_def.asset_layer.selected_asset_keys:
+        if _run_selects(context, project.asset_key("change_statistics")):
             # Its chart libraries load while this step waits for Argilla, not in change_statistics (defs/warm_up.py).
             start_warm_up(warm_up_charts, "charts")
         argilla = argilla_client(context, project.argilla_resource_key)
@@ -71,6 +71,15 @@ def build_collected_feedback(project: Project) -> dg.AssetsDefinition:
         )
 
     return collected_feedback
+
+
+def _run_selects(context: dg.AssetExecutionContext, key: dg.AssetKey) -> bool:
+    """Whether this run also materializes `key`; False when the asset is invoked directly (a test, the processing
+    benchmark), where there is no job and so no later step in this process to warm anything up for."""
+    try:
+        return key in context.job_def.asset_layer.selected_asset_keys
+    except dg.DagsterError:  # DagsterInvalidPropertyError: job_def is not set on a directly invoked asset
+        return False
 
 
 @dataclass(frozen=True)
