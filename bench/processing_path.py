@@ -115,7 +115,10 @@ class SimulatedArgilla:
 
     The records are made when a step first reads a dataset, and the seconds that takes are
     counted (`making_seconds`) so the step's time leaves them out; a real read would spend that time
-    waiting for the server and parsing its JSON instead.
+    waiting for the server and parsing its JSON instead. They are counted as the CPU time of the
+    thread that makes them: `collected_feedback` reads two datasets at once, and the wall time of two
+    overlapping makings (which share one interpreter lock with the asset's own work) summed to more
+    than the making took, so the step's time came out too short.
     """
 
     api_url = "http://argilla.invalid"
@@ -144,9 +147,9 @@ class SimulatedArgilla:
         return "2026-11-30T12:00:00"
 
     def iter_records(self, dataset_id: str) -> Iterator[dict]:
-        started = time.perf_counter()
+        started = time.thread_time()
         records = self.records_by_dataset[dataset_id]()
-        self.making_seconds += time.perf_counter() - started
+        self.making_seconds += time.thread_time() - started
         return iter(records)
 
 
@@ -337,11 +340,14 @@ def step_argilla(step: Step) -> SimulatedArgilla | None:
     if step.name in ("annotation_assignments", "review_queue"):
         return SimulatedArgilla()  # the team's accounts; no annotator or review dataset yet
     if step.name == "collected_feedback":
-        answers = simulated_answers(step.load("raw_dolly"), step.load("annotation_assignments"))
+        # Each annotator's answers wait in a file the simulated server wrote in its own process (`serve_answers`), as
+        # a server keeps them: not in the step's memory (a frame of every answer with its texts, and the merge of the
+        # records with the plan that makes it: most of the step's peak at 1,000,000 records when made here).
         return SimulatedArgilla(
-            {annotator: lambda annotator=annotator: feedback_records(answers, annotator) for annotator in ANNOTATORS},
+            {annotator: lambda annotator=annotator: feedback_records(
+                pd.read_parquet(server_file(step.handoff, annotator)), annotator) for annotator in ANNOTATORS},
             project.dataset_name,
-        )
+        )  # fmt: skip
     if step.name == "collected_reviews":
         queue = step.load("review_queue")
         return SimulatedArgilla(
@@ -350,6 +356,23 @@ def step_argilla(step: Step) -> SimulatedArgilla | None:
             project.review_dataset_name,
         )  # fmt: skip
     return None
+
+
+def server_file(handoff: Path, annotator: str) -> Path:
+    return handoff / f"server-answers-{annotator}.parquet"
+
+
+def serve_answers(handoff: Path) -> dict:
+    """What the simulated annotators answered, one file per annotator's dataset, made in a process of its own before
+    `collected_feedback` runs (the server's side: neither its time nor its memory is the step's)."""
+    with open(handoff / "raw_dolly.pickle", "rb") as file:
+        valid = pickle.load(file)
+    with open(handoff / "annotation_assignments.pickle", "rb") as file:
+        plan = pickle.load(file)
+    answers = simulated_answers(valid, plan)
+    for annotator in ANNOTATORS:
+        answers[answers["annotator"] == annotator].to_parquet(server_file(handoff, annotator))
+    return {}
 
 
 def run_asset_step(step: Step) -> None:
@@ -436,6 +459,8 @@ def measure_assets(records: int, work_dir: Path, profile_dir: Path | None) -> di
     load_before = os.getloadavg()
     steps = {}
     for name in STEPS:
+        if name == "collected_feedback":
+            in_fresh_interpreter(["serve", str(handoff)])
         profile_to = [str(profile_dir / f"profile-{records}-{name}.html")] if profile_dir else []
         steps[name] = in_fresh_interpreter(["step", name, str(handoff), str(output_dir), str(source), *profile_to])
     source.unlink()
@@ -712,9 +737,11 @@ def main() -> None:
                 name, Path(handoff), Path(output_dir), Path(source), Path(profile[0]) if profile else None
             )
         else:
-            result = {"duplicate_corpus": run_duplicate_corpus, "compare_workers": run_compare_workers}[mode](
-                Path(rest[0])
-            )
+            result = {
+                "duplicate_corpus": run_duplicate_corpus,
+                "compare_workers": run_compare_workers,
+                "serve": serve_answers,
+            }[mode](Path(rest[0]))
         print(json.dumps(result, default=str))
         return
     timestamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
