@@ -50,9 +50,8 @@ def build_checks(project: Project) -> list[dg.AssetChecksDefinition]:
         give it."""
         placed = set(zip(collected_feedback["record_id"], collected_feedback["shard"]))
         planned = set(zip(annotation_assignments["id"], annotation_assignments["annotator"]))
-        twice = collected_feedback.drop_duplicates(["record_id", "shard", "annotator"]).duplicated(
-            ["record_id", "shard", "annotator"]
-        )
+        keys = collected_feedback[["record_id", "shard", "annotator"]]  # the keys alone, not a copy of every text
+        twice = keys.drop_duplicates().duplicated()
         missing = sorted(planned - placed)
         # Answered records outside the plan (a replaced source's) stay where their answers are: not a mismatch.
         planned_ids = set(annotation_assignments["id"])

@@ -6,6 +6,8 @@ import difflib
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # (original field, answer column in the feedback frame, short name used in labels)
 COMPARED = (
@@ -75,26 +77,38 @@ def _similarity_of_normalised(left: str, right: str) -> float:
 def annotate_changes(submitted: pd.DataFrame) -> pd.DataFrame:
     """Per submitted row: `changed_fields` label, a boolean per field, and a similarity per field.
 
-    Row by row on plain Python objects rather than `Series.map` on Arrow strings, and an answer
-    identical to its original, the usual case, is neither normalised nor compared word by word.
+    An answer identical to its original, the usual case, is found by Arrow's `==` on the whole
+    column and neither normalised nor compared word by word; only the other rows become Python
+    objects, compared row by row (rather than `Series.map` on Arrow strings).
     """
-    result = submitted.copy()
+    result = submitted.copy(deep=False)  # the new columns only: the texts stay shared with `submitted`
     changed_by_field = []
     for field, column, name in COMPARED:
-        changed, similarities = [], []
-        for before, after in zip(result[field].to_numpy(dtype=object), result[column].to_numpy(dtype=object)):
-            if isinstance(before, str) and before == after:
-                changed.append(False)
-                similarities.append(1.0)
-                continue
+        changed, similarities = np.zeros(len(result), dtype=bool), np.ones(len(result))
+        differing = np.flatnonzero(~_identical_texts(result[field], result[column]))
+        befores = result[field].iloc[differing].to_numpy(dtype=object)
+        afters = result[column].iloc[differing].to_numpy(dtype=object)
+        for row, before, after in zip(differing, befores, afters):
             before, after = normalise(before), normalise(after)
-            changed.append(before != after)
-            similarities.append(_similarity_of_normalised(before, after))
-        result[f"{name}_changed"] = np.array(changed, dtype=bool)
-        result[f"{name}_similarity"] = similarities
+            changed[row] = before != after
+            similarities[row] = _similarity_of_normalised(before, after)
+        result[f"{name}_changed"] = changed
+        result[f"{name}_similarity"] = similarities.tolist()  # a list as before: an empty frame keeps its dtypes
         changed_by_field.append(changed)
     names = [name for *_, name in COMPARED]
     result["changed_fields"] = [
         change_label([name for name, flag in zip(names, flags) if flag]) for flags in zip(*changed_by_field)
     ]
     return result
+
+
+def _identical_texts(before: pd.Series, after: pd.Series) -> np.ndarray:
+    """Per row, whether `before` is a string and `after` the same string."""
+    if isinstance(before.dtype, pd.StringDtype) and isinstance(after.dtype, pd.StringDtype):
+        equal = pc.equal(pa.array(before.array), pa.array(after.array).cast(pa.array(before.array).type))
+        return pc.fill_null(equal, False).to_numpy(zero_copy_only=False)
+    return np.fromiter(
+        (isinstance(b, str) and b == a for b, a in zip(before.to_numpy(dtype=object), after.to_numpy(dtype=object))),
+        dtype=bool,
+        count=len(before),
+    )

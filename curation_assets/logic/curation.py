@@ -48,9 +48,13 @@ def curate(
       version, provenance "majority" (nothing if most discarded it, or on a tie).
     """
     disagreeing = disagreeing_records(feedback, policy.similarity_threshold)
-    submitted = feedback[feedback["status"] == ResponseStatus.SUBMITTED]
-    agreed = submitted[~ids_in(submitted["record_id"], disagreeing)].sort_values(["record_id", "updated_at"])
-    parts = [_as_curated(agreed.drop_duplicates("record_id", keep="last"))]
+    is_submitted = (feedback["status"] == ResponseStatus.SUBMITTED).to_numpy(dtype=bool, na_value=False)
+    # Each agreed record's latest submission, chosen on the key columns alone (labelled by position) and then taken
+    # once: the rows sorting and deduplicating the submitted rows with every text gave, without copying those texts.
+    latest = feedback[["record_id", "updated_at"]].iloc[np.flatnonzero(is_submitted)]
+    latest.index = np.flatnonzero(is_submitted)
+    latest = latest[~ids_in(latest["record_id"], disagreeing)].sort_values(["record_id", "updated_at"])
+    parts = [_as_curated(feedback.iloc[latest.drop_duplicates("record_id", keep="last").index.to_numpy()])]
     decided = None
     if adjudications is not None:
         # A verdict to publish with an empty instruction or response is not a decision yet: the record keeps waiting.
@@ -61,7 +65,7 @@ def curate(
         decided = adjudications[ids_in(adjudications["record_id"], disagreeing) & complete]
     if decided is not None and len(decided):
         accepted = decided[decided["verdict"] == ACCEPT]
-        categories = feedback.drop_duplicates("record_id").set_index("record_id")["category"]
+        categories = feedback[["record_id", "category"]].drop_duplicates("record_id").set_index("record_id")["category"]
         parts.append(
             pd.DataFrame(
                 {
@@ -83,6 +87,7 @@ def curate(
         chosen = [(record_id, winner.annotator) for record_id, winner in winners.items() if winner is not None]
         keys = pd.MultiIndex.from_tuples(chosen, names=["record_id", "annotator"]) if chosen else None
         if keys is not None:
+            submitted = feedback[is_submitted]
             picked = submitted.set_index(["record_id", "annotator"]).loc[keys].reset_index()
             parts.append(_as_curated(picked).assign(provenance="majority"))
     curated = (
@@ -201,6 +206,8 @@ def within_source(feedback: pd.DataFrame, source_ids: pd.Series) -> tuple[pd.Dat
     answers (nothing is lost), but they are not part of what this project curates.
     """
     inside = ids_in(feedback["record_id"], source_ids)
+    if inside.all():  # the usual case: the same rows without a copy of every text (copy-on-write shares them)
+        return feedback.reset_index(drop=True), 0
     outside_answers = int((~inside & (feedback["status"] != ResponseStatus.PENDING)).sum())
     return feedback[inside].reset_index(drop=True), outside_answers
 

@@ -31,6 +31,8 @@ def with_departed_answers(live: pd.DataFrame, kept: pd.DataFrame, current_users:
     placeholder row is replaced by the kept answer.
     """
     departed = departed_answers(kept, current_users)
+    if departed.empty:  # nobody left: nothing to look up, and no copy of the live answers to look it up in
+        return live, 0
     answered_live = live[live["status"] != ResponseStatus.PENDING]
     live_keys = set(zip(answered_live["record_id"], answered_live["annotator"]))
     missing = departed[[key not in live_keys for key in zip(departed["record_id"], departed["annotator"])]]

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .agreement import FIELDS, finished_versions, outcomes_agree
 from .changes import similarity
+from .ids import ids_in
 from .vocabulary import ResponseStatus
 
 HOLD_OUT, MAJORITY = "hold_out", "majority"
@@ -79,13 +80,18 @@ def disagreement_reason(versions: list[Version], threshold: float) -> str | None
 def find_disagreements(feedback: pd.DataFrame, threshold: float) -> pd.DataFrame:
     """One row per record whose finished versions disagree, with the versions, the closest one, and its answers as the
     annotator wrote them (`prefill`: what the review starts from)."""
+    versions_of = versions_by_record(feedback)
+    # Only the rows of records several annotators finished, in their order: the lookups below give what they gave on
+    # the whole feedback (its last category per record, its last submission per annotator), without a Python object
+    # made of every row's id, category and answers.
+    feedback = feedback[ids_in(feedback["record_id"], list(versions_of))]
     categories = dict(zip(feedback["record_id"], feedback["category"]))
     submitted = feedback[feedback["status"] == ResponseStatus.SUBMITTED].drop_duplicates(
         ["record_id", "annotator"], keep="last"
     )
     answers = submitted.set_index(["record_id", "annotator"])[["new_instruction", "new_input", "new_response"]]
     rows = []
-    for record_id, versions in sorted(versions_by_record(feedback).items()):
+    for record_id, versions in sorted(versions_of.items()):
         reason = disagreement_reason(versions, threshold)
         if reason is not None:
             closest = closest_version(versions)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .changes import COMPARED, annotate_changes
+from .ids import ids_in
 from .markdown import inert_text, markdown_table
 from .quality import FLAGS
 from .vocabulary import STATUSES, ResponseStatus
@@ -53,12 +54,14 @@ def flag_precision(feedback: pd.DataFrame, submitted: pd.DataFrame, signals: pd.
     """
     if signals is None or signals.empty:
         return pd.DataFrame(columns=FLAG_PRECISION_COLUMNS)
-    flags_by_id = dict(zip(signals["id"].astype(str), signals["flags"]))
-    changed = submitted.assign(
+    # The id columns alone, not the rows with every text; and the flags of the reviewed records only.
+    changed = submitted[["record_id"]].assign(
         outcome=(submitted["changed_fields"] != "none").map({True: "changed", False: "unchanged"})
     )
-    discarded = feedback[feedback["status"] == ResponseStatus.DISCARDED].assign(outcome="discarded")
+    discarded = feedback.loc[feedback["status"] == ResponseStatus.DISCARDED, ["record_id"]].assign(outcome="discarded")
     reviewed = pd.concat([changed[["record_id", "outcome"]], discarded[["record_id", "outcome"]]], ignore_index=True)
+    of_reviewed = ids_in(signals["id"], reviewed["record_id"]).to_numpy()
+    flags_by_id = dict(zip(signals["id"][of_reviewed].astype(str), signals["flags"][of_reviewed]))
     reviewed["flags"] = (
         reviewed["record_id"].astype(str).map(lambda record_id: list(flags_by_id.get(record_id, [])) or [NO_FLAG_ROW])
     )

@@ -86,3 +86,13 @@ def test_change_labels_list_the_edited_fields_in_a_fixed_order_whatever_order_th
     assert change_label(changed_fields(row, row)) == expected
     (frame_label,) = annotate_changes(pd.DataFrame([row], columns=COLUMNS))["changed_fields"]
     assert frame_label == expected
+
+
+@given(frame_rows=st.lists(rows, min_size=0, max_size=20))
+@settings(max_examples=100, deadline=None)
+def test_annotations_are_the_same_on_arrow_text_and_on_python_objects(frame_rows):
+    # annotate_changes finds identical answers with Arrow's `==` when the columns are Arrow text, row by row otherwise.
+    frame = pd.DataFrame(frame_rows, columns=COLUMNS)
+    on_objects, on_arrow = annotate_changes(frame.astype(object)), annotate_changes(frame.astype("str"))
+    added = [column for column in on_objects.columns if column not in COLUMNS]
+    pd.testing.assert_frame_equal(on_objects[added], on_arrow[added])

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curation_assets.logic.agreement import (
+    _answers_by_record,
     cohen_kappa,
     compute_agreement,
     kappa_interval,
@@ -210,6 +211,18 @@ def test_versions_come_by_record_then_annotator_with_each_ones_latest_answer():
         ("chen", "submitted"),
     ]
     assert versions["b"][1].texts["response"] == "Late answer.", "the latest answer, normalised"
+
+
+def test_answers_by_record_are_what_a_frame_per_record_gave():
+    versions = pd.DataFrame(
+        {"record_id": ["b", "a", None, "b", "c", "a", "a"], "annotator": list("xyzwvut"), "minute": range(7)}
+    )
+    for ids in (versions, versions.astype({"record_id": object})):
+        expected = {
+            record_id: group.to_dict("records") for record_id, group in ids.groupby("record_id") if len(group) > 1
+        }
+        found = _answers_by_record(ids)
+        assert found == expected and list(found) == list(expected) == ["a", "b"]
 
 
 def test_reviewers_get_records_they_did_not_answer_balanced_and_stable():

@@ -87,10 +87,8 @@ def _check_curated(curated: pd.DataFrame, feedback: pd.DataFrame, disagreements:
     empty = curated[(curated["instruction"].str.strip() == "") | (curated["response"].str.strip() == "")]
     duplicated = curated[curated["id"].duplicated()]
     # A disagreement is settled by its review (or the declared policy), so it may rightly be absent.
-    submitted = feedback[
-        (feedback["status"] == ResponseStatus.SUBMITTED) & ~ids_in(feedback["record_id"], disagreements)
-    ]
-    submitted_ids = set(submitted["record_id"].astype(str))
+    submitted = (feedback["status"] == ResponseStatus.SUBMITTED) & ~ids_in(feedback["record_id"], disagreements)
+    submitted_ids = set(feedback.loc[submitted, "record_id"].astype(str))  # the ids alone, not every text
     missing = sorted(submitted_ids - set(curated["id"]))
     return dg.AssetCheckResult(
         check_name="curated_records_are_valid",
