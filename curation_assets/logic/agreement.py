@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .changes import COMPARED, normalise, similarity
+from .ids import key_rows
 from .vocabulary import FINISHED_STATUSES, ResponseStatus
 
 Z_95 = 1.959963984540054
@@ -136,8 +137,7 @@ def finished_versions(feedback: pd.DataFrame) -> pd.DataFrame:
         is_finished |= status.eq(str(finished_status)).to_numpy(dtype=bool, na_value=False)
     # Which rows, chosen on the key columns alone (labelled by position), then those rows taken once: the same rows in
     # the same order as sorting and deduplicating the finished rows with every text, without copying those texts.
-    keys = feedback[["record_id", "annotator", "updated_at"]].iloc[np.flatnonzero(is_finished)]
-    keys.index = np.flatnonzero(is_finished)
+    keys = key_rows(feedback, is_finished, ["record_id", "annotator", "updated_at"])
     keys = keys.sort_values("updated_at").drop_duplicates(["record_id", "annotator"], keep="last")
     keys = keys[keys["record_id"].map(keys["record_id"].value_counts()) > 1]
     finished = feedback.iloc[keys.index.to_numpy()].copy()

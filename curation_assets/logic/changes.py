@@ -105,7 +105,8 @@ def annotate_changes(submitted: pd.DataFrame) -> pd.DataFrame:
 def _identical_texts(before: pd.Series, after: pd.Series) -> np.ndarray:
     """Per row, whether `before` is a string and `after` the same string."""
     if isinstance(before.dtype, pd.StringDtype) and isinstance(after.dtype, pd.StringDtype):
-        equal = pc.equal(pa.array(before.array), pa.array(after.array).cast(pa.array(before.array).type))
+        before_text = pa.array(before.array)
+        equal = pc.equal(before_text, pa.array(after.array).cast(before_text.type))
         return pc.fill_null(equal, False).to_numpy(zero_copy_only=False)
     return np.fromiter(
         (isinstance(b, str) and b == a for b, a in zip(before.to_numpy(dtype=object), after.to_numpy(dtype=object))),

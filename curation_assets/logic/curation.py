@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .changes import normalise
-from .ids import ids_in
+from .ids import ids_in, key_rows
 from .review import ACCEPT, HOLD_OUT, MAJORITY, disagreement_reason, majority, versions_by_record
 from .vocabulary import ResponseStatus
 
@@ -51,8 +51,7 @@ def curate(
     is_submitted = (feedback["status"] == ResponseStatus.SUBMITTED).to_numpy(dtype=bool, na_value=False)
     # Each agreed record's latest submission, chosen on the key columns alone (labelled by position) and then taken
     # once: the rows sorting and deduplicating the submitted rows with every text gave, without copying those texts.
-    latest = feedback[["record_id", "updated_at"]].iloc[np.flatnonzero(is_submitted)]
-    latest.index = np.flatnonzero(is_submitted)
+    latest = key_rows(feedback, is_submitted, ["record_id", "updated_at"])
     latest = latest[~ids_in(latest["record_id"], disagreeing)].sort_values(["record_id", "updated_at"])
     parts = [_as_curated(feedback.iloc[latest.drop_duplicates("record_id", keep="last").index.to_numpy()])]
     decided = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,3 +38,15 @@ def _arrow_text(values) -> pa.Array | pa.ChunkedArray | None:
     if not all(type(value) is str for value in values):
         return None
     return pa.array(values, type=pa.string())
+
+
+def key_rows(frame: pd.DataFrame, mask: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """The `columns` of `frame`'s rows where `mask` holds, labelled by their position in `frame`.
+
+    Rows are chosen (sorted, deduplicated) on these key columns alone and then taken once with
+    `frame.iloc[chosen.index]`, instead of copying every text column of the candidate rows.
+    """
+    positions = np.flatnonzero(mask)
+    keys = frame[columns].iloc[positions]
+    keys.index = positions
+    return keys
