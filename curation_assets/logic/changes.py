@@ -86,9 +86,9 @@ def annotate_changes(submitted: pd.DataFrame) -> pd.DataFrame:
     for field, column, name in COMPARED:
         changed, similarities = np.zeros(len(result), dtype=bool), np.ones(len(result))
         differing = np.flatnonzero(~_identical_texts(result[field], result[column]))
-        befores = result[field].iloc[differing].to_numpy(dtype=object)
-        afters = result[column].iloc[differing].to_numpy(dtype=object)
-        for row, before, after in zip(differing, befores, afters):
+        before_texts = result[field].iloc[differing].to_numpy(dtype=object)
+        after_texts = result[column].iloc[differing].to_numpy(dtype=object)
+        for row, before, after in zip(differing, before_texts, after_texts):
             before, after = normalise(before), normalise(after)
             changed[row] = before != after
             similarities[row] = _similarity_of_normalised(before, after)
