@@ -43,6 +43,8 @@ from unittest import mock
 
 import dagster as dg
 
+from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
+
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(BENCH_DIR.parent))  # the shared harness in curation_assets_tests
@@ -114,7 +116,9 @@ def run(
         )
         stack.callback(server.stop)
         (work_dir / "dagster").mkdir()
-        instance = stack.enter_context(dg.instance_for_test(temp_dir=str(work_dir / "dagster")))
+        instance = stack.enter_context(
+            dg.instance_for_test(temp_dir=str(work_dir / "dagster"), overrides=INSTANCE_OVERRIDES)
+        )
         pipeline = PipelineRunner(server, instance, work_dir, source)
         plan = pipeline.plan()
         pipeline.push_all_shards()

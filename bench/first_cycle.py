@@ -47,6 +47,7 @@ def run_side(side: str, source: Path, annotators: int, work_dir: Path) -> dict:
     import dagster as dg
     import pipeline_vs_baseline as side_by_side
 
+    from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
     from curation_assets.local_argilla.process import start_embedded_argilla
 
     team = side_by_side.ANNOTATOR_NAMES[:annotators]
@@ -76,7 +77,7 @@ def run_side(side: str, source: Path, annotators: int, work_dir: Path) -> dict:
             import curation_assets.definitions  # noqa: F401
 
             (work_dir / "dagster").mkdir()
-            with dg.instance_for_test(temp_dir=str(work_dir / "dagster")) as instance:
+            with dg.instance_for_test(temp_dir=str(work_dir / "dagster"), overrides=INSTANCE_OVERRIDES) as instance:
                 pipeline = side_by_side.PipelineRunner(server, instance, work_dir, source)
                 started = time.perf_counter()
                 plan = pipeline.plan()

@@ -464,6 +464,7 @@ def build_fixture(backend, team: int, records: int) -> Path:
     import dagster as dg
     from dolly_generator import write_source_file
 
+    from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
     from curation_assets.local_argilla.process import start_embedded_argilla
     from curation_assets_tests.harness import ProjectOnServer
 
@@ -483,7 +484,7 @@ def build_fixture(backend, team: int, records: int) -> Path:
     )
     try:
         (path / "dagster").mkdir()
-        with dg.instance_for_test(temp_dir=str(path / "dagster")) as instance:
+        with dg.instance_for_test(temp_dir=str(path / "dagster"), overrides=INSTANCE_OVERRIDES) as instance:
             project = ProjectOnServer(
                 server, instance, path / "pipeline", name=PROJECT_NAME, source={"file": str(source)}
             )
@@ -751,13 +752,14 @@ def pipeline_worker(work_dir: Path, url: str, seconds: float, out: Path) -> None
     """The sensor every 30 s and every run it requests, as Dagster's daemon would, until `seconds` have passed."""
     import dagster as dg
 
+    from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
     from curation_assets_tests.harness import ProjectOnServer
 
     description = json.loads((work_dir / "fixture.json").read_text())
     server = SimpleNamespace(url=url, owner_api_key=os.environ["CURATION_LOAD_OWNER_KEY"])
     ticks, runs = [], []
     stop_at = time.monotonic() + seconds
-    with dg.instance_for_test(temp_dir=str(work_dir / "dagster")) as instance:
+    with dg.instance_for_test(temp_dir=str(work_dir / "dagster"), overrides=INSTANCE_OVERRIDES) as instance:
         project = ProjectOnServer(
             server, instance, work_dir / "pipeline", name=PROJECT_NAME, source={"file": description["source"]}
         )

@@ -26,6 +26,8 @@ from pathlib import Path
 import dagster as dg
 import httpx
 
+from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
+
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(BENCH_DIR.parent))  # the shared harness in curation_assets_tests
@@ -156,7 +158,7 @@ def run(
         server = start_embedded_argilla(work_dir / "argilla", annotator_names=team)
         try:
             (work_dir / "dagster").mkdir()
-            with dg.instance_for_test(temp_dir=str(work_dir / "dagster")) as instance:
+            with dg.instance_for_test(temp_dir=str(work_dir / "dagster"), overrides=INSTANCE_OVERRIDES) as instance:
                 pipeline = PipelineRunner(server, instance, work_dir, source)
                 baseline = baseline_tutorial.BaselineTimings()
 

@@ -201,6 +201,7 @@ def pipeline_step_seconds(records: pd.DataFrame) -> dict[str, float]:
     """Each asset's step time (the partitioned pushes summed) in one in-process run of a project declaring the records."""
     import dagster as dg
 
+    from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
     from curation_assets.local_argilla.process import start_embedded_argilla
     from curation_assets_tests.harness import PLAN, REFRESH, ProjectOnServer
 
@@ -212,7 +213,7 @@ def pipeline_step_seconds(records: pd.DataFrame) -> dict[str, float]:
         (folder / "dagster").mkdir()
         server = start_embedded_argilla(folder / "argilla", annotator_names=["ana", "bruno", "chen"])
         try:
-            with dg.instance_for_test(temp_dir=str(folder / "dagster")) as instance:
+            with dg.instance_for_test(temp_dir=str(folder / "dagster"), overrides=INSTANCE_OVERRIDES) as instance:
                 pipeline = ProjectOnServer(server, instance, folder, name="quality_eval", source={"file": str(source)})
 
                 def add_step_times(result: dg.ExecuteInProcessResult) -> None:

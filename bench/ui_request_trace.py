@@ -25,6 +25,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import dagster as dg
 
+from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
+
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))  # the shared harness and browser helper in curation_assets_tests
 
@@ -55,7 +57,7 @@ def trace(records: int) -> dict:
         server = start_embedded_argilla(work_dir / "argilla", annotator_names=[ANNOTATOR])
         try:
             (work_dir / "dagster").mkdir()
-            with dg.instance_for_test(temp_dir=str(work_dir / "dagster")) as instance:
+            with dg.instance_for_test(temp_dir=str(work_dir / "dagster"), overrides=INSTANCE_OVERRIDES) as instance:
                 project = ProjectOnServer(server, instance, work_dir / "pipeline", name="trace")
                 project.plan()
                 project.push_all_shards()

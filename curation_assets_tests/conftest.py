@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
 from curation_assets.local_argilla.process import ArgillaServerProcess, start_embedded_argilla
 from curation_assets.local_argilla.runtime import DISABLE_SPEEDUPS_ENV
 from curation_assets.team.services import TeamServices
@@ -40,7 +41,7 @@ def artifacts_dir() -> Path:
 def instance(tmp_path):
     """A Dagster instance of the test's own, under its tmp_path."""
     (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster"), overrides=INSTANCE_OVERRIDES) as instance:
         yield instance
 
 

@@ -11,19 +11,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import yaml
 
 from curation_assets import state
+from curation_assets.dagster_event_log import EVENT_LOG_STORAGE_SETTINGS
 from curation_assets.local_argilla.process import free_port
 
 LOCATION = "curation_assets.definitions"
 # Runs launch at once in a process of their own, with no daemon: no sensor starts runs behind the test's back.
-INSTANCE_SETTINGS = """\
-telemetry:
-  enabled: false
-run_coordinator:
-  module: dagster._core.run_coordinator
-  class: DefaultRunCoordinator
-"""
+# Events are stored as curation-quickstart stores them, so the run page's live log is the one a user watches.
+INSTANCE_SETTINGS = yaml.safe_dump(
+    {
+        "telemetry": {"enabled": False},
+        "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
+        "event_log_storage": EVENT_LOG_STORAGE_SETTINGS,
+    },
+    sort_keys=False,
+)
 
 
 @contextmanager

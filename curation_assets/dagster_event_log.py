@@ -1,0 +1,135 @@
+"""Dagster's SQLite event log, with its database connections kept open between events.
+
+Dagster's own `SqliteEventLogStorage` opens a new engine and connection for every event it stores and reads, and
+closes it after one transaction. Closing the last connection to a database in WAL mode checkpoints the WAL into the
+database file and syncs both, so each of a run's few hundred events pays for a connect, a checkpoint and several
+fsyncs. This class keeps one connection per database (the run's shard, the cross-run index) open and reuses it:
+each event is still its own committed transaction, synced to the WAL as before (synchronous=FULL, SQLite's default),
+and SQLite checkpoints the WAL every 1,000 pages and when the connection closes.
+
+What stays Dagster's: the schema, the files (`<base_dir>/<run id>.db` and `index.db`, the same as the default
+storage's, so a DAGSTER_HOME keeps its history either way), the migrations, every query. Other processes (the
+webserver, the daemon, a run's worker) open the same files with their own connections; WAL gives each transaction a
+fresh snapshot, so they see each other's commits as before.
+
+The team profile keeps its events in PostgreSQL (team/dagster_instance.py) and does not use this.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dagster import Field, StringSource
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.sql import create_engine
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+# dagster.yaml's `event_log_storage` entry (no base_dir: the run shards stay where Dagster keeps them by default).
+EVENT_LOG_STORAGE_SETTINGS = {"module": __name__, "class": "KeptOpenSqliteEventLogStorage"}
+# For an instance built in code (the tests' and benchmarks' `dg.instance_for_test(..., overrides=...)`), so that they
+# run on the storage that curation-quickstart configures.
+INSTANCE_OVERRIDES = {"event_log_storage": EVENT_LOG_STORAGE_SETTINGS}
+# A run's worker uses two databases (its shard and the index); the webserver reads the shards of the runs it shows.
+# Past this many, the least recently used connection is closed.
+OPEN_DATABASES = 16
+
+
+def default_base_dir() -> str:
+    """Where Dagster's default storage keeps the run shards: $DAGSTER_HOME/history/runs."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        raise ValueError(
+            "KeptOpenSqliteEventLogStorage has no base_dir and DAGSTER_HOME is not set: set one of them (dagster.yaml's "
+            "event_log_storage.config.base_dir, or the environment variable)"
+        )
+    return os.path.join(home, "history", "runs")
+
+
+class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
+    """SqliteEventLogStorage whose connections stay open (up to OPEN_DATABASES of them) instead of one per event."""
+
+    def __init__(self, base_dir: str | None = None, inst_data=None):
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        # The engines belong to the process that opened them: a forked child must not share the parent's connections.
+        self._engines_pid = os.getpid()
+        super().__init__(base_dir or default_base_dir(), inst_data=inst_data)
+
+    @classmethod
+    def config_type(cls):
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> KeptOpenSqliteEventLogStorage:
+        return cls(inst_data=inst_data, **config_value)
+
+    def _open_engine(self, shard: str) -> Engine:
+        """The shard's engine, opened on first use; called with self._db_lock held."""
+        if self._engines_pid != os.getpid():
+            self._engines = OrderedDict()  # the parent's connections: left to the parent, never closed here
+            self._engines_pid = os.getpid()
+        engine = self._engines.pop(shard, None)
+        if engine is None:
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                # One connection, reused: self._db_lock already lets one thread at a time use it, and the
+                # webserver's threads take turns, hence check_same_thread off.
+                poolclass=StaticPool,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            )
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+        self._engines[shard] = engine
+        while len(self._engines) > OPEN_DATABASES:
+            _, oldest = self._engines.popitem(last=False)
+            oldest.dispose()
+        return engine
+
+    def _close_engines(self) -> None:
+        with self._db_lock:  # not while another thread uses one
+            engines, self._engines = self._engines, OrderedDict()
+            if self._engines_pid == os.getpid():
+                for engine in engines.values():
+                    engine.dispose()
+            self._engines_pid = os.getpid()
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock:
+            engine = self._open_engine(shard)
+            with engine.connect() as conn:
+                changes_before = conn.connection.dbapi_connection.total_changes
+                with conn.begin():
+                    yield conn
+                wrote = conn.connection.dbapi_connection.total_changes != changes_before
+            if wrote and shard != INDEX_SHARD_NAME:
+                self._wake_watchers(shard)
+
+    def _wake_watchers(self, shard: str) -> None:
+        """Touch the run's .db file, which is what the webserver watches for new events (its live run log).
+
+        Dagster's storage wakes it by the checkpoint that closing the connection does; with the connection kept
+        open, new events sit in the -wal file and the .db file would change only at the next checkpoint.
+        Only writes touch it: a read touching it would wake the watcher, which reads, and so on.
+        """
+        try:
+            os.utime(self.path_for_shard(shard))
+        except FileNotFoundError:
+            pass  # wiped meanwhile
+
+    def wipe(self) -> None:
+        self._close_engines()  # before the files go, so that no connection writes into deleted files
+        super().wipe()
+
+    def upgrade(self) -> None:
+        self._close_engines()  # migrations run on fresh connections; ours would hold the old schema's statements
+        super().upgrade()
+
+    def dispose(self) -> None:
+        self._close_engines()
+        super().dispose()
