@@ -43,7 +43,7 @@ from unittest import mock
 
 import dagster as dg
 
-from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
+from curation_assets.dagster_storage import INSTANCE_OVERRIDES
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))

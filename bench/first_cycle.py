@@ -47,7 +47,7 @@ def run_side(side: str, source: Path, annotators: int, work_dir: Path) -> dict:
     import dagster as dg
     import pipeline_vs_baseline as side_by_side
 
-    from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
+    from curation_assets.dagster_storage import INSTANCE_OVERRIDES
     from curation_assets.local_argilla.process import start_embedded_argilla
 
     team = side_by_side.ANNOTATOR_NAMES[:annotators]

@@ -464,7 +464,7 @@ def build_fixture(backend, team: int, records: int) -> Path:
     import dagster as dg
     from dolly_generator import write_source_file
 
-    from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
+    from curation_assets.dagster_storage import INSTANCE_OVERRIDES
     from curation_assets.local_argilla.process import start_embedded_argilla
     from curation_assets_tests.harness import ProjectOnServer
 
@@ -752,7 +752,7 @@ def pipeline_worker(work_dir: Path, url: str, seconds: float, out: Path) -> None
     """The sensor every 30 s and every run it requests, as Dagster's daemon would, until `seconds` have passed."""
     import dagster as dg
 
-    from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
+    from curation_assets.dagster_storage import INSTANCE_OVERRIDES
     from curation_assets_tests.harness import ProjectOnServer
 
     description = json.loads((work_dir / "fixture.json").read_text())

@@ -26,7 +26,7 @@ from pathlib import Path
 import dagster as dg
 import httpx
 
-from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
+from curation_assets.dagster_storage import INSTANCE_OVERRIDES
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))

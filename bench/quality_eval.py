@@ -201,7 +201,7 @@ def pipeline_step_seconds(records: pd.DataFrame) -> dict[str, float]:
     """Each asset's step time (the partitioned pushes summed) in one in-process run of a project declaring the records."""
     import dagster as dg
 
-    from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
+    from curation_assets.dagster_storage import INSTANCE_OVERRIDES
     from curation_assets.local_argilla.process import start_embedded_argilla
     from curation_assets_tests.harness import PLAN, REFRESH, ProjectOnServer
 

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import dagster as dg
 
-from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
+from curation_assets.dagster_storage import INSTANCE_OVERRIDES
 
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR.parent))  # the shared harness and browser helper in curation_assets_tests

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from curation_assets.dagster_event_log import INSTANCE_OVERRIDES
+from curation_assets.dagster_storage import INSTANCE_OVERRIDES
 from curation_assets.local_argilla.process import ArgillaServerProcess, start_embedded_argilla
 from curation_assets.local_argilla.runtime import DISABLE_SPEEDUPS_ENV
 from curation_assets.team.services import TeamServices

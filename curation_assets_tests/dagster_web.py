@@ -14,17 +14,17 @@ import httpx
 import yaml
 
 from curation_assets import state
-from curation_assets.dagster_event_log import EVENT_LOG_STORAGE_SETTINGS
+from curation_assets.dagster_storage import INSTANCE_OVERRIDES
 from curation_assets.local_argilla.process import free_port
 
 LOCATION = "curation_assets.definitions"
 # Runs launch at once in a process of their own, with no daemon: no sensor starts runs behind the test's back.
-# Events are stored as curation-quickstart stores them, so the run page's live log is the one a user watches.
+# Runs and events are stored as curation-quickstart stores them, so the run page's live log is the one a user watches.
 INSTANCE_SETTINGS = yaml.safe_dump(
     {
         "telemetry": {"enabled": False},
         "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"},
-        "event_log_storage": EVENT_LOG_STORAGE_SETTINGS,
+        **INSTANCE_OVERRIDES,
     },
     sort_keys=False,
 )

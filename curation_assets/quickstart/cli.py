@@ -25,7 +25,7 @@ from .. import state
 from ..argilla_adapter.client import ArgillaClient
 from ..argilla_adapter.errors import ArgillaError
 from ..argilla_adapter.rest import Connection
-from ..dagster_event_log import EVENT_LOG_STORAGE_SETTINGS
+from ..dagster_storage import INSTANCE_OVERRIDES as KEPT_OPEN_STORAGE
 from ..defs.jobs import every_partition_tags
 from ..local_argilla.bootstrap import Credentials, read_credentials
 from ..local_argilla.config import DATA_DIR_ENV, DEFAULT_PORT, LocalArgillaConfig, default_data_dir
@@ -50,12 +50,12 @@ DAGSTER_PORT = 3000
 # Kept on disk in DAGSTER_HOME: runs, events and storage stay there; no usage statistics leave the machine.
 # The run queue hands a requested run to the launcher every second (Dagster's default: 5 s), part of a refresh's
 # freshness budget (bench/freshness.py).
-# Events go to Dagster's SQLite files through connections kept open between events (dagster_event_log.py): a run
-# stores a few hundred events, and opening and checkpointing a database for each one was a second of every cycle.
+# Runs and events go to Dagster's SQLite files through connections kept open (dagster_storage.py): a cycle stores
+# a few hundred events, and opening and checkpointing a database for each one was a second of every cycle.
 DAGSTER_INSTANCE_SETTINGS = {
     "telemetry": {"enabled": False},
     "run_queue": {"dequeue_interval_seconds": 1},
-    "event_log_storage": EVENT_LOG_STORAGE_SETTINGS,
+    **KEPT_OPEN_STORAGE,
 }
 # The team profile's state folder, inside the local one: its own Argilla data dir, DAGSTER_HOME, outputs and
 # services, so that answers collected from one profile's server never mix with the other's (docs/team.md).
@@ -305,8 +305,9 @@ def prepare_dagster_home(team: bool = False) -> Path:
         completed = {**DAGSTER_INSTANCE_SETTINGS, **settings}
         if "run_coordinator" in settings:
             completed.pop("run_queue", None)  # Dagster refuses both: a run coordinator of your own is kept as it is
-        if "storage" in settings:
-            completed.pop("event_log_storage", None)  # likewise a storage of your own (e.g. PostgreSQL)
+        if "storage" in settings:  # likewise a storage of your own (e.g. PostgreSQL)
+            for key in KEPT_OPEN_STORAGE:
+                completed.pop(key, None)
         if completed != settings:
             settings_file.write_text(yaml.safe_dump(completed, sort_keys=False))
     os.environ["DAGSTER_HOME"] = str(home)

@@ -1,6 +1,7 @@
-"""Dagster's SQLite event log, with its database connections kept open between events.
+"""Dagster's SQLite storage for runs and events, with its database connections kept open between uses.
 
-Dagster's own `SqliteEventLogStorage` opens a new engine and connection for every event it stores and reads, and
+Dagster's own SQLite storages open a new engine and connection for every read and write and close it after one
+transaction. The event log is the costly one: `SqliteEventLogStorage` opens a new engine and connection for every event it stores and reads, and
 closes it after one transaction. Closing the last connection to a database in WAL mode checkpoints the WAL into the
 database file and syncs both, so each of a run's few hundred events pays for a connect, a checkpoint and several
 fsyncs. This class keeps one connection per database (the run's shard, the cross-run index) open and reuses it:
@@ -12,7 +13,11 @@ storage's, so a DAGSTER_HOME keeps its history either way), the migrations, ever
 webserver, the daemon, a run's worker) open the same files with their own connections; WAL gives each transaction a
 fresh snapshot, so they see each other's commits as before.
 
-The team profile keeps its events in PostgreSQL (team/dagster_instance.py) and does not use this.
+The run storage (`runs.db`: runs, their tags and statuses, daemon heartbeats) gets the same treatment with
+SQLAlchemy's own pool of connections, since its callers hold no lock of Dagster's. Schedules and sensors' ticks
+stay on Dagster's storage as they are.
+
+The team profile keeps all of it in PostgreSQL (team/dagster_instance.py) and does not use this.
 """
 
 from __future__ import annotations
@@ -24,30 +29,66 @@ from contextlib import contextmanager
 
 from dagster import Field, StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-# dagster.yaml's `event_log_storage` entry (no base_dir: the run shards stay where Dagster keeps them by default).
-EVENT_LOG_STORAGE_SETTINGS = {"module": __name__, "class": "KeptOpenSqliteEventLogStorage"}
-# For an instance built in code (the tests' and benchmarks' `dg.instance_for_test(..., overrides=...)`), so that they
-# run on the storage that curation-quickstart configures.
-INSTANCE_OVERRIDES = {"event_log_storage": EVENT_LOG_STORAGE_SETTINGS}
+# dagster.yaml's entries (no base_dir: the databases stay where Dagster keeps them by default, under
+# $DAGSTER_HOME/history). Also the overrides of an instance built in code (the tests' and benchmarks'
+# `dg.instance_for_test(..., overrides=...)`), so that they run on the storage that curation-quickstart configures.
+INSTANCE_OVERRIDES = {
+    "run_storage": {"module": __name__, "class": "KeptOpenSqliteRunStorage"},
+    "event_log_storage": {"module": __name__, "class": "KeptOpenSqliteEventLogStorage"},
+}
 # A run's worker uses two databases (its shard and the index); the webserver reads the shards of the runs it shows.
 # Past this many, the least recently used connection is closed.
 OPEN_DATABASES = 16
 
 
-def default_base_dir() -> str:
-    """Where Dagster's default storage keeps the run shards: $DAGSTER_HOME/history/runs."""
+def default_base_dir(*under_history: str) -> str:
+    """Where Dagster's default storage keeps it: $DAGSTER_HOME/history (runs.db), history/runs (the event log)."""
     home = os.environ.get("DAGSTER_HOME")
     if not home:
         raise ValueError(
-            "KeptOpenSqliteEventLogStorage has no base_dir and DAGSTER_HOME is not set: set one of them (dagster.yaml's "
-            "event_log_storage.config.base_dir, or the environment variable)"
+            "a kept-open SQLite storage has no base_dir and DAGSTER_HOME is not set: set one of them (the "
+            "storage's config.base_dir in dagster.yaml, or the environment variable)"
         )
-    return os.path.join(home, "history", "runs")
+    return os.path.join(home, "history", *under_history)
+
+
+class KeptOpenSqliteRunStorage(SqliteRunStorage):
+    """SqliteRunStorage whose connections stay open in SQLAlchemy's pool instead of one engine per call."""
+
+    def __init__(self, conn_string: str, inst_data=None):
+        super().__init__(conn_string, inst_data=inst_data)
+        self._engine: Engine | None = None
+        self._engine_pid = os.getpid()
+
+    @classmethod
+    def config_type(cls):
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value) -> KeptOpenSqliteRunStorage:
+        return cls.from_local(config_value.get("base_dir") or default_base_dir(), inst_data=inst_data)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        if self._engine is None or self._engine_pid != os.getpid():
+            # The pool's default for a SQLite file: connections kept, each used by one thread at a time.
+            self._engine = create_engine(self._conn_string)
+            self._engine_pid = os.getpid()
+        with self._engine.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        if self._engine is not None and self._engine_pid == os.getpid():
+            self._engine.dispose()
+        self._engine = None
+        super().dispose()
 
 
 class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
@@ -57,7 +98,7 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         # The engines belong to the process that opened them: a forked child must not share the parent's connections.
         self._engines_pid = os.getpid()
-        super().__init__(base_dir or default_base_dir(), inst_data=inst_data)
+        super().__init__(base_dir or default_base_dir("runs"), inst_data=inst_data)
 
     @classmethod
     def config_type(cls):

@@ -1,6 +1,6 @@
-"""The event log storage curation-quickstart configures (dagster_event_log.py): Dagster's SQLite files, kept open.
+"""The run and event storages curation-quickstart configures (dagster_storage.py): Dagster's SQLite files, kept open.
 
-What must not change against Dagster's own SqliteEventLogStorage: what is stored and read back, the files (a
+What must not change against Dagster's own SQLite storages: what is stored and read back, the files (a
 DAGSTER_HOME written by one is read by the other), the live log's wake-up of watchers, wiping.
 """
 
@@ -13,8 +13,13 @@ import time
 import dagster as dg
 import yaml
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 
-from curation_assets.dagster_event_log import INSTANCE_OVERRIDES, KeptOpenSqliteEventLogStorage
+from curation_assets.dagster_storage import (
+    INSTANCE_OVERRIDES,
+    KeptOpenSqliteEventLogStorage,
+    KeptOpenSqliteRunStorage,
+)
 from curation_assets.quickstart import cli
 
 
@@ -49,24 +54,34 @@ def event_summary(instance: dg.DagsterInstance, run_id: str) -> list[tuple]:
     return [(entry.dagster_event_type, entry.step_key, entry.user_message) for entry in instance.all_logs(run_id)]
 
 
+def run_summary(instance: dg.DagsterInstance, run_ids: list[str]) -> list[tuple]:
+    runs = {run.run_id: run for run in instance.get_runs()}
+    return [(runs[run_id].status, runs[run_id].tags["round"], runs[run_id].job_name) for run_id in run_ids]
+
+
 def test_runs_store_and_read_the_same_events_as_with_dagsters_own_storage(tmp_path):
     with instance_in(tmp_path / "kept", INSTANCE_OVERRIDES) as kept:
         assert isinstance(kept.event_log_storage, KeptOpenSqliteEventLogStorage)
+        assert isinstance(kept.run_storage, KeptOpenSqliteRunStorage)
         kept_runs = materialize_twice(kept)
         kept_events = [event_summary(kept, run_id) for run_id in kept_runs]
+        kept_run_rows = run_summary(kept, kept_runs)
         latest = kept.get_latest_materialization_event(dg.AssetKey("total"))
         check = kept.event_log_storage.get_latest_asset_check_execution_by_key(
             [dg.AssetCheckKey(dg.AssetKey("total"), "total_is_positive")]
         )
     with instance_in(tmp_path / "dagster") as default:
         assert type(default.event_log_storage) is SqliteEventLogStorage
-        default_events = [event_summary(default, run_id) for run_id in materialize_twice(default)]
+        default_runs = materialize_twice(default)
+        default_events = [event_summary(default, run_id) for run_id in default_runs]
+        default_run_rows = run_summary(default, default_runs)
 
     # Same events in the same order (messages name run-specific things: compared by type and step).
     assert [[event[:2] for event in run] for run in kept_events] == [
         [event[:2] for event in run] for run in default_events
     ]
     assert len(kept_events[0]) > 10
+    assert kept_run_rows == default_run_rows and kept_run_rows[1][:2] == (dg.DagsterRunStatus.SUCCESS, "2")
     assert latest.run_id == kept_runs[1] and latest.asset_materialization.asset_key == dg.AssetKey("total")
     (check_record,) = check.values()
     assert check_record.run_id == kept_runs[1]
@@ -74,7 +89,9 @@ def test_runs_store_and_read_the_same_events_as_with_dagsters_own_storage(tmp_pa
     # The files are Dagster's: its own storage reads the history the kept-open one wrote, once that one is closed.
     with instance_in(tmp_path / "kept") as reopened:
         assert type(reopened.event_log_storage) is SqliteEventLogStorage
+        assert type(reopened.run_storage) is SqliteRunStorage
         assert [event_summary(reopened, run_id) for run_id in kept_runs] == kept_events
+        assert run_summary(reopened, kept_runs) == kept_run_rows
         assert reopened.get_latest_materialization_event(dg.AssetKey("total")).run_id == kept_runs[1]
 
 
@@ -131,15 +148,19 @@ def test_quickstart_configures_it_and_keeps_a_storage_of_your_own(tmp_path, monk
     home = cli.prepare_dagster_home()
     settings = yaml.safe_load((home / "dagster.yaml").read_text())
     assert settings["event_log_storage"] == {
-        "module": "curation_assets.dagster_event_log",
+        "module": "curation_assets.dagster_storage",
         "class": "KeptOpenSqliteEventLogStorage",
     }
+    assert settings["run_storage"]["class"] == "KeptOpenSqliteRunStorage"
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert isinstance(instance.event_log_storage, KeptOpenSqliteEventLogStorage)
         assert instance.event_log_storage._base_dir == str(home / "history" / "runs")
+        assert isinstance(instance.run_storage, KeptOpenSqliteRunStorage)
+        assert (home / "history" / "runs.db").exists()
 
     # A dagster.yaml that names its own storage keeps it; Dagster refuses `storage` beside `event_log_storage`.
     own = {"storage": {"sqlite": {"base_dir": str(tmp_path / "elsewhere")}}}
     (home / "dagster.yaml").write_text(yaml.safe_dump(own))
     cli.prepare_dagster_home()
-    assert "event_log_storage" not in yaml.safe_load((home / "dagster.yaml").read_text())
+    kept = yaml.safe_load((home / "dagster.yaml").read_text())
+    assert kept["storage"] == own["storage"] and not {"run_storage", "event_log_storage"} & set(kept)
