@@ -23,17 +23,20 @@ The team profile keeps all of it in PostgreSQL (team/dagster_instance.py) and do
 from __future__ import annotations
 
 import os
+import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from dagster import Field, StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME, SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.sql import create_engine
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, create_db_conn_string
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 # dagster.yaml's entries (no base_dir: the databases stay where Dagster keeps them by default, under
 # $DAGSTER_HOME/history). Also the overrides of an instance built in code (the tests' and benchmarks'
@@ -98,6 +101,7 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         # The engines belong to the process that opened them: a forked child must not share the parent's connections.
         self._engines_pid = os.getpid()
+        self._empty_shard_image: bytes | None = None  # a new run's database, as Dagster creates it
         super().__init__(base_dir or default_base_dir("runs"), inst_data=inst_data)
 
     @classmethod
@@ -123,13 +127,43 @@ class KeptOpenSqliteEventLogStorage(SqliteEventLogStorage):
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             )
             if shard not in self._initialized_dbs:
-                self._initdb(engine)
+                # A run's new shard is a copy of an empty one; anything else (the index, a shard that exists) is
+                # checked and created by Dagster as usual.
+                if shard == INDEX_SHARD_NAME or not self._created_from_image(self.path_for_shard(shard)):
+                    self._initdb(engine)
                 self._initialized_dbs.add(shard)
         self._engines[shard] = engine
         while len(self._engines) > OPEN_DATABASES:
             _, oldest = self._engines.popitem(last=False)
             oldest.dispose()
         return engine
+
+    def _created_from_image(self, path: str) -> bool:
+        """Create a run's shard as a copy of an empty shard's file; False if the file exists (left as it is).
+
+        Dagster creates each new run's database by creating its tables and indexes and stamping its migration
+        revision: about 0.09 s per run on this project's machines, a tenth of a no-change push. The empty
+        database it makes is the same every time, so it is made once per process (by Dagster's own code, in
+        a folder of its own) and copied. The copy is linked into place, which fails if the file exists: a
+        database another process created meanwhile is never replaced.
+        """
+        if os.path.exists(path):
+            return False
+        if self._empty_shard_image is None:
+            with tempfile.TemporaryDirectory(prefix="dagster-shard-image-") as folder:
+                engine = create_engine(create_db_conn_string(folder, "empty"), poolclass=NullPool)
+                self._initdb(engine)
+                engine.dispose()
+                self._empty_shard_image = Path(folder, "empty.db").read_bytes()
+        partial = f"{path}.{os.getpid()}-{threading.get_ident()}.partial"
+        Path(partial).write_bytes(self._empty_shard_image)
+        try:
+            os.link(partial, path)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(partial)
+        return True
 
     def _close_engines(self) -> None:
         with self._db_lock:  # not while another thread uses one

@@ -7,6 +7,7 @@ DAGSTER_HOME written by one is read by the other), the live log's wake-up of wat
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 
@@ -164,3 +165,44 @@ def test_quickstart_configures_it_and_keeps_a_storage_of_your_own(tmp_path, monk
     cli.prepare_dagster_home()
     kept = yaml.safe_load((home / "dagster.yaml").read_text())
     assert kept["storage"] == own["storage"] and not {"run_storage", "event_log_storage"} & set(kept)
+
+
+def _schema(path) -> tuple[list[tuple], list[tuple], str]:
+    """A database file's tables and indexes (their SQL), its migration revision and its journal mode."""
+    with sqlite3.connect(path) as connection:
+        objects = connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name").fetchall()
+        revision = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+    connection.close()
+    return objects, revision, mode
+
+
+def test_a_new_runs_database_is_the_one_dagster_creates_and_an_existing_one_is_left_alone(tmp_path):
+    dagsters = SqliteEventLogStorage(str(tmp_path / "dagster"))
+    kept = KeptOpenSqliteEventLogStorage(str(tmp_path / "kept"))
+    try:
+        for storage in (dagsters, kept):
+            with storage.run_connection("first-run"):
+                pass
+            with storage.run_connection("second-run"):
+                pass
+        for run_id in ("first-run", "second-run"):
+            copied = _schema(kept.path_for_shard(run_id))
+            assert copied == _schema(dagsters.path_for_shard(run_id))
+            assert copied[2] == "wal" and len(copied[0]) > 5 and copied[1]
+
+        # A file that already exists (another process's run) is opened as it is, never replaced by the image.
+        kept.dispose()
+        with sqlite3.connect(kept.path_for_shard("third-run")) as connection:
+            connection.execute("CREATE TABLE already_here (x)")
+        connection.close()
+        reopened = KeptOpenSqliteEventLogStorage(str(tmp_path / "kept"))
+        with reopened.run_connection("third-run"):
+            pass
+        names = [name for _, name, _, _ in _schema(reopened.path_for_shard("third-run"))[0]]
+        assert "already_here" in names and "event_logs" in names
+        reopened.dispose()
+        assert not [name for name in os.listdir(tmp_path / "kept") if name.endswith(".partial")]
+    finally:
+        dagsters.dispose()
+        kept.dispose()
