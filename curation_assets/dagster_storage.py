@@ -1,12 +1,12 @@
 """Dagster's SQLite storage for runs and events, with its database connections kept open between uses.
 
 Dagster's own SQLite storages open a new engine and connection for every read and write and close it after one
-transaction. The event log is the costly one: `SqliteEventLogStorage` opens a new engine and connection for every event it stores and reads, and
-closes it after one transaction. Closing the last connection to a database in WAL mode checkpoints the WAL into the
-database file and syncs both, so each of a run's few hundred events pays for a connect, a checkpoint and several
-fsyncs. This class keeps one connection per database (the run's shard, the cross-run index) open and reuses it:
-each event is still its own committed transaction, synced to the WAL as before (synchronous=FULL, SQLite's default),
-and SQLite checkpoints the WAL every 1,000 pages and when the connection closes.
+transaction. The event log is the costly one, as it is used for every event a run stores and reads: closing the last
+connection to a database in WAL mode checkpoints the WAL into the database file and syncs both, so each of a run's
+few hundred events pays for a connect, a checkpoint and several fsyncs. This class keeps one connection per
+database (the run's shard, the cross-run index) open and reuses it: each event is still its own committed
+transaction, synced to the WAL as before (synchronous=FULL, SQLite's default), and SQLite checkpoints the WAL every
+1,000 pages and when the connection closes.
 
 What stays Dagster's: the schema, the files (`<base_dir>/<run id>.db` and `index.db`, the same as the default
 storage's, so a DAGSTER_HOME keeps its history either way), the migrations, every query. Other processes (the

@@ -176,8 +176,8 @@ class ArgillaClient(RestSession):
         The requests `rg.Dataset(...).create()` sends, with the bodies its models give, minus what it reads back
         and updates afterwards: the dataset (with its guidelines, distribution and `metadata`, which the SDK
         PATCHes after creating it), each field, question, vector setting and metadata property, then publish.
-        For the curation dataset that is 18 requests instead of 34 (the SDK reads the dataset and its settings
-        back, four times over), and dataset creation is the most of a small project's push. A creation cut
+        For the curation dataset that is 18 requests instead of 29 (the SDK reads the dataset back four times,
+        and its settings once), and dataset creation is most of a small project's push. A creation cut
         short leaves a draft, which the next call deletes and starts over (above), as the SDK's rollback would.
         """
         settings.validate()
