@@ -390,7 +390,12 @@ def _chosen_projects(arguments: argparse.Namespace, argilla: ArgillaClient) -> l
         if not names:
             raise QuickstartError(f"no project is declared in {declare.projects_folder()}: give a --source")
         return names
-    name = arguments.project or declare.name_for_source(arguments.source or "")
+    if not arguments.project and arguments.source is None:
+        raise QuickstartError(
+            "which project should change? Name it with --project (declared: "
+            f"{', '.join(declare.declared_projects()) or 'none'}), or declare a new one with --source"
+        )
+    name = arguments.project or declare.name_for_source(arguments.source)
     if not asks_to_declare:
         if name not in declare.declared_projects():
             raise QuickstartError(

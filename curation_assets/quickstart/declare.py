@@ -6,6 +6,7 @@ next runs, the sensor and the Dagster UI read that file, so nobody has to repeat
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +109,9 @@ def declare(request: ProjectRequest, dataset_stamps: dict[str, str | None]) -> D
         raise ValueError(f"project name {request.name!r}: use lower-case letters, digits and _, starting with a letter")
     path = definition_path(request.name)
     existing = read_attributes(request.name) if path.exists() else None
-    attributes = dict(existing or {})
+    # A deep copy: the request edits nested blocks (annotation, review, publish), and a change made in `existing` too
+    # would compare equal to it below and never be written.
+    attributes = copy.deepcopy(existing or {})
     if existing is None and request.source is None:
         raise ValueError(f"there is no project {request.name!r} yet ({path}): give its --source to declare it")
 
