@@ -155,3 +155,19 @@ def test_raw_dolly_on_an_unreadable_file_fails_with_the_loaders_message(tmp_path
     assert error.cls_name == "Failure", "a dagster Failure: the UI shows its description, not a stack to decode"
     assert f"{source} ends in the middle of a record at line 2" in error.message
     assert "Download or export it again" in error.message
+
+
+def test_raw_dolly_with_no_valid_row_fails_with_a_reason_and_the_quarantine(tmp_path):
+    rows = [{**row, "category": "trivia"} for row in good_rows()]
+    source = write(rows, tmp_path / "source.jsonl")
+
+    result = materialize_raw_dolly(tmp_path, source)
+
+    assert not result.success
+    (failure,) = [event for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_FAILURE]
+    error = failure.step_failure_data.error
+    assert error.cls_name == "Failure"
+    assert f"all {len(rows)} row(s) failed validation, e.g. line 1: unknown category 'trivia'" in error.message
+    quarantine_file = tmp_path / "output" / "quarantine" / "raw_dolly_quarantine.jsonl"
+    assert str(quarantine_file) in error.message
+    assert len(quarantine_file.read_text().splitlines()) == len(rows)

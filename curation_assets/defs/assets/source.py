@@ -32,6 +32,21 @@ def build_raw_dolly(project: Project) -> dg.AssetsDefinition:
         valid, quarantine = validate_records(loaded, source.known_categories)
         quarantine_path = project.output_folder("quarantine") / "raw_dolly_quarantine.jsonl"
         quarantine.to_json(quarantine_path, orient="records", lines=True, force_ascii=False, default_handler=str)
+        if valid.empty and len(quarantine):
+            # Nothing to curate: a plan from no records would take every unanswered record out of Argilla. The
+            # previous materialization stays the one downstream assets use.
+            raise dg.Failure(
+                description=(
+                    f"no valid record in {source.identity}: all {len(quarantine)} row(s) failed validation, e.g. "
+                    f"{quarantine['location'].iloc[0]}: {quarantine['reason'].iloc[0]}. Every row and its reason is in "
+                    f"{quarantine_path}; fix the source or the project's declaration, then run again"
+                ),
+                metadata={
+                    "source": source.identity,
+                    "quarantine_defects": dg.MetadataValue.json(defect_counts(quarantine)),
+                },
+                allow_retries=False,
+            )
         if len(quarantine):
             context.log.warning(
                 f"{len(quarantine)} row(s) of {source.identity} quarantined with their reasons in {quarantine_path}"
