@@ -2,6 +2,6 @@
 # Set up and run the pipeline on the embedded Argilla: starts Argilla and Dagster, pushes the
 # shipped Dolly excerpt to the annotators. Arguments go to curation-quickstart (--simulate, --once, ...).
 set -euo pipefail
-CURATION_EXTRAS="local" source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$PROJECT_DIR"
 exec "$VENV_DIR/bin/curation-quickstart" "$@"

@@ -6,6 +6,6 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/team-packages.sh"
 ensure_team_packages
-CURATION_EXTRAS="local" source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$PROJECT_DIR"
 exec "$VENV_DIR/bin/curation-quickstart" --profile team "$@"

@@ -2,7 +2,7 @@
 # Set up and run the whole test suite: unit tests, the real embedded Argilla, Dagster, headless Chromium.
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -k sensor`).
 set -euo pipefail
-CURATION_EXTRAS="local,test" source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+CURATION_EXTRAS="test" source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 CHROMIUM="${CURATION_CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}"
 if [ -z "$CHROMIUM" ]; then
