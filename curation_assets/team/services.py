@@ -73,6 +73,12 @@ class TeamServices:
 
     def _start_postgres(self) -> DatabaseUrls:
         folder = self.postgres_folder or default_postgres_folder(self.state_folder)
+        if folder.parent == ROOT_CLUSTERS:
+            # The postgres user passes through this folder of ours to its cluster. Made under curation-quickstart's
+            # umask (077, everything it writes kept to its owner) it would be closed to that user: others may pass
+            # (x), not list it (r); also when an earlier version made it closed.
+            ROOT_CLUSTERS.mkdir(parents=True, exist_ok=True)
+            ROOT_CLUSTERS.chmod(0o711)
         cluster = LocalPostgres(
             folder,
             self._postgres_port(),
