@@ -26,17 +26,21 @@ def failure_text(result: dg.ExecuteInProcessResult) -> str:
 
 
 class ActAfter(httpx.BaseTransport):
-    """Passes requests through; after the first answered request that matches, runs `action` (a crash)."""
+    """Passes requests through; after the first answered request that matches (or each, `once=False`), runs `action`."""
 
     def __init__(
-        self, inner: httpx.BaseTransport, matches: Callable[[httpx.Request], bool], action: Callable[[], None]
+        self,
+        inner: httpx.BaseTransport,
+        matches: Callable[[httpx.Request], bool],
+        action: Callable[[], None],
+        once: bool = True,
     ):
-        self.inner, self.matches, self.action = inner, matches, action
+        self.inner, self.matches, self.action, self.once = inner, matches, action, once
         self.done = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self.inner.handle_request(request)
-        if not self.done and self.matches(request):
+        if not (self.once and self.done) and self.matches(request):
             self.done = True
             self.action()
         return response

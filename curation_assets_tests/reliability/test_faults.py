@@ -31,6 +31,7 @@ from curation_assets.logic.source import SHIPPED_EXCERPT
 from curation_assets.quickstart.annotator_client import AnnotatorSession
 from curation_assets_tests.harness import FAST_RETRIES, ProjectOnServer
 from curation_assets_tests.reliability.harness import (
+    ActAfter,
     AnswersFirstWith,
     FaultOnNth,
     KilledWithTheRequestInFlight,
@@ -512,12 +513,18 @@ def test_answers_submitted_while_feedback_is_collected_are_fully_in_or_in_the_ne
         reading.set()
         first_answer_in.wait(timeout=60)
 
-    # One record per request, so the read spans the submissions: after its first page (ana's dataset)
-    # the read waits until the first answer has landed, then goes on while the others arrive.
-    slow_reader = resource_with_fault(
+    # One record per request, so the read spans the submissions: after each page (a full read's listing or an
+    # incremental read's search), until the first answer has landed, the read waits, then goes on while the others
+    # arrive. Each page, not only the first: two datasets are read at a time, and a reader left running would
+    # finish its datasets before anyone answered, when the machine is busy.
+    slow_reader = resource_with_transport(
         pipeline.resource,
-        lambda request: request.method == "GET" and request.url.path.endswith("/records"),
-        hold_the_read_until_answers_flow,
+        lambda inner: ActAfter(
+            inner,
+            lambda request: request.url.path.endswith(("/records", "/records/search")),
+            hold_the_read_until_answers_flow,
+            once=False,
+        ),
         record_page_size=1,
     )
     sent: dict[str, dict] = {}
