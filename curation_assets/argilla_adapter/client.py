@@ -166,7 +166,7 @@ class ArgillaClient(RestSession):
             )
             if metadata and any(created.metadata.get(key) != value for key, value in metadata.items()):
                 self.stamp_dataset(created, metadata)  # a server that takes no metadata at creation
-                created = self._described(created, annotator)
+                created = self._dataset(created.id, annotator)
             return created
         return self._described(dataset, annotator)
 
@@ -199,16 +199,23 @@ class ArgillaClient(RestSession):
             ("metadata-properties", settings.metadata),
         ):
             for item in items:
-                self.request(
-                    "POST",
-                    f"/api/v1/datasets/{dataset_id}/{kind}",
-                    json={**item.api_model().model_dump(mode="json"), "dataset_id": dataset_id},
-                )
+                self._create_setting(dataset_id, kind, item)
         return self.request("PUT", f"/api/v1/datasets/{dataset_id}/publish")
 
     def _described(self, dataset: rg.Dataset, workspace: str) -> ArgillaDataset:
         self._sdk_datasets[str(dataset.id)] = dataset
-        return ArgillaDataset.from_api(self.request("GET", f"/api/v1/datasets/{dataset.id}"), workspace)
+        return self._dataset(str(dataset.id), workspace)
+
+    def _dataset(self, dataset_id: str, workspace: str) -> ArgillaDataset:
+        return ArgillaDataset.from_api(self.request("GET", f"/api/v1/datasets/{dataset_id}"), workspace)
+
+    def _create_setting(self, dataset_id: str, kind: str, setting) -> None:
+        """POST a field, question, vector setting or metadata property with the body the SDK's own model gives it."""
+        self.request(
+            "POST",
+            f"/api/v1/datasets/{dataset_id}/{kind}",
+            json={**setting.api_model().model_dump(mode="json"), "dataset_id": dataset_id},
+        )
 
     def stamp_dataset(self, dataset: ArgillaDataset, stamp: dict) -> None:
         """Merge these keys into the dataset's Argilla metadata (where a project records its source), if they differ."""
@@ -248,11 +255,7 @@ class ArgillaClient(RestSession):
         added = []
         for prop in properties:
             if prop.name not in existing:
-                self.request(
-                    "POST",
-                    f"/api/v1/datasets/{dataset.id}/metadata-properties",
-                    json={**prop.api_model().model_dump(mode="json"), "dataset_id": dataset.id},
-                )
+                self._create_setting(dataset.id, "metadata-properties", prop)
                 added.append(prop.name)
         if added:
             self._sdk_datasets.pop(dataset.id, None)  # an SDK copy would not know the new properties

@@ -107,3 +107,23 @@ def test_a_dataset_made_over_rest_takes_records_new_properties_and_its_annotator
     assert metrics.raise_for_status().json()["responses"] == {
         "total": len(source), "submitted": 0, "discarded": 0, "draft": 0, "pending": len(source),
     }  # fmt: skip
+
+
+def test_a_server_that_takes_no_metadata_at_creation_gets_the_stamp_afterwards(argilla_server, monkeypatch):
+    argilla = ArgillaClient(Connection(argilla_server.url, argilla_server.owner_api_key))
+    name = "creation_stamped_later"
+    for existing in argilla.datasets_named(name).values():
+        argilla.delete_dataset(existing)
+    create = ArgillaClient._create_dataset
+    # As a server would that ignores `metadata` in the creation's body.
+    monkeypatch.setattr(
+        ArgillaClient,
+        "_create_dataset",
+        lambda self, name, workspace, settings, _: create(self, name, workspace, settings, None),
+    )
+
+    dataset = argilla.ensure_annotator_dataset(ANNOTATOR, name, curation_dataset_settings, metadata=STAMP)
+
+    assert dataset.metadata == STAMP and argilla.datasets_named(name)[ANNOTATOR].metadata == STAMP
+    # Nothing but the SDK's own datasets is kept as one: records go in through it.
+    assert isinstance(argilla._sdk_dataset(dataset), rg.Dataset)
