@@ -25,4 +25,4 @@ def test_a_warm_up_runs_in_another_thread_and_is_done_once_waited_for():
 
 def test_the_chart_warm_up_loads_what_the_charts_use_first():
     warm_up_charts()
-    assert {"matplotlib.figure", "matplotlib.backends.backend_agg", "plotly.express"} <= set(sys.modules)
+    assert {"matplotlib.figure", "matplotlib.backends.backend_agg", "plotly.graph_objects"} <= set(sys.modules)

@@ -74,12 +74,23 @@ def _similarity_of_normalised(left: str, right: str) -> float:
     return 2.0 * matched / (len(left) + len(right) + 2)
 
 
-def annotate_changes(submitted: pd.DataFrame) -> pd.DataFrame:
+# Raised whenever a change to the comparison would annotate some row differently: annotations an earlier version kept
+# (`known_annotations`) are then not taken.
+COMPARISON_VERSION = 1
+TEXT_DIGEST = "text_digest"
+KNOWN_COLUMNS = ("field", TEXT_DIGEST, "similarity")
+
+
+def annotate_changes(submitted: pd.DataFrame, known: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per submitted row: `changed_fields` label, a boolean per field, and a similarity per field.
 
     An answer identical to its original, the usual case, is found by Arrow's `==` on the whole
     column and neither normalised nor compared word by word; only the other rows become Python
     objects, compared row by row (rather than `Series.map` on Arrow strings).
+
+    `known` is `known_annotations` of an earlier call: an edited answer whose original and answer
+    hash as one there did takes that similarity instead of being compared again, word by word (a
+    refresh after a few new answers compares only those). The result is the same with or without it.
     """
     result = submitted.copy(deep=False)  # the new columns only: the texts stay shared with `submitted`
     changed_by_field = []
@@ -88,7 +99,16 @@ def annotate_changes(submitted: pd.DataFrame) -> pd.DataFrame:
         differing = np.flatnonzero(~_identical_texts(result[field], result[column]))
         before_texts = result[field].iloc[differing].to_numpy(dtype=object)
         after_texts = result[column].iloc[differing].to_numpy(dtype=object)
-        for row, before, after in zip(differing, before_texts, after_texts):
+        compare = np.ones(len(differing), dtype=bool)
+        if known is not None and len(differing):
+            of_field = known[known["field"] == name].drop_duplicates(TEXT_DIGEST)
+            found = pd.Index(of_field[TEXT_DIGEST]).get_indexer(_pair_digests(before_texts, after_texts))
+            taken = found >= 0
+            # Only edited answers are kept, so a known pair is a change, with the similarity it had.
+            changed[differing[taken]] = True
+            similarities[differing[taken]] = of_field["similarity"].to_numpy()[found[taken]]
+            compare = ~taken
+        for row, before, after in zip(differing[compare], before_texts[compare], after_texts[compare]):
             before, after = normalise(before), normalise(after)
             changed[row] = before != after
             similarities[row] = _similarity_of_normalised(before, after)
@@ -100,6 +120,27 @@ def annotate_changes(submitted: pd.DataFrame) -> pd.DataFrame:
         change_label([name for name, flag in zip(names, flags) if flag]) for flags in zip(*changed_by_field)
     ]
     return result
+
+
+def known_annotations(annotated: pd.DataFrame) -> pd.DataFrame:
+    """What `annotate_changes(..., known=)` takes: per field, each edited answer's digest (with its original) and
+    similarity. Unedited answers are not kept: `annotate_changes` finds them without comparing words."""
+    parts = []
+    for field, column, name in COMPARED:
+        edited = annotated[annotated[f"{name}_changed"]] if len(annotated) else annotated
+        digests = _pair_digests(edited[field].to_numpy(dtype=object), edited[column].to_numpy(dtype=object))
+        parts.append(
+            pd.DataFrame(
+                {"field": name, TEXT_DIGEST: digests, "similarity": edited[f"{name}_similarity"].to_numpy(dtype=float)}
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _pair_digests(before_texts: np.ndarray, after_texts: np.ndarray) -> np.ndarray:
+    """One 64-bit hash per (original, answer) pair: all a field's similarity depends on."""
+    pairs = pd.DataFrame({"before": before_texts, "after": after_texts}, dtype=object)
+    return pd.util.hash_pandas_object(pairs, index=False).to_numpy()
 
 
 def _identical_texts(before: pd.Series, after: pd.Series) -> np.ndarray:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .changes import COMPARED, annotate_changes
+from .charts import bar_chart, line_chart
 from .ids import ids_in
 from .markdown import inert_text, markdown_table
 from .quality import FLAGS
@@ -84,7 +85,11 @@ def flag_precision(feedback: pd.DataFrame, submitted: pd.DataFrame, signals: pd.
     return pd.DataFrame(rows, columns=FLAG_PRECISION_COLUMNS)
 
 
-def compute_statistics(feedback: pd.DataFrame, signals: pd.DataFrame | None = None) -> ChangeStatistics:
+def compute_statistics(
+    feedback: pd.DataFrame, signals: pd.DataFrame | None = None, known_changes: pd.DataFrame | None = None
+) -> ChangeStatistics:
+    """The statistics of this feedback; `known_changes` (`changes.known_annotations` of an earlier call) spares comparing
+    again the submitted rows whose texts it holds."""
     status_counts = (
         feedback["status"]
         .value_counts()
@@ -92,7 +97,7 @@ def compute_statistics(feedback: pd.DataFrame, signals: pd.DataFrame | None = No
         .rename_axis("status")
         .reset_index(name="count")
     )
-    submitted = annotate_changes(feedback[feedback["status"] == ResponseStatus.SUBMITTED])
+    submitted = annotate_changes(feedback[feedback["status"] == ResponseStatus.SUBMITTED], known_changes)
     change_counts = submitted["changed_fields"].value_counts().rename_axis("changed_fields").reset_index(name="count")
 
     def by(column: str) -> pd.DataFrame:
@@ -126,8 +131,6 @@ def compute_statistics(feedback: pd.DataFrame, signals: pd.DataFrame | None = No
 
 def plotly_figures(statistics: ChangeStatistics) -> dict:
     """Interactive figures, by file stem, for the HTML saved beside the data."""
-    import plotly.express as px
-
     by_category = statistics.by_category.melt(
         id_vars="category", value_vars=STATUS_ORDER, var_name="status", value_name="count"
     )
@@ -135,13 +138,13 @@ def plotly_figures(statistics: ChangeStatistics) -> dict:
         id_vars="annotator", value_vars=STATUS_ORDER, var_name="status", value_name="count"
     )
     figures = {
-        "response_status": px.bar(statistics.status_counts, x="status", y="count", title="Responses by status"),
-        "changed_fields": px.bar(
+        "response_status": bar_chart(statistics.status_counts, x="status", y="count", title="Responses by status"),
+        "changed_fields": bar_chart(
             statistics.change_counts, x="changed_fields", y="count", title="Submitted records: which fields changed"
         ),
-        "status_by_category": px.bar(by_category, x="category", y="count", color="status", title="Status by category"),
-        "status_by_annotator": px.bar(by_annotator, x="annotator", y="count", color="status", title="Status by annotator"),
-        "field_change": px.bar(statistics.field_change, x="field", y="share_changed", title="Share of submitted records changed, per field"),
+        "status_by_category": bar_chart(by_category, x="category", y="count", color="status", title="Status by category"),
+        "status_by_annotator": bar_chart(by_annotator, x="annotator", y="count", color="status", title="Status by annotator"),
+        "field_change": bar_chart(statistics.field_change, x="field", y="share_changed", title="Share of submitted records changed, per field"),
     }  # fmt: skip
     if len(statistics.flag_precision):
         figures["flag_precision"] = flag_precision_figure(statistics.flag_precision)
@@ -151,10 +154,8 @@ def plotly_figures(statistics: ChangeStatistics) -> dict:
 def flag_precision_figure(table: pd.DataFrame):
     """Bars: share of reviewed flagged records that annotators changed or discarded, per flag; the dashed line is unflagged
     records."""
-    import plotly.express as px
-
     reviewed = table[(table["reviewed"] > 0) & (table["flag"] != NO_FLAG_ROW)]
-    figure = px.bar(
+    figure = bar_chart(
         reviewed, x="flag", y="precision", text="reviewed", range_y=[0, 1],
         title="Quality flags: share of reviewed flagged records that annotators changed or discarded (bar label: records reviewed)",
     )  # fmt: skip
@@ -165,18 +166,18 @@ def flag_precision_figure(table: pd.DataFrame):
 
 
 def warm_up_charts() -> None:
-    """Load what the charts load on first use: matplotlib's figure and PNG canvas (`summary_png`), and plotly express
-    with the modules and template its first bar chart and line bring (`plotly_figures`). Nothing is kept."""
+    """Load what the charts load on first use: matplotlib's figure and PNG canvas (`summary_png`), and plotly's graph
+    objects with the template and validators their first bar chart, line and dashed line bring (`plotly_figures`, the
+    pace timeline). Nothing is kept."""
     import importlib
-
-    import plotly.express as px
 
     for module in ("matplotlib.figure", "matplotlib.artist", "matplotlib.backends.backend_agg"):
         importlib.import_module(module)
     sample = pd.DataFrame({"label": ["a", "b"], "count": [1, 2], "status": ["submitted", "draft"]})
-    px.bar(sample, x="label", y="count", color="status", text="count", title="warm-up").add_hline(
+    bar_chart(sample, x="label", y="count", color="status", text="count", range_y=[0, 1], title="warm-up").add_hline(
         y=1, line_dash="dash", annotation_text="warm-up"
     )
+    line_chart(sample, x="label", y="count", color="status", title="warm-up")
 
 
 def summary_png(statistics: ChangeStatistics) -> bytes:

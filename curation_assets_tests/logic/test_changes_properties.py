@@ -12,6 +12,7 @@ from curation_assets.logic.changes import (
     annotate_changes,
     change_label,
     changed_fields,
+    known_annotations,
     normalise,
     similarity,
 )
@@ -96,3 +97,33 @@ def test_annotations_are_the_same_on_arrow_text_and_on_python_objects(frame_rows
     on_objects, on_arrow = annotate_changes(frame.astype(object)), annotate_changes(frame.astype("str"))
     added = [column for column in on_objects.columns if column not in COLUMNS]
     pd.testing.assert_frame_equal(on_objects[added], on_arrow[added])
+
+
+@given(
+    earlier_rows=st.lists(rows, min_size=0, max_size=12),
+    new_rows=st.lists(rows, min_size=0, max_size=12),
+    kept=st.lists(st.booleans(), min_size=12, max_size=12),
+    as_arrow=st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_annotations_taken_from_an_earlier_run_are_the_ones_a_comparison_gives(earlier_rows, new_rows, kept, as_arrow):
+    # A refresh: some rows of the earlier run again (their annotations known), new ones, in another order.
+    earlier = pd.DataFrame(earlier_rows, columns=COLUMNS)
+    known = known_annotations(annotate_changes(earlier))
+    again = [row for row, keep in zip(earlier_rows, kept) if keep]
+    frame = pd.DataFrame([*new_rows, *again][::-1], columns=COLUMNS)
+    frame = frame.astype("str") if as_arrow else frame
+    pd.testing.assert_frame_equal(annotate_changes(frame, known), annotate_changes(frame))
+
+
+def test_a_known_answer_is_recognised_by_its_texts_not_its_position():
+    row = {"instruction": "a", "context": "", "response": "b",
+           "new_instruction": "a changed", "new_input": "", "new_response": "b"}  # fmt: skip
+    known = known_annotations(annotate_changes(pd.DataFrame([row], columns=COLUMNS)))
+    assert known["field"].tolist() == ["instruction"]  # only edited answers are kept
+    known["similarity"] = 0.123  # a value no comparison of these texts gives: proves it was taken
+    edited = {**row, "new_instruction": "a edited", "new_response": "b edited"}
+    frame = pd.DataFrame([edited, row], columns=COLUMNS)
+    annotated = annotate_changes(frame, known)
+    assert annotated["instruction_similarity"].tolist() == [similarity("a", "a edited"), 0.123]
+    assert annotated["changed_fields"].tolist() == ["instruction+response", "instruction"]

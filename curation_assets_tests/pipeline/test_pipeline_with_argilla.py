@@ -3,11 +3,15 @@
 import collections
 
 import httpx
+import pandas as pd
 import pytest
 
 from curation_assets.argilla_adapter.errors import ArgillaUnauthorizedError, ArgillaUnreachableError
 from curation_assets.defs.resources import ArgillaResource
 from curation_assets.local_argilla.process import start_embedded_argilla
+from curation_assets.logic.changes import COMPARISON_VERSION
+from curation_assets.logic.curation import within_source
+from curation_assets.logic.statistics import compute_statistics
 from curation_assets.quickstart.simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator
 from curation_assets_tests.harness import PLAN, REFRESH, ProjectOnServer, check_results, metadata_of
 
@@ -192,3 +196,44 @@ def test_unreachable_argilla_and_wrong_key_fail_clearly(pipeline):
     assert result.cursor == '{"ana": {}}', (
         "the cursor is kept: the next tick compares against the last state actually seen"
     )
+
+
+def test_a_refresh_takes_the_comparisons_it_kept_and_charts_what_comparing_everything_gives(pipeline):
+    signals = pipeline.materialize(PLAN).output_for_node(pipeline.node("quality_signals"))
+    pipeline.push_shards_in_one_run()
+    known_path = pipeline.output_dir / "change_cache" / f"known_changes-v{COMPARISON_VERSION}.parquet"
+
+    def refreshed_statistics() -> tuple[dict, dict]:
+        """The tables change_statistics published, and those of every submitted row compared afresh."""
+        run = pipeline.materialize(REFRESH)
+        feedback, _ = within_source(run.output_for_node(pipeline.node("collected_feedback")), signals["id"])
+        return run.output_for_node(pipeline.node("change_statistics")), compute_statistics(feedback, signals).tables()
+
+    def assert_same_tables(published: dict, afresh: dict) -> None:
+        assert sorted(published) == sorted(afresh)
+        for name in afresh:
+            pd.testing.assert_frame_equal(published[name], afresh[name])
+
+    answer(pipeline, "ana", SimulationPlan(share=0.8, submit_unchanged=0.3, submit_edited=0.7, discard=0.0, seed=3))
+    published, afresh = refreshed_statistics()
+    assert_same_tables(published, afresh)
+    edited_answers = afresh["field_change"]["changed"].sum()
+    assert edited_answers > 0 and len(pd.read_parquet(known_path)) == edited_answers  # one row per edited answer
+
+    # More answers: the earlier ones' comparisons are taken from the file, the new ones compared; same tables.
+    answer(pipeline, "bruno", SimulationPlan(share=0.8, submit_unchanged=0.3, submit_edited=0.7, discard=0.0, seed=4))
+    published, afresh = refreshed_statistics()
+    assert_same_tables(published, afresh)
+    assert len(pd.read_parquet(known_path)) == afresh["field_change"]["changed"].sum() > edited_answers
+
+    # What the file holds is what the step uses (a value no comparison gives, planted in every changed row) ...
+    planted = pd.read_parquet(known_path)
+    planted.loc[planted["field"] == "response", "similarity"] = 0.123
+    planted.to_parquet(known_path, index=False)
+    published, afresh = refreshed_statistics()
+    changed_response = published["field_change"].set_index("field").loc["response"]
+    assert changed_response["changed"] > 0 and changed_response["mean_similarity_when_changed"] == 0.123
+    # ... and a file that cannot be read costs a comparison of every row, not a failed refresh.
+    known_path.write_bytes(b"not a parquet file")
+    published, afresh = refreshed_statistics()
+    assert_same_tables(published, afresh)

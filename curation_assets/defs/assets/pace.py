@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from ...logic.charts import line_chart
 from ...logic.curation import within_source
 from ...logic.markdown import markdown_table
 from ...logic.pace import compute_pace
@@ -32,8 +33,6 @@ def build_annotator_pace(project: Project) -> dg.AssetsDefinition:
     ) -> dg.Output[dict]:
         """Per annotator: answers per hour and median seconds per record (breaks over the pause cut-off left out), records
         left and ETA, next to edit rate and agreement."""
-        import plotly.express as px
-
         feedback, _ = within_source(collected_feedback, quality_signals["id"])
         pace = compute_pace(
             feedback, pause_minutes, change_statistics["by_annotator"], annotator_agreement["agreement_by_annotator"]
@@ -42,9 +41,7 @@ def build_annotator_pace(project: Project) -> dg.AssetsDefinition:
         for name, table in pace.tables().items():
             table.to_csv(folder / f"{name}.csv", index=False)
         if len(pace.timeline):
-            figure = px.line(
-                pace.timeline, x="hour", y="answers", color="annotator", markers=True, title="Answers per hour"
-            )
+            figure = line_chart(pace.timeline, x="hour", y="answers", color="annotator", title="Answers per hour")
             figure.write_html(folder / "pace_timeline.html", include_plotlyjs="directory")
         progress = pace.progress.iloc[0].to_dict()
         metadata = {
