@@ -127,7 +127,7 @@ def known_annotations(annotated: pd.DataFrame) -> pd.DataFrame:
     similarity. Unedited answers are not kept: `annotate_changes` finds them without comparing words."""
     parts = []
     for field, column, name in COMPARED:
-        edited = annotated[annotated[f"{name}_changed"]] if len(annotated) else annotated
+        edited = annotated[annotated[f"{name}_changed"]]
         digests = _pair_digests(edited[field].to_numpy(dtype=object), edited[column].to_numpy(dtype=object))
         parts.append(
             pd.DataFrame(
