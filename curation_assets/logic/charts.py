@@ -96,9 +96,11 @@ def _hover(x: str, y: str, color: str | None, group: str, text: str | None) -> s
 
 def _colour(position: int) -> str:
     """The default template's colour for the trace at this position, as plotly express cycles them."""
+    import plotly.colors
     import plotly.io as pio
 
-    colours = pio.templates[pio.templates.default].layout.colorway
+    # plotly express's own fallback for a template without colours (such as "none").
+    colours = pio.templates[pio.templates.default].layout.colorway or plotly.colors.qualitative.D3
     return colours[position % len(colours)]
 
 

@@ -2,7 +2,9 @@
 
 Column-wise: at 1,000,000 records a Python set of (record, annotator) pairs, or a groupby per id
 on text, took seconds per check (`bench/processing_path.py`); ids are numbered once
-(`pd.factorize`) and counted with numpy, and pairs are compared by one merge.
+(`pd.factorize`) and counted with numpy, and pairs are compared by one merge. Ids are never
+missing here (`raw_dolly` quarantines such rows); where one is, it is left out of the counts as a
+groupby leaves it out.
 """
 
 from __future__ import annotations
@@ -43,15 +45,15 @@ def plan_coverage(plan: pd.DataFrame, source_ids: pd.Series, annotators_per_reco
     `plan`: one row per (id, annotator), with `overlap` (the record is in the overlap share) and
     `locked` (answers pin the copy where it is).
     """
-    codes, ids = pd.factorize(plan["id"], use_na_sentinel=False)
+    codes, ids = pd.factorize(plan["id"])  # a missing id (-1) is counted nowhere, as a groupby leaves it out
     codes = np.asarray(codes)
     ids = np.asarray(ids, dtype=object)
-    held = np.bincount(codes, minlength=len(ids))
-    unlocked = np.bincount(codes[~plan["locked"].to_numpy(dtype=bool)], minlength=len(ids))
-    # Codes are numbered in order of first appearance, so each id's first row is where the running maximum grows.
-    first_rows = np.flatnonzero(np.diff(np.maximum.accumulate(codes), prepend=-1) > 0)
-    wanted = np.where(plan["overlap"].to_numpy(dtype=bool)[first_rows], annotators_per_record, 1)
-    team_size = plan["annotator"].nunique()
+    numbered = codes >= 0
+    held = np.bincount(codes[numbered], minlength=len(ids))
+    unlocked = np.bincount(codes[numbered & ~plan["locked"].to_numpy(dtype=bool)], minlength=len(ids))
+    numbers, first_rows = np.unique(codes, return_index=True)
+    wanted = np.where(plan["overlap"].to_numpy(dtype=bool)[first_rows[numbers >= 0]], annotators_per_record, 1)
+    team_size = plan["annotator"].nunique(dropna=False)
     return PlanCoverage(
         same_annotator_twice=sorted(plan.loc[plan.duplicated(["id", "annotator"]), "id"].unique()),
         fewer_annotators_than_planned=sorted(ids[(held < wanted) & (held < team_size)]),
@@ -84,8 +86,10 @@ def placement_against_plan(feedback_keys: pd.DataFrame, plan: pd.DataFrame) -> P
     # The same (record, dataset, annotator) twice: the dataset holds the record twice (one row per copy).
     twice = feedback_keys[feedback_keys.duplicated()]
     held_twice = sorted({f"{record} in {shard}" for record, shard in zip(twice["record_id"], twice["shard"])})
-    placed = pd.DataFrame({"id": feedback_keys["record_id"], "annotator": feedback_keys["shard"]}).drop_duplicates()
-    planned = plan[["id", "annotator"]].drop_duplicates()
+    # Both sides as Arrow text: a merge refuses keys of different types (an empty feedback read back holds no text).
+    placed = pd.DataFrame({"id": feedback_keys["record_id"], "annotator": feedback_keys["shard"]}, dtype="str")
+    placed = placed.drop_duplicates()
+    planned = plan[["id", "annotator"]].astype("str").drop_duplicates()
     both = planned.merge(placed, on=["id", "annotator"], how="outer", indicator=True)
     missing = both[both["_merge"] == "left_only"]
     unplanned = both[both["_merge"] == "right_only"]

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from curation_assets.logic.changes import (
     COMPARED,
+    COMPARISON_VERSION,
     annotate_changes,
     change_label,
     changed_fields,
@@ -113,7 +114,25 @@ def test_annotations_taken_from_an_earlier_run_are_the_ones_a_comparison_gives(e
     again = [row for row, keep in zip(earlier_rows, kept) if keep]
     frame = pd.DataFrame([*new_rows, *again][::-1], columns=COLUMNS)
     frame = frame.astype("str") if as_arrow else frame
-    pd.testing.assert_frame_equal(annotate_changes(frame, known), annotate_changes(frame))
+    compared = annotate_changes(frame)
+    pd.testing.assert_frame_equal(annotate_changes(frame, known), compared)
+
+    # And they are taken, not compared again: a similarity no comparison gives, planted in every known answer, is what
+    # each answer edited the same way before gets (whichever way the frame holds its text).
+    def pair(row, field, column):
+        return tuple(None if pd.isna(value) else str(value) for value in (row[field], row[column]))
+
+    edited_before = {
+        (name, pair(row, field, column))
+        for row in annotate_changes(earlier).to_dict("records")
+        for field, column, name in COMPARED
+        if row[f"{name}_changed"]
+    }
+    planted = annotate_changes(frame, known.assign(similarity=-1.0))
+    for row, fresh in zip(planted.to_dict("records"), compared.to_dict("records")):
+        for field, column, name in COMPARED:
+            taken = (name, pair(row, field, column)) in edited_before
+            assert row[f"{name}_similarity"] == (-1.0 if taken else fresh[f"{name}_similarity"])
 
 
 def test_a_known_answer_is_recognised_by_its_texts_not_its_position():
@@ -127,3 +146,21 @@ def test_a_known_answer_is_recognised_by_its_texts_not_its_position():
     annotated = annotate_changes(frame, known)
     assert annotated["instruction_similarity"].tolist() == [similarity("a", "a edited"), 0.123]
     assert annotated["changed_fields"].tolist() == ["instruction+response", "instruction"]
+
+
+# Similarities the comparison gives today, written out: when a change to `similarity` moves one of them, bump
+# COMPARISON_VERSION too, or refreshes keep taking the similarities an earlier version kept.
+PINNED_SIMILARITIES = [
+    ("Who wrote Hamlet?", "Who wrote Hamlet ?", 0.541),
+    ("The cat sat on the mat.", "The cat sat on a mat.", 0.87),
+    ("one two three four", "four three two one", 0.211),
+    ("Paris is the capital of France [1].", "Paris is the capital of France.", 0.706),
+    ("", "An answer where there was none", 0.0),
+]
+
+
+def test_similarities_are_pinned_so_a_change_to_the_comparison_bumps_its_version():
+    measured = [round(similarity(before, after), 3) for before, after, _ in PINNED_SIMILARITIES]
+    assert measured == [pinned for *_, pinned in PINNED_SIMILARITIES], (
+        f"similarity changed: bump COMPARISON_VERSION (now {COMPARISON_VERSION}) in logic/changes.py, then update these"
+    )

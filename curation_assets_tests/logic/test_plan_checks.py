@@ -91,3 +91,15 @@ def test_placement_finds_what_the_set_based_check_found(rows, held, plan_arrow, 
         "held_twice": placement.held_twice,
     } == expected
     assert placement.passed == (not any(expected.values()))
+
+
+def test_an_empty_feedback_read_back_without_text_types_is_compared_with_a_text_plan():
+    # collected_feedback before anything was pushed, as parquet gives it back: columns with no values and no text type.
+    nothing = pd.DataFrame({"record_id": [], "shard": [], "annotator": []}, dtype=float)
+    plan = as_text(
+        pd.DataFrame([("r1", "ana", False, False)], columns=["id", "annotator", "overlap", "locked"]),
+        ["id", "annotator"],
+        True,
+    )
+    placement = placement_against_plan(nothing, plan)
+    assert placement.missing == [("r1", "ana")] and not placement.passed

@@ -71,7 +71,8 @@ def build_annotator_shards(project: Project) -> dg.AssetsDefinition:
         }
         last_pushes = {annotator: _last_push_metadata(context, annotator) for annotator in annotators}
         # Shards checked several at a time: one's reads of its dataset wait on the server while another's fingerprint is
-        # hashed (the no-change push of four shards: about 0.06 s less).
+        # hashed (the no-change push of four shards: about 0.06 s less). The threads share the REST client that
+        # datasets_named, above, made: it must exist before they start (it is made on first use).
         candidates = [annotator for annotator in annotators if annotator in existing_datasets]
         with ThreadPoolExecutor(max_workers=UNCHANGED_CHECKS_AT_ONCE, thread_name_prefix="check-unchanged") as checkers:
             verdicts = list(
