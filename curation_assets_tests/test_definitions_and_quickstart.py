@@ -137,7 +137,10 @@ def test_the_quickstart_prints_a_line_per_step_and_passwords_only_when_accounts_
     first = succeeded(clone.run("curation-quickstart --once --simulate 0.5"))
     assert "SIMULATION: annotators answer 50%" in first
     assert re.search(r"raw_dolly\s+37 records valid, 0 quarantined", first)
-    assert re.search(r"curated_dolly\s+\d+ records published", first)
+    assert re.search(r"curated_dolly\s+\d+ records published \((original|human) \d+", first)
+    assert "({})" not in first, "an empty breakdown is left out, not printed as a Python dict"
+    # The embedded server this run started stops with it: its link says so.
+    assert re.search(r"Argilla UI:\s+http://127.0.0.1:\d+\s+\(stops with this run", first)
     assert len(first.splitlines()) < 40, "one line per step, not Dagster's event stream"
     assert all(f"  {name:<10} password: " in first for name in ("ana", "bruno", "chen"))
     credentials = json.loads((clone.root / ".local" / "argilla" / "credentials.json").read_text())

@@ -147,7 +147,10 @@ def _run_with(
                         _simulate_reviewers(argilla_config.url, credentials, name)
                     if not _refresh(defs, name, run_config):
                         return 1
-            _print_where(argilla_config, credentials, created_accounts, names, dagster_home, dagster_url=None)
+            _print_where(
+                argilla_config, credentials, created_accounts, names, dagster_home, dagster_url=None,
+                argilla_stops=argilla_server is not None,
+            )  # fmt: skip
             return 0
         webhooks = None if arguments.no_webhooks else start_webhooks(argilla_config.url, credentials.owner.api_key)
         try:
@@ -574,12 +577,23 @@ def start_webhooks(argilla_url: str, owner_api_key: str, port: int = WEBHOOK_POR
 
 
 def _print_where(
-    config, credentials: Credentials, created: list[str], names, dagster_home: Path, dagster_url: str | None
+    config,
+    credentials: Credentials,
+    created: list[str],
+    names,
+    dagster_home: Path,
+    dagster_url: str | None,
+    argilla_stops: bool = False,
 ) -> None:
+    """Where the UIs and the outputs are; `argilla_stops`: the embedded server this run started stops as it exits."""
     print()
     if dagster_url:
         print(f"Dagster UI:  {dagster_url}   (runs and history: {_shown(dagster_home)})")
-    print(f"Argilla UI:  {config.url}")
+    if argilla_stops:
+        # A link that answers nothing once the run is over: say so, and how to keep the server up.
+        print(f"Argilla UI:  {config.url}   (stops with this run; without --once it stays up, with Dagster's UI)")
+    else:
+        print(f"Argilla UI:  {config.url}")
     for name in names:
         print(f"Outputs:     {_shown(state.project_output_dir(name))}   (project {name})")
     data_dir = (

@@ -56,18 +56,23 @@ def step_line(asset_name: str, partition: str | None, metadata: dict) -> str:
             f"{metadata['records_left']} records left, ETA {readable_eta(metadata['eta_hours'])} at the current pace"
         )
     elif asset_name == "review_queue":
-        counts = f"{metadata['disagreements']} disagreements ({metadata['by_reviewer']})"
+        counts = f"{metadata['disagreements']} disagreements{_breakdown(metadata['by_reviewer'])}"
     elif asset_name == "review_shards":
         counts = f"{metadata['reviews_pushed']} pushed, {metadata['reviews_answered']} answered"
     elif asset_name == "collected_reviews":
-        counts = f"{metadata['reviews']} reviews ({metadata['by_verdict']})"
+        counts = f"{metadata['reviews']} reviews{_breakdown(metadata['by_verdict'])}"
     elif asset_name == "curated_dolly":
-        counts = f"{metadata['records']} records published ({metadata['provenance']})"
+        counts = f"{metadata['records']} records published{_breakdown(metadata['provenance'])}"
         if metadata.get("answers_outside_source"):
             counts += f"; {metadata['answers_outside_source']} answers to records of a replaced source kept aside"
     else:
         counts = ""
     return f"  {name:<34} {counts}"
+
+
+def _breakdown(counts: dict) -> str:
+    """ " (original 4, human 3)" for {"original": 4, "human": 3}; nothing for no counts (not "({})")."""
+    return f" ({', '.join(f'{name} {count}' for name, count in counts.items())})" if counts else ""
 
 
 def run_summary(result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance) -> list[str]:
