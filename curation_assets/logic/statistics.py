@@ -188,9 +188,17 @@ def summary_png(statistics: ChangeStatistics) -> bytes:
     modules can be imported ahead, in another thread, while a refresh waits for Argilla
     (`warm_up_charts`, defs/warm_up.py).
     """
+    buffer = io.BytesIO()
+    summary_figure(statistics).savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def summary_figure(statistics: ChangeStatistics):
+    """The matplotlib figure `summary_png` saves."""
     import matplotlib
     from matplotlib.artist import setp
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     with matplotlib.rc_context({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11}):
         figure = Figure(figsize=(11, 4.2), dpi=110)
@@ -201,12 +209,12 @@ def summary_png(statistics: ChangeStatistics) -> bytes:
         change_axis.bar(statistics.change_counts["changed_fields"], statistics.change_counts["count"], color="#dd8452")
         change_axis.set_title("Submitted records: which fields changed")
         change_axis.set_ylabel("submitted records")
+        for axis in (status_axis, change_axis):
+            axis.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.5 or 1.5 when there are few
         # Labels such as "instruction+input+response" need room: slanted, anchored at their end.
         setp(change_axis.get_xticklabels(), rotation=25, ha="right", rotation_mode="anchor")
         figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure
 
 
 # Dagster's asset page shows a markdown value in place only under 1,000 characters (longer ones

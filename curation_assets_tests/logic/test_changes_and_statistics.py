@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from curation_assets.defs.publishing import push_to_hub, write_curated
 from curation_assets.logic.changes import annotate_changes, change_label, changed_fields, normalise, similarity
 from curation_assets.logic.curation import curate, dataset_card, size_category
-from curation_assets.logic.statistics import compute_statistics, markdown_report, summary_png
+from curation_assets.logic.statistics import compute_statistics, markdown_report, summary_figure, summary_png
 
 text = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40)
 
@@ -75,6 +75,9 @@ def test_statistics_count_statuses_and_changed_fields():
     assert by_annotator.loc["bruno", "draft"] == 1 and by_annotator.loc["ana", "submitted_changed_share"] == 0.5
     png = summary_png(statistics)
     assert png.startswith(b"\x89PNG") and len(png) < 60_000
+    # Few records: the count axes still tick at whole numbers only.
+    for axis in summary_figure(statistics).axes:
+        assert all(float(tick).is_integer() for tick in axis.get_yticks()), axis.get_yticks()
     report = markdown_report(statistics.tables(), png)
     assert "data:image/png;base64," in report and "| submitted" in report
 
