@@ -188,9 +188,16 @@ def summary_png(statistics: ChangeStatistics) -> bytes:
     modules can be imported ahead, in another thread, while a refresh waits for Argilla
     (`warm_up_charts`, defs/warm_up.py).
     """
+    import matplotlib
+
     buffer = io.BytesIO()
-    summary_figure(statistics).savefig(buffer, format="png")
+    # Saved in the style it was drawn in: ticks and labels matplotlib makes while it saves take their sizes from it.
+    with matplotlib.rc_context(SUMMARY_STYLE):
+        summary_figure(statistics).savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+SUMMARY_STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11}
 
 
 def summary_figure(statistics: ChangeStatistics):
@@ -200,7 +207,7 @@ def summary_figure(statistics: ChangeStatistics):
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    with matplotlib.rc_context({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11}):
+    with matplotlib.rc_context(SUMMARY_STYLE):
         figure = Figure(figsize=(11, 4.2), dpi=110)
         status_axis, change_axis = figure.subplots(1, 2)
         status_axis.bar(statistics.status_counts["status"], statistics.status_counts["count"], color="#4c72b0")
