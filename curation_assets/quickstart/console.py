@@ -28,13 +28,12 @@ def step_line(asset_name: str, partition: str | None, metadata: dict) -> str:
     elif asset_name == "quality_signals":
         counts = f"{metadata['records_flagged']} of {metadata['records']} records flagged"
     elif asset_name == "annotation_assignments":
-        shares = ", ".join(f"{who} {count}" for who, count in metadata["share_sizes"].items())
-        counts = f"{metadata['records']} records to {metadata['annotators']} annotators ({shares})"
+        counts = (
+            f"{metadata['records']} records to {metadata['annotators']} annotators ({_listed(metadata['share_sizes'])})"
+        )
         former = metadata.get("answered_records_kept_by_former_annotators") or {}
         if former:
-            counts += "; answered records kept by former annotators: " + ", ".join(
-                f"{who} {n}" for who, n in former.items()
-            )
+            counts += f"; answered records kept by former annotators: {_listed(former)}"
     elif asset_name == "annotator_shards":
         counts = (
             "nothing changed since the last push"
@@ -70,9 +69,14 @@ def step_line(asset_name: str, partition: str | None, metadata: dict) -> str:
     return f"  {name:<34} {counts}"
 
 
+def _listed(counts: dict) -> str:
+    """ "original 4, human 3" for {"original": 4, "human": 3}."""
+    return ", ".join(f"{name} {count}" for name, count in counts.items())
+
+
 def _breakdown(counts: dict) -> str:
-    """ " (original 4, human 3)" for {"original": 4, "human": 3}; nothing for no counts (not "({})")."""
-    return f" ({', '.join(f'{name} {count}' for name, count in counts.items())})" if counts else ""
+    """ " (original 4, human 3)"; nothing for no counts (not "({})")."""
+    return f" ({_listed(counts)})" if counts else ""
 
 
 def run_summary(result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance) -> list[str]:
