@@ -64,6 +64,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -83,7 +84,7 @@ STEPS = {
     "quality_signals": ("curation_assets.defs.assets.quality", ["compute_quality_signals", "write_jsonl"]),
     "annotation_assignments": ("curation_assets.defs.assets.assignments", ["plan_team_assignments"]),
     "every_record_assigned_as_planned": None,
-    "collected_feedback": ("curation_assets.defs.assets.feedback", ["feedback_rows", "feedback_frame"]),
+    "collected_feedback": ("curation_assets.argilla_adapter.mapping", ["feedback_rows", "feedback_frame"]),
     "argilla_matches_plan": None,
     "change_statistics": ("curation_assets.defs.assets.statistics", ["compute_statistics", "plotly_figures", "summary_png"]),
     "annotator_agreement": ("curation_assets.defs.assets.agreement", ["compute_agreement"]),
@@ -113,18 +114,19 @@ def bench_project(source: Path, output_dir: Path):
 class SimulatedArgilla:
     """Stands in for the HTTP exchange with Argilla: the team's accounts, and the records of the datasets a step reads.
 
-    The records are made when a step first reads a dataset, and the seconds that takes are
-    counted (`making_seconds`) so the step's time leaves them out; a real read would spend that time
-    waiting for the server and parsing its JSON instead. They are counted as the CPU time of the
-    thread that makes them: `collected_feedback` reads two datasets at once, and the wall time of two
-    overlapping makings (which share one interpreter lock with the asset's own work) summed to more
-    than the making took, so the step's time came out too short.
+    A dataset's records come a page at a time, as the client reads them (`ArgillaClient.iter_records`): each
+    page is made when the step asks for it, and the seconds that takes are counted
+    (`making_seconds`) so the step's time leaves them out; a real read would spend that time waiting
+    for the server and parsing its JSON instead. They are counted as the CPU time of the thread that
+    makes them: `collected_feedback` reads two datasets at once, and the wall time of two overlapping
+    makings (which share one interpreter lock with the asset's own work) summed to more than the
+    making took, so the step's time came out too short.
     """
 
     api_url = "http://argilla.invalid"
 
-    def __init__(self, records_by_dataset: dict[str, callable] | None = None, dataset_name: str = ""):
-        self.records_by_dataset = records_by_dataset or {}
+    def __init__(self, pages_by_dataset: dict[str, callable] | None = None, dataset_name: str = ""):
+        self.pages_by_dataset = pages_by_dataset or {}
         self.dataset_name = dataset_name
         self.making_seconds = 0.0
 
@@ -141,16 +143,20 @@ class SimulatedArgilla:
     def datasets_named(self, dataset_name: str) -> dict:
         if dataset_name != self.dataset_name:
             return {}
-        return {name: SimpleNamespace(id=name, metadata={}) for name in self.records_by_dataset}
+        return {name: SimpleNamespace(id=name, metadata={}) for name in self.pages_by_dataset}
 
     def changes_since_now(self) -> str:  # the embedded server announces record updates: the asset keeps its cache
         return "2026-11-30T12:00:00"
 
     def iter_records(self, dataset_id: str) -> Iterator[dict]:
-        started = time.thread_time()
-        records = self.records_by_dataset[dataset_id]()
-        self.making_seconds += time.thread_time() - started
-        return iter(records)
+        pages = self.pages_by_dataset[dataset_id]()
+        while True:
+            started = time.thread_time()
+            page = next(pages, None)
+            self.making_seconds += time.thread_time() - started
+            if page is None:
+                return
+            yield from page
 
 
 def _iso(times: pd.Series) -> list:
@@ -185,6 +191,15 @@ def simulated_answers(valid: pd.DataFrame, plan: pd.DataFrame, seed: int = 7) ->
     frame["updated_at"] = pd.NaT
     frame.loc[answered, "updated_at"] = pd.Timestamp("2026-11-30T08:00:00") + pd.to_timedelta(elapsed, unit="s")
     return frame
+
+
+def feedback_pages(answers_file: Path, annotator: str) -> Iterator[list[dict]]:
+    """The records of an annotator's dataset, a page at a time, read from the simulated server's file as they are
+    asked for: the step holds one page of them, as it does reading the real server."""
+    from curation_assets.argilla_adapter.rest import RECORD_PAGE_SIZE
+
+    for batch in pq.ParquetFile(answers_file).iter_batches(batch_size=RECORD_PAGE_SIZE):
+        yield feedback_records(batch.to_pandas(), annotator)
 
 
 def feedback_records(answers: pd.DataFrame, annotator: str) -> list[dict]:
@@ -342,16 +357,17 @@ def step_argilla(step: Step) -> SimulatedArgilla | None:
     if step.name == "collected_feedback":
         # Each annotator's answers wait in a file the simulated server wrote in its own process (`serve_answers`), as
         # a server keeps them: not in the step's memory (a frame of every answer with its texts, and the merge of the
-        # records with the plan that makes it: most of the step's peak at 1,000,000 records when made here).
+        # records with the plan that makes it: most of the step's peak at 1,000,000 records when made here), which
+        # holds the page it reads.
         return SimulatedArgilla(
-            {annotator: lambda annotator=annotator: feedback_records(
-                pd.read_parquet(server_file(step.handoff, annotator)), annotator) for annotator in ANNOTATORS},
+            {annotator: lambda annotator=annotator: feedback_pages(server_file(step.handoff, annotator), annotator)
+             for annotator in ANNOTATORS},
             project.dataset_name,
         )  # fmt: skip
     if step.name == "collected_reviews":
         queue = step.load("review_queue")
         return SimulatedArgilla(
-            {reviewer: lambda reviewer=reviewer: review_records(queue[queue["reviewer"] == reviewer], reviewer)
+            {reviewer: lambda reviewer=reviewer: iter([review_records(queue[queue["reviewer"] == reviewer], reviewer)])
              for reviewer in REVIEWERS},
             project.review_dataset_name,
         )  # fmt: skip

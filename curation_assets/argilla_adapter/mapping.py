@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import islice
 
 import argilla as rg
 import pandas as pd
@@ -26,6 +27,9 @@ CLOSEST_AGENT = "closest-version"  # a review's pre-filled answer: the version m
 # How sure the rules are of a clean-up: high (markers, whitespace and encoding repair only remove
 # damage), not 1.0, because a bracketed number can on rare occasions be content.
 RULE_SCORE = 0.9
+# Records turned into rows and then into a frame at a time when reading a dataset whole: the row dicts (and, with a
+# lazy reader, the records) of one slice are held at once, not those of every record of the dataset.
+FEEDBACK_SLICE = 20_000
 # The record fields a feedback row copies (the quality notes, shown to annotators only, are not read back).
 FEEDBACK_FIELDS = ("instruction", "context", "response", "category")
 
@@ -150,7 +154,7 @@ def record_items(
         }
 
 
-def feedback_rows(raw_records: list[dict], shard: str, usernames_by_id: dict[str, str]) -> list[dict]:
+def feedback_rows(raw_records: Iterable[dict], shard: str, usernames_by_id: dict[str, str]) -> list[dict]:
     """One row per record and responding user, plus a "pending" row for records nobody answered.
 
     `shard` is the annotator whose dataset holds the records; `annotator` is who responded.
@@ -206,6 +210,25 @@ def feedback_frame(rows: list[dict]) -> pd.DataFrame:
     for column in ("inserted_at", "updated_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     return frame
+
+
+def read_feedback_frame(
+    raw_records: Iterable[dict], shard: str, usernames_by_id: dict[str, str], records_per_slice: int = FEEDBACK_SLICE
+) -> tuple[pd.DataFrame, int]:
+    """`feedback_frame(feedback_rows(raw_records, ...))` and how many records it read, made a slice of records at a
+    time, so that a dataset read page by page is never held whole as records and row dicts (at 1,000,000 records
+    those were most of `collected_feedback`'s peak)."""
+    records = iter(raw_records)
+    frames, records_read = [], 0
+    while chunk := list(islice(records, records_per_slice)):
+        records_read += len(chunk)
+        frames.append(feedback_frame(feedback_rows(chunk, shard, usernames_by_id)))
+        del chunk  # before the next slice is read, not after: one slice of records alive at a time
+    if len(frames) <= 1:
+        return (frames[0] if frames else feedback_frame([])), records_read
+    # A slice in which nobody answered a question has that column as None objects, which concat keeps for the whole
+    # column; pandas infers text for it when every row is made at once: inferred again, so the two agree.
+    return pd.concat(frames, ignore_index=True).infer_objects(), records_read
 
 
 REVIEW_COLUMNS = [

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ...argilla_adapter.client import ArgillaClient, ArgillaDataset
 from ...argilla_adapter.feedback_cache import FeedbackCache, agrees_with_server, merge_changed
-from ...argilla_adapter.mapping import feedback_frame, feedback_rows
+from ...argilla_adapter.mapping import feedback_frame, read_feedback_frame
 from ...logic.departed import finished_answers, with_departed_answers
 from ...logic.statistics import warm_up_charts
 from ...logic.vocabulary import FEEDBACK_COLUMNS, STATUSES
@@ -103,13 +103,15 @@ def _read_dataset(
     cached = cache.load(dataset.id) if read_since else None
     if cached is not None:
         previous, since = cached
-        changed = list(argilla.iter_records_updated_since(dataset.id, since))
-        merged = merge_changed(previous, feedback_frame(feedback_rows(changed, shard, usernames_by_id)))
+        changed, records_read = read_feedback_frame(
+            argilla.iter_records_updated_since(dataset.id, since), shard, usernames_by_id
+        )
+        merged = merge_changed(previous, changed)
         if agrees_with_server(merged, argilla.record_total(dataset.id), argilla.users_progress(dataset.id)):
-            read = _DatasetRead(merged, len(changed), in_full=False)
+            read = _DatasetRead(merged, records_read, in_full=False)
     if read is None:
-        full = list(argilla.iter_records(dataset.id))
-        read = _DatasetRead(feedback_frame(feedback_rows(full, shard, usernames_by_id)), len(full), in_full=True)
+        rows, records_read = read_feedback_frame(argilla.iter_records(dataset.id), shard, usernames_by_id)
+        read = _DatasetRead(rows, records_read, in_full=True)
     if read_since:
         cache.save(dataset.id, read.rows, read_since)
     return read
