@@ -155,8 +155,9 @@ def _run_with(
         webhooks = None if arguments.no_webhooks else start_webhooks(argilla_config.url, credentials.owner.api_key)
         try:
             return _serve_dagster(
-                argilla_config, credentials, created_accounts, names, dagster_home, arguments.dagster_port
-            )
+                argilla_config, credentials, created_accounts, names, dagster_home, arguments.dagster_port,
+                verbose=arguments.verbose,
+            )  # fmt: skip
         finally:
             if webhooks is not None:
                 webhooks.close()
@@ -611,28 +612,61 @@ def _print_where(
         print(f"Annotator logins: {show_logins}")
 
 
-def _serve_dagster(config, credentials, created, names, dagster_home: Path, port: int) -> int:
+def _serve_dagster(config, credentials, created, names, dagster_home: Path, port: int, verbose: bool = False) -> int:
     """`dagster dev` in the foreground: the UI, plus the daemon that runs the sensors."""
     # Behind a guard: dagster-webserver 1.13 runs GraphQL mutations sent by GET from any page (dagster_web_guard.py).
     command = guarded_dagster_dev_command(["-m", "curation_assets.definitions", "-h", "127.0.0.1", "-p", str(port)])
-    dagster = subprocess.Popen(command, start_new_session=True)
+    log = None if verbose else dagster_home / DAGSTER_LOG_NAME
+    dagster = start_logged(command, log)
     _print_where(config, credentials, created, names, dagster_home, dagster_url=f"http://127.0.0.1:{port}")
     print("When an annotator submits in Argilla, the sensor refreshes the statistics and the curated dataset.")
+    if log is not None:
+        print(f"Dagster's own log (its daemon, sensors and runs): {_shown(log)}   (--verbose shows it here)")
     print("Press Ctrl-C to stop Dagster and Argilla.", flush=True)
+    return wait_in_foreground(dagster, log)
+
+
+# `dagster dev` writes every sensor tick and every event of the runs it launches, at DEBUG level: kept in this file of
+# DAGSTER_HOME (appended to, across starts) rather than scrolled through the terminal the links were printed in.
+DAGSTER_LOG_NAME = "dagster-dev.log"
+LOG_TAIL_LINES = 20
+
+
+def start_logged(command: list[str], log: Path | None) -> subprocess.Popen:
+    """The command in a session of its own (so that stopping it stops its children), its output appended to `log`, or
+    to this terminal when `log` is None."""
+    if log is None:
+        return subprocess.Popen(command, start_new_session=True)
+    with open(log, "ab") as output:  # the child keeps its own copy of the descriptor
+        output.write(f"\n-- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
+        output.flush()
+        return subprocess.Popen(command, start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
+
+
+def wait_in_foreground(process: subprocess.Popen, log: Path | None) -> int:
+    """Until Ctrl-C, or until the process stops on its own: then its exit code, and the end of its log, which says why
+    (a port in use, say), since the terminal showed none of it."""
+    stopped_here = False
     try:
-        while dagster.poll() is None:
+        while process.poll() is None:
             time.sleep(1)
     except KeyboardInterrupt:
-        pass
+        stopped_here = True
     finally:
-        if dagster.poll() is None:
-            os.killpg(dagster.pid, signal.SIGTERM)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
             try:
-                dagster.wait(timeout=30)
+                process.wait(timeout=30)
             except (KeyboardInterrupt, subprocess.TimeoutExpired):
                 # A second Ctrl-C, or a shutdown that hangs: stop it now rather than print a traceback.
-                os.killpg(dagster.pid, signal.SIGKILL)
-    return 0
+                os.killpg(process.pid, signal.SIGKILL)
+    if stopped_here:
+        return 0
+    if log is not None and process.returncode != 0:
+        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        print(f"Dagster stopped (exit code {process.returncode}); the end of {_shown(log)}:", file=sys.stderr)
+        print("\n".join(f"  {line}" for line in tail), file=sys.stderr)
+    return process.returncode
 
 
 def _shown(path: Path) -> str:
