@@ -3,7 +3,6 @@ stops on its own; Ctrl-C stops the whole process group. Real child processes, a 
 place."""
 
 import signal
-import subprocess
 import sys
 import textwrap
 import threading

@@ -42,7 +42,7 @@ from ..webhooks.receiver import WebhookReceiver
 from ..webhooks.registration import register as register_webhook
 from ..webhooks.secret import save_secret
 from . import declare
-from .console import QUIET_RUN_CONFIG, VERBOSE_RUN_CONFIG, failure_message, run_summary
+from .console import QUIET_RUN_CONFIG, VERBOSE_RUN_CONFIG, failure_message, run_summary, simulated_line
 from .dagster_web_guard import guarded_dagster_dev_command
 from .simulation import SIMULATION_MARK, SimulationPlan, simulate_annotator, simulate_reviewer
 
@@ -497,7 +497,7 @@ def _simulate_reviewers(url: str, credentials: Credentials, name: str) -> None:
     for reviewer in sorted(dg.DagsterInstance.get().get_dynamic_partitions(f"{name}_reviewers")):
         if reviewer in keys:
             actions = simulate_reviewer(url, keys[reviewer], reviewer, review_dataset)
-            print(f"  {name}: simulated reviewer {reviewer}: {dict(actions)}")
+            print(simulated_line(name, f"reviewer {reviewer}", actions))
 
 
 def _report(result: dg.ExecuteInProcessResult) -> bool:
@@ -523,7 +523,7 @@ def _simulate(url: str, credentials: Credentials, share: float, seconds_per_reco
                 for account in accounts
             ]
             for account, actions in zip(accounts, results):
-                print(f"  {name}: simulated {account.username}: {dict(actions.result())}")
+                print(simulated_line(name, account.username, actions.result()))
 
 
 def _dataset_name(name: str) -> str:

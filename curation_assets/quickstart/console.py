@@ -69,6 +69,28 @@ def step_line(asset_name: str, partition: str | None, metadata: dict) -> str:
     return f"  {name:<34} {counts}"
 
 
+# A simulated annotator's actions as the console names them (simulation.choose_action's keys), in this order.
+SIMULATED_ACTIONS = {
+    "submit_unchanged": "submitted unchanged",
+    "submit_edited": "submitted edited",
+    "discard": "discarded",
+    "draft": "drafts",
+    "accepted": "accepted",
+    "left out": "left out",
+}
+
+
+def simulated_line(project: str, who: str, actions: dict) -> str:
+    """ "dolly_excerpt: simulated ana: submitted unchanged 4, submitted edited 3, discarded 1" (nothing to answer: said)."""
+    named = {SIMULATED_ACTIONS.get(action, action): count for action, count in _in_order(actions).items() if count}
+    return f"  {project}: simulated {who}: {_listed(named) if named else 'nothing left to answer'}"
+
+
+def _in_order(actions: dict) -> dict:
+    order = list(SIMULATED_ACTIONS)
+    return dict(sorted(actions.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
+
+
 def _listed(counts: dict) -> str:
     """ "original 4, human 3" for {"original": 4, "human": 3}."""
     return ", ".join(f"{name} {count}" for name, count in counts.items())
