@@ -197,11 +197,7 @@ def migrate_database(config: LocalArgillaConfig) -> None:
     from alembic.script import ScriptDirectory
     from argilla_server.database import ALEMBIC_CONFIG_FILE
 
-    # The server's alembic.ini without the file itself: its env.py hands a config file to logging.fileConfig, which
-    # printed an INFO line per migration step on stderr and disabled every logger already made in this process.
-    alembic_config = Config()
-    alembic_config.set_main_option("script_location", str(Path(ALEMBIC_CONFIG_FILE).parent / "alembic"))
-    alembic_config.set_main_option("version_path_separator", "os")
+    alembic_config = Config(ALEMBIC_CONFIG_FILE)
     known_revisions = {revision.revision for revision in ScriptDirectory.from_config(alembic_config).walk_revisions()}
     current = _current_revision(config.database_path) if config.uses_sqlite else _current_server_revision()
     if current is not None and current not in known_revisions:
