@@ -2,6 +2,7 @@
 stops on its own; Ctrl-C stops the whole process group. Real child processes, a short Python program in Dagster's
 place."""
 
+import os
 import signal
 import sys
 import textwrap
@@ -78,3 +79,28 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_taken_dagster_port_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    """`dagster dev` on a taken port hangs with the error in its log while the printed link opens the other program:
+    the quickstart refuses first, with the way out, having started and written nothing."""
+    import socket
+
+    from curation_assets import state
+    from curation_assets.quickstart.cli import main
+
+    monkeypatch.setenv(state.STATE_DIR_ENV, str(tmp_path / "state"))
+    # main sets the process's umask and SIGTERM handler for the command's life: this test's process gets them back.
+    umask, on_sigterm = os.umask(0o077), signal.getsignal(signal.SIGTERM)
+    try:
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            port = holder.getsockname()[1]
+            assert main(["--dagster-port", str(port)]) == 2
+    finally:
+        os.umask(umask)
+        signal.signal(signal.SIGTERM, on_sigterm)
+    error = capsys.readouterr().err
+    assert f"port {port} on 127.0.0.1 is already in use" in error and "--dagster-port" in error
+    assert not (tmp_path / "state").exists(), "refused before the state folder, Argilla or any run"

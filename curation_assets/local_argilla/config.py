@@ -6,6 +6,7 @@ import ipaddress
 import os
 import re
 import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,3 +143,15 @@ def persistent_auth_secret(config: LocalArgillaConfig) -> str:
     secret = secrets.token_hex(32)
     write_private_file(config.auth_secret_path, secret)
     return secret
+
+
+def bind_refusal(host: str, port: int) -> OSError | None:
+    """Why a server could not listen on host:port now, or None. Bound as uvicorn binds (SO_REUSEADDR): connections a
+    previous run left in TIME_WAIT do not count as in use."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            return error
+    return None

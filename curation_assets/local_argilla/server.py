@@ -6,7 +6,6 @@ import errno
 import json
 import os
 import signal
-import socket
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from ..web_security import WILDCARD_HOSTS
 from .bootstrap import DEMO_ANNOTATORS, bootstrap, describe_bootstrap, new_annotator_names, read_credentials
-from .config import DATABASE_URL_ENV, REDIS_URL_ENV, LocalArgillaConfig
+from .config import DATABASE_URL_ENV, REDIS_URL_ENV, LocalArgillaConfig, bind_refusal
 from .hardening import harden, prepare_environment
 from .runtime import clear_frontend_copies, import_argilla_server
 
@@ -89,18 +88,15 @@ def _check_data_dir_writable(data_dir: Path) -> None:
 
 
 def _check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        # As uvicorn does: connections left in TIME_WAIT by a previous run must not count as "in use".
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise CannotServeError(
-                    f"port {port} on {host} is already in use (another Argilla? check "
-                    f"`curation-argilla status --port {port}`). Stop it or pass --port."
-                ) from error
-            raise CannotServeError(f"cannot bind {host}:{port}: {error.strerror}") from error
+    error = bind_refusal(host, port)
+    if error is None:
+        return
+    if error.errno == errno.EADDRINUSE:
+        raise CannotServeError(
+            f"port {port} on {host} is already in use (another Argilla? check "
+            f"`curation-argilla status --port {port}`). Stop it or pass --port."
+        ) from error
+    raise CannotServeError(f"cannot bind {host}:{port}: {error.strerror}") from error
 
 
 # How long an idle connection stays open. uvicorn's default, 5 s, is httpx's own keep-alive expiry: a client

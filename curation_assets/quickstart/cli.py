@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import errno
 import os
 import shutil
 import signal
@@ -28,7 +29,7 @@ from ..argilla_adapter.rest import Connection
 from ..dagster_storage import INSTANCE_OVERRIDES as KEPT_OPEN_STORAGE
 from ..defs.jobs import every_partition_tags
 from ..local_argilla.bootstrap import Credentials, read_credentials
-from ..local_argilla.config import DATA_DIR_ENV, DEFAULT_PORT, LocalArgillaConfig, default_data_dir
+from ..local_argilla.config import DATA_DIR_ENV, DEFAULT_PORT, LocalArgillaConfig, bind_refusal, default_data_dir
 from ..local_argilla.process import ArgillaServerProcess
 from ..logic.webhook_events import secret_key
 from ..server_identity import ServerIdentityError
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(arguments: argparse.Namespace) -> int:
+    if not arguments.once:
+        refuse_a_taken_port(arguments.dagster_port)
     state.ensure_state_dir()
     if arguments.profile == "team":
         with TeamServices(team_services_folder()) as services:
@@ -116,6 +119,20 @@ def _run(arguments: argparse.Namespace) -> int:
     return _run_with(
         arguments, prepare_dagster_home(), LocalArgillaConfig(default_data_dir(), port=arguments.argilla_port), 1
     )
+
+
+def refuse_a_taken_port(port: int) -> None:
+    """Before any work: `dagster dev` on a taken port does not stop, it hangs with the error in its log, while its
+    daemon runs on and the printed link opens whatever holds the port."""
+    error = bind_refusal("127.0.0.1", port)
+    if error is None:
+        return
+    if error.errno == errno.EADDRINUSE:
+        raise QuickstartError(
+            f"port {port} on 127.0.0.1 is already in use (another Dagster, or a quickstart still running?): "
+            "stop it, or pass --dagster-port with a free port"
+        )
+    raise QuickstartError(f"cannot serve Dagster on 127.0.0.1:{port}: {error.strerror}")
 
 
 def _run_with(
@@ -645,7 +662,7 @@ def start_logged(command: list[str], log: Path | None) -> subprocess.Popen:
 
 def wait_in_foreground(process: subprocess.Popen, log: Path | None) -> int:
     """Until Ctrl-C, or until the process stops on its own: then its exit code, and the end of its log, which says why
-    (a port in use, say), since the terminal showed none of it."""
+    (its code failing to load, say), since the terminal showed none of it."""
     stopped_here = False
     try:
         while process.poll() is None:
