@@ -663,12 +663,11 @@ def start_logged(command: list[str], log: Path | None) -> subprocess.Popen:
 def wait_in_foreground(process: subprocess.Popen, log: Path | None) -> int:
     """Until Ctrl-C, or until the process stops on its own: then its exit code, and the end of its log, which says why
     (its code failing to load, say), since the terminal showed none of it."""
-    stopped_here = False
     try:
         while process.poll() is None:
             time.sleep(1)
     except KeyboardInterrupt:
-        stopped_here = True
+        return 0  # after the finally below has stopped the process
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -677,8 +676,6 @@ def wait_in_foreground(process: subprocess.Popen, log: Path | None) -> int:
             except (KeyboardInterrupt, subprocess.TimeoutExpired):
                 # A second Ctrl-C, or a shutdown that hangs: stop it now rather than print a traceback.
                 os.killpg(process.pid, signal.SIGKILL)
-    if stopped_here:
-        return 0
     if log is not None and process.returncode != 0:
         tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
         print(f"Dagster stopped (exit code {process.returncode}); the end of {_shown(log)}:", file=sys.stderr)
